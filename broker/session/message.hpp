@@ -1,0 +1,97 @@
+// An application message as the broker routes it: created once when a PUBLISH
+// (or a will) is accepted, immutable once shared, and reference-counted so
+// that every subscriber, queue and worker thread shares one copy of the topic,
+// payload and forwarded properties. Topic, properties and payload live in the
+// same allocation as the header.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+#include <boost/intrusive_ptr.hpp>
+
+#include "codec/packets.hpp"
+
+namespace strata {
+
+using steady_clock = std::chrono::steady_clock;
+using time_point = steady_clock::time_point;
+
+class message {
+public:
+    struct init {
+        std::string_view topic;
+        std::span<const std::uint8_t> payload;
+        std::span<const std::uint8_t> forwarded_properties;  // encoded v5 properties (no length prefix)
+        std::uint8_t qos = 0;
+        bool retain = false;
+        std::uint64_t origin_session = 0;  // for No Local; 0 = broker-internal
+        std::uint32_t expiry_interval = 0; // seconds; 0 = never expires
+        bool has_expiry = false;
+    };
+
+    // Allocates the message with its data in one block; refcount starts at 0.
+    static message* create(const init& in);
+
+    std::string_view topic() const { return {data_, topic_size_}; }
+    std::span<const std::uint8_t> forwarded_properties() const {
+        return {reinterpret_cast<const std::uint8_t*>(data_) + topic_size_, properties_size_};
+    }
+    std::span<const std::uint8_t> payload() const {
+        return {reinterpret_cast<const std::uint8_t*>(data_) + topic_size_ + properties_size_, payload_size_};
+    }
+    std::uint8_t qos() const { return qos_; }
+    bool retain() const { return retain_; }
+    std::uint64_t origin_session() const { return origin_session_; }
+
+    // Time the broker accepted the message; set again when a will is published.
+    time_point received_at() const { return received_at_; }
+    void set_received_at(time_point t) { received_at_ = t; }
+
+    bool has_expiry() const { return has_expiry_; }
+    std::uint32_t expiry_interval() const { return expiry_interval_; }
+    bool expired(time_point now) const { return has_expiry_ && now >= received_at_ + std::chrono::seconds(expiry_interval_); }
+    // Seconds left, rounded up so that a message is never forwarded with 0 [MQTT-3.3.2-6].
+    std::uint32_t remaining_expiry(time_point now) const;
+
+    // Global order of retained messages (last writer wins in every replica).
+    std::uint64_t retain_order() const { return retain_order_; }
+    void set_retain_order(std::uint64_t o) { retain_order_ = o; }
+
+    friend void intrusive_ptr_add_ref(const message* m) { m->refs_.fetch_add(1, std::memory_order_relaxed); }
+    friend void intrusive_ptr_release(const message* m) {
+        if (m->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(m);
+    }
+
+private:
+    message() = default;
+    static void destroy(const message* m);
+
+    mutable std::atomic<std::uint32_t> refs_{0};
+    std::uint32_t topic_size_ = 0;
+    std::uint32_t properties_size_ = 0;
+    std::uint32_t payload_size_ = 0;
+    std::uint32_t expiry_interval_ = 0;
+    std::uint8_t qos_ = 0;
+    bool retain_ = false;
+    bool has_expiry_ = false;
+    std::uint64_t origin_session_ = 0;
+    std::uint64_t retain_order_ = 0;
+    time_point received_at_{};
+    char data_[1];  // topic, properties, payload follow (flexible tail)
+};
+
+using message_ref = boost::intrusive_ptr<const message>;
+using mutable_message_ref = boost::intrusive_ptr<message>;
+
+// Encodes the properties of an incoming PUBLISH or will that are forwarded
+// unchanged to subscribers (section 3.3.2.3): payload format indicator,
+// content type, response topic, correlation data and user properties, in
+// that order, user properties in their original order [MQTT-3.3.2-17].
+void encode_forwarded_properties(const codec::properties& in, codec::byte_buffer& out);
+
+}  // namespace strata

@@ -1,0 +1,143 @@
+#include "session/session.hpp"
+
+#include <algorithm>
+
+namespace strata {
+
+session::session(std::string client_id, std::uint64_t id, const delivery_limits& limits)
+    : client_id_(std::move(client_id)), id_(id), limits_(limits), presence_(std::make_shared<session_presence>()) {}
+
+void session::attach(delivery_sink* sink) {
+    sink_ = sink;
+    presence_->online.store(true, std::memory_order_relaxed);
+}
+
+void session::detach() {
+    sink_ = nullptr;
+    presence_->online.store(false, std::memory_order_relaxed);
+    if (inflight_.empty()) packet_ids_.shrink();
+}
+
+std::uint32_t session::window() const {
+    std::uint32_t w = sink_ ? sink_->client_receive_maximum() : 65535;
+    if (limits_.max_inflight_messages != 0) w = std::min<std::uint32_t>(w, limits_.max_inflight_messages);
+    return w;
+}
+
+bool session::send_inflight(inflight_delivery& d, bool dup) {
+    const auto& p = d.delivery;
+    return sink_->send_publish(*p.msg, p.qos, p.retain, d.packet_id, dup, p.subscription_ids);
+}
+
+void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
+    if (qos == 0) {
+        if (sink_) {
+            sink_->send_publish(*m, 0, retain, 0, false, ids);
+        } else if (limits_.queue_qos0_messages) {
+            enqueue(m, 0, retain, ids);
+        }
+        return;
+    }
+    // Messages wait behind older queued ones so that order is kept [MQTT-4.6.0-6].
+    if (sink_ && queue_.empty() && inflight_.size() < window()) {
+        const auto id = packet_ids_.allocate();
+        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}}, id, false};
+        if (send_inflight(d, false)) {
+            inflight_.push_back(std::move(d));
+        } else {
+            packet_ids_.release(id);  // too large for this client: as if delivered
+        }
+        return;
+    }
+    enqueue(m, qos, retain, ids);
+}
+
+void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
+    if (limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) {
+        ++dropped_;
+        return;
+    }
+    queue_.push_back(pending_delivery{m, qos, retain, {ids.begin(), ids.end()}});
+}
+
+void session::pump() {
+    if (!sink_) return;
+    const auto now = steady_clock::now();
+    while (!queue_.empty()) {
+        auto& next = queue_.front();
+        if (next.msg->expired(now)) {  // [MQTT-3.3.2-5]
+            queue_.pop_front();
+            continue;
+        }
+        if (next.qos == 0) {
+            sink_->send_publish(*next.msg, 0, next.retain, 0, false, next.subscription_ids);
+            queue_.pop_front();
+            continue;
+        }
+        if (inflight_.size() >= window()) return;
+        const auto id = packet_ids_.allocate();
+        inflight_delivery d{std::move(next), id, false};
+        queue_.pop_front();
+        if (send_inflight(d, false)) {
+            inflight_.push_back(std::move(d));
+        } else {
+            packet_ids_.release(id);
+        }
+    }
+}
+
+void session::resend_inflight() {
+    if (!sink_) return;
+    for (auto it = inflight_.begin(); it != inflight_.end();) {
+        if (it->released) {
+            sink_->send_pubrel(it->packet_id);
+        } else if (!send_inflight(*it, true)) {
+            // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
+            packet_ids_.release(it->packet_id);
+            it = inflight_.erase(it);
+            continue;
+        }
+        ++it;
+    }
+    pump();
+}
+
+std::deque<inflight_delivery>::iterator session::find_inflight(std::uint16_t packet_id) {
+    // Acknowledgements usually come in order, so the front is checked first.
+    return std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& d) { return d.packet_id == packet_id; });
+}
+
+void session::complete(std::deque<inflight_delivery>::iterator it) {
+    packet_ids_.release(it->packet_id);
+    inflight_.erase(it);
+    pump();
+}
+
+bool session::on_puback(std::uint16_t packet_id) {
+    auto it = find_inflight(packet_id);
+    if (it == inflight_.end() || it->delivery.qos != 1) return false;
+    complete(it);
+    return true;
+}
+
+bool session::on_pubrec(std::uint16_t packet_id, bool failed) {
+    auto it = find_inflight(packet_id);
+    if (it == inflight_.end() || it->delivery.qos != 2) return false;
+    if (failed) {  // a PUBREC with an error reason code ends the exchange (section 4.3.3)
+        complete(it);
+        return true;
+    }
+    it->released = true;
+    it->delivery.msg.reset();  // the message itself is no longer needed
+    if (sink_) sink_->send_pubrel(packet_id);
+    return true;
+}
+
+bool session::on_pubcomp(std::uint16_t packet_id) {
+    auto it = find_inflight(packet_id);
+    if (it == inflight_.end() || !it->released) return false;
+    complete(it);
+    return true;
+}
+
+}  // namespace strata

@@ -1,0 +1,149 @@
+// The MQTT session (section 4.1): state that outlives a network connection.
+// Holds subscriptions, outbound QoS 1/2 messages in flight and queued,
+// inbound QoS 2 packet identifiers, the will, and expiry. A session lives on
+// its home worker thread; at most one connection is attached at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "session/delivery_limits.hpp"
+#include "session/message.hpp"
+#include "session/packet_id_pool.hpp"
+#include "topic/topic_trie.hpp"
+
+namespace strata {
+
+// What a session needs from the connection that currently holds it.
+class delivery_sink {
+public:
+    virtual ~delivery_sink() = default;
+    // Encodes and queues one PUBLISH; false if it exceeds the client's Maximum
+    // Packet Size and was dropped [MQTT-3.1.2-25].
+    virtual bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
+                              std::span<const std::uint32_t> subscription_ids) = 0;
+    virtual void send_pubrel(std::uint16_t packet_id) = 0;
+    // The client's Receive Maximum (65535 when it set none).
+    virtual std::uint16_t client_receive_maximum() const = 0;
+};
+
+struct subscription_options {
+    std::uint8_t qos = 0;
+    bool no_local = false;
+    bool retain_as_published = false;
+    std::uint8_t retain_handling = 0;
+};
+
+// One subscription of a session, keyed by the filter string as subscribed.
+struct subscription {
+    std::string filter;           // as sent, "$share/g/f" included
+    subscription_options options;
+    std::uint32_t identifier = 0; // 0 = none
+    bool shared = false;
+    topic::trie_slot slot;        // position in the worker's trie (non-shared only)
+};
+
+// A message on its way to this session.
+struct pending_delivery {
+    message_ref msg;
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::vector<std::uint32_t> subscription_ids;
+};
+
+// A QoS 1/2 message sent and not yet fully acknowledged.
+struct inflight_delivery {
+    pending_delivery delivery;
+    std::uint16_t packet_id = 0;
+    bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+};
+
+// Shared with shared-subscription owners on other threads, who prefer members that are online.
+struct session_presence {
+    std::atomic<bool> online{false};
+};
+
+class session {
+public:
+    session(std::string client_id, std::uint64_t id, const delivery_limits& limits);
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    const std::string& client_id() const { return client_id_; }
+    std::uint64_t id() const { return id_; }
+
+    // ---- connection attachment ----
+    bool online() const { return sink_ != nullptr; }
+    delivery_sink* sink() const { return sink_; }
+    void attach(delivery_sink* sink);
+    void detach();
+    const std::shared_ptr<session_presence>& presence() const { return presence_; }
+
+    // ---- outbound delivery ----
+    // Sends now, or queues (bounded) when offline or the in-flight window is full.
+    void deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> subscription_ids);
+    // After a reconnect with a kept session: resend in-flight PUBLISH with DUP
+    // and PUBREL for released ones [MQTT-4.4.0-1], then send queued messages.
+    void resend_inflight();
+    // Moves queued messages into the in-flight window while there is room.
+    void pump();
+    // Acknowledgements from the client; false when the packet id is unknown.
+    bool on_puback(std::uint16_t packet_id);
+    bool on_pubrec(std::uint16_t packet_id, bool failed);
+    bool on_pubcomp(std::uint16_t packet_id);
+
+    std::size_t inflight_count() const { return inflight_.size(); }
+    std::size_t queued_count() const { return queue_.size(); }
+    std::uint64_t dropped_count() const { return dropped_; }
+
+    // ---- inbound QoS 2 (packet ids received, PUBREL pending) ----
+    bool inbound_pending(std::uint16_t packet_id) const { return inbound_qos2_.contains(packet_id); }
+    void inbound_add(std::uint16_t packet_id) { inbound_qos2_.insert(packet_id); }
+    bool inbound_release(std::uint16_t packet_id) { return inbound_qos2_.erase(packet_id) > 0; }
+    std::size_t inbound_count() const { return inbound_qos2_.size(); }
+
+    // ---- subscriptions (managed by the worker) ----
+    std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>& subscriptions() {
+        return subscriptions_;
+    }
+
+    // ---- will and expiry (managed by the worker) ----
+    mutable_message_ref will;
+    std::uint32_t will_delay = 0;
+    std::uint32_t expiry_interval = 0;  // seconds; 0xFFFFFFFF = never
+    time_point will_at{};               // while offline: when the delayed will is due
+    time_point expire_at{};             // while offline: when the session ends (max() = never)
+    std::uint64_t timer_generation = 0; // bumped on attach/detach: invalidates scheduled timers
+
+    // ---- fan-out bookkeeping (routing scratch, see worker) ----
+    std::uint64_t match_stamp = 0;
+    std::uint32_t match_index = 0;
+
+private:
+    std::uint32_t window() const;
+    bool send_inflight(inflight_delivery& d, bool dup);
+    void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
+    void complete(std::deque<inflight_delivery>::iterator it);
+    std::deque<inflight_delivery>::iterator find_inflight(std::uint16_t packet_id);
+
+    std::string client_id_;
+    std::uint64_t id_;
+    const delivery_limits& limits_;
+    delivery_sink* sink_ = nullptr;
+    std::shared_ptr<session_presence> presence_;
+    std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>> subscriptions_;
+    std::deque<inflight_delivery> inflight_;  // in send order
+    std::deque<pending_delivery> queue_;
+    packet_id_pool packet_ids_;
+    std::unordered_set<std::uint16_t> inbound_qos2_;
+    std::uint64_t dropped_ = 0;
+};
+
+}  // namespace strata

@@ -1,0 +1,80 @@
+#include "topic/retained_store.hpp"
+
+namespace strata::topic {
+
+retained_store::node* retained_store::find_or_create(std::string_view topic) {
+    node* n = &root_;
+    level_iterator it(topic);
+    std::string_view level;
+    while (it.next(level)) {
+        auto found = n->children.find(level);
+        if (found == n->children.end()) {
+            auto [pos, inserted] = n->children.emplace(std::string(level), std::make_unique<node>());
+            pos->second->parent = n;
+            pos->second->key = pos->first;
+            found = pos;
+        }
+        n = found->second.get();
+    }
+    return n;
+}
+
+void retained_store::apply(const message_ref& m) {
+    node* n = find_or_create(m->topic());
+    if (m->retain_order() < n->order) return;  // a newer update already arrived
+    n->order = m->retain_order();
+    if (m->payload().empty()) {
+        clear_node(n);
+        tombstones_.push_back(tombstone{steady_clock::now(), std::string(m->topic()), n->order});
+        return;
+    }
+    if (!n->msg) ++count_;
+    n->msg = m;
+}
+
+retained_store::node* retained_store::find(std::string_view topic) {
+    node* n = &root_;
+    level_iterator it(topic);
+    std::string_view level;
+    while (it.next(level)) {
+        auto found = n->children.find(level);
+        if (found == n->children.end()) return nullptr;
+        n = found->second.get();
+    }
+    return n;
+}
+
+void retained_store::clear_node(node* n) {
+    if (n->msg) {
+        n->msg.reset();
+        --count_;
+    }
+}
+
+void retained_store::sweep(time_point now, std::chrono::seconds grace) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < tombstones_.size(); ++i) {
+        auto& t = tombstones_[i];
+        if (now - t.cleared_at < grace) {
+            if (kept != i) tombstones_[kept] = std::move(t);
+            ++kept;
+            continue;
+        }
+        node* n = find(t.topic);
+        if (n && !n->msg && n->order == t.order) {
+            n->order = 0;
+            prune(n);
+        }
+    }
+    tombstones_.resize(kept);
+}
+
+void retained_store::prune(node* n) {
+    while (n != &root_ && !n->msg && n->order == 0 && n->children.empty()) {
+        node* parent = n->parent;
+        parent->children.erase(parent->children.find(n->key));
+        n = parent;
+    }
+}
+
+}  // namespace strata::topic

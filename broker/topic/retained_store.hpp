@@ -1,0 +1,118 @@
+// Retained messages by topic (section 3.3.1.3), as a tree of topic levels so
+// that a subscription's filter is matched against stored topics level by
+// level. Each worker thread keeps a replica; updates carry a broker-wide
+// order number and the newest one wins, so replicas converge whatever order
+// the threads see the updates in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "session/message.hpp"
+#include "topic/topic_trie.hpp"
+
+namespace strata::topic {
+
+class retained_store {
+public:
+    // Stores `m` for its topic, or removes the topic's message when the payload
+    // is empty [MQTT-3.3.1-6]; ignored when an update with a higher order was
+    // already applied.
+    void apply(const message_ref& m);
+
+    // Calls visit(message_ref) for each retained message whose topic matches
+    // `filter` and that has not expired; expired ones are removed.
+    template <typename Visit>
+    void match(std::string_view filter, time_point now, Visit&& visit) {
+        std::vector<node*> expired;
+        match_node(root_, filter, true, now, visit, expired);
+        for (auto* n : expired) {
+            clear_node(n);
+            n->order = 0;  // expiry is not an update that could be overtaken
+            prune(n);
+        }
+    }
+
+    std::size_t size() const { return count_; }
+
+    // Forgets cleared topics whose clear is older than `grace`. A cleared topic
+    // keeps its order number for a while so that an older update arriving late
+    // from another thread cannot bring the message back.
+    void sweep(time_point now, std::chrono::seconds grace = std::chrono::seconds(5));
+
+private:
+    struct node {
+        node* parent = nullptr;
+        std::string_view key;
+        std::unordered_map<std::string, std::unique_ptr<node>, transparent_string_hash, std::equal_to<>> children;
+        message_ref msg;
+        std::uint64_t order = 0;  // order of the last update, kept after a clear
+    };
+
+    node* find_or_create(std::string_view topic);
+    node* find(std::string_view topic);
+    void clear_node(node* n);
+    void prune(node* n);
+
+    template <typename Visit>
+    void match_node(node& n, std::string_view filter, bool is_root, time_point now, Visit& visit,
+                    std::vector<node*>& expired) {
+        const auto slash = filter.find('/');
+        const std::string_view level = filter.substr(0, slash);
+        const bool last = slash == std::string_view::npos;
+        const std::string_view rest = last ? std::string_view{} : filter.substr(slash + 1);
+        if (level == "#") {
+            // "a/#" also matches "a" itself; '$' topics are excluded at the root.
+            if (!is_root) emit(n, now, visit, expired);
+            for (auto& [key, child] : n.children) {
+                if (is_root && !key.empty() && key.front() == '$') continue;
+                visit_subtree(*child, now, visit, expired);
+            }
+            return;
+        }
+        auto descend = [&](node& child) {
+            if (last) emit(child, now, visit, expired);
+            else match_node(child, rest, false, now, visit, expired);
+        };
+        if (level == "+") {
+            for (auto& [key, child] : n.children) {
+                if (is_root && !key.empty() && key.front() == '$') continue;
+                descend(*child);
+            }
+        } else if (auto it = n.children.find(level); it != n.children.end()) {
+            descend(*it->second);
+        }
+    }
+
+    template <typename Visit>
+    void visit_subtree(node& n, time_point now, Visit& visit, std::vector<node*>& expired) {
+        emit(n, now, visit, expired);
+        for (auto& [key, child] : n.children) visit_subtree(*child, now, visit, expired);
+    }
+
+    template <typename Visit>
+    void emit(node& n, time_point now, Visit& visit, std::vector<node*>& expired) {
+        if (!n.msg) return;
+        if (n.msg->expired(now)) {
+            expired.push_back(&n);
+            return;
+        }
+        visit(n.msg);
+    }
+
+    struct tombstone {
+        time_point cleared_at;
+        std::string topic;
+        std::uint64_t order;
+    };
+
+    node root_;
+    std::size_t count_ = 0;
+    std::vector<tombstone> tombstones_;
+};
+
+}  // namespace strata::topic
