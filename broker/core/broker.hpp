@@ -1,0 +1,68 @@
+// The broker: its worker threads and the little state they share (the client
+// registry, connection count and the order of retained updates). Listeners
+// and signal handling live in the application layer around it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "config/broker_config.hpp"
+#include "core/client_registry.hpp"
+#include "core/worker.hpp"
+
+namespace strata {
+class logger;
+}
+
+namespace strata::core {
+
+class broker {
+public:
+    // Creates `cfg.threads` workers (one per core when 0).
+    broker(std::shared_ptr<const config::broker_config> cfg, logger& log);
+    ~broker();
+    broker(const broker&) = delete;
+    broker& operator=(const broker&) = delete;
+
+    std::size_t worker_count() const { return workers_.size(); }
+    worker& worker_at(std::size_t i) { return *workers_[i]; }
+    client_registry& registry() { return registry_; }
+    logger& log() { return log_; }
+    time_point started_at() const { return started_at_; }
+
+    // Broker-wide order number for retained updates (last writer wins).
+    std::uint64_t next_retain_order() { return retain_order_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+    // Connections currently open, for max_connections.
+    std::atomic<int>& open_connections() { return open_connections_; }
+
+    // Starts one thread per worker.
+    void start();
+    // Graceful stop: wills are published and delivered, then every client is
+    // sent DISCONNECT (server shutting down); after the connections are closed
+    // (or `grace` has passed) the threads end.
+    void shutdown(std::chrono::milliseconds grace);
+    // Stops the event loops and joins the threads.
+    void stop_threads();
+    // Hands a new configuration to every worker.
+    void apply_config(std::shared_ptr<const config::broker_config> cfg);
+
+    // Runs `fn(worker&)` on every worker's thread and waits for all of them.
+    void on_each_worker_and_wait(const std::function<void(worker&)>& fn);
+
+private:
+    logger& log_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<std::thread> threads_;
+    client_registry registry_;
+    std::atomic<std::uint64_t> retain_order_{0};
+    std::atomic<int> open_connections_{0};
+    time_point started_at_;
+};
+
+}  // namespace strata::core

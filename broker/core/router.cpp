@@ -1,0 +1,218 @@
+// Routing: subscriptions, fan-out to local subscribers, shared groups,
+// retained messages and the batched hand-off of messages to other workers.
+#include <boost/asio/post.hpp>
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+#include "topic/topic_name.hpp"
+
+namespace strata::core {
+
+namespace {
+
+std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_qos, bool upgrade) {
+    return upgrade ? subscription_qos : std::min(message_qos, subscription_qos);
+}
+
+}  // namespace
+
+void worker::publish(message* raw) {
+    mutable_message_ref m(raw);
+    if (m->retain()) m->set_retain_order(broker_.next_retain_order());
+    message_ref shared(std::move(m));
+    for (std::size_t i = 0; i < outboxes_.size(); ++i) {
+        if (i != index_) outboxes_[i].broadcast.push_back(shared);
+    }
+    if (outboxes_.size() > 1) schedule_flush();
+    route(shared);
+}
+
+void worker::route(const message_ref& m) {
+    if (routing_) {
+        deferred_routes_.push_back(m);
+        return;
+    }
+    routing_ = true;
+    if (m->retain()) retained_.apply(m);
+    route_local(m);
+    route_shared(m);
+    // Drain what was published during the fan-out (index loop: it may grow).
+    for (std::size_t i = 0; i < deferred_routes_.size(); ++i) {
+        const message_ref next = deferred_routes_[i];
+        if (next->retain()) retained_.apply(next);
+        route_local(next);
+        route_shared(next);
+    }
+    deferred_routes_.clear();
+    routing_ = false;
+}
+
+void worker::route_local(const message_ref& m) {
+    ++match_stamp_;
+    plan_count_ = 0;
+    subscriptions_.match(m->topic(), [&](subscriber_entry& e) {
+        session* s = e.owner;
+        if (e.options.no_local && s->id() == m->origin_session()) return;  // [MQTT-3.8.3-3]
+        delivery_plan* p;
+        if (s->match_stamp != match_stamp_) {
+            // First matching subscription of this session for this message.
+            s->match_stamp = match_stamp_;
+            s->match_index = static_cast<std::uint32_t>(plan_count_);
+            if (plans_.size() <= plan_count_) plans_.emplace_back();
+            p = &plans_[plan_count_++];
+            p->target = s;
+            p->qos = e.options.qos;
+            p->retain = false;
+            p->ids.clear();
+        } else {
+            // Overlapping subscriptions: one delivery with the highest QoS and
+            // every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+            p = &plans_[s->match_index];
+            p->qos = std::max(p->qos, e.options.qos);
+        }
+        if (e.options.retain_as_published && m->retain()) p->retain = true;  // [MQTT-3.3.1-13]
+        if (e.identifier != 0) p->ids.push_back(e.identifier);
+    });
+    for (std::size_t i = 0; i < plan_count_; ++i) {
+        auto& p = plans_[i];
+        p.target->deliver(m, delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos), p.retain, p.ids);
+    }
+}
+
+void worker::route_shared(const message_ref& m) {
+    shared_.route(m->topic(), [&](const shared_member& member) {
+        directed_delivery d{m, member.session_id,
+                            delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
+                            member.options.retain_as_published && m->retain(), member.subscription_id};
+        if (member.worker == index_) {
+            deliver_directed(d);
+        } else {
+            outboxes_[member.worker].directed.push_back(std::move(d));
+            schedule_flush();
+        }
+    });
+}
+
+void worker::deliver_directed(const directed_delivery& d) {
+    auto it = sessions_by_id_.find(d.session_id);
+    if (it == sessions_by_id_.end()) return;  // the member left while the message was on its way
+    const std::uint32_t ids[1] = {d.subscription_id};
+    it->second->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0));
+}
+
+void worker::schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    // Runs after the current handler: every message of this event-loop turn
+    // travels to each other worker in one post.
+    boost::asio::post(*io_, [this] { flush_outboxes(); });
+}
+
+void worker::flush_outboxes() {
+    flush_scheduled_ = false;
+    for (std::size_t i = 0; i < outboxes_.size(); ++i) {
+        auto& box = outboxes_[i];
+        if (box.broadcast.empty() && box.directed.empty()) continue;
+        worker& target = broker_.worker_at(i);
+        boost::asio::post(target.io(), [&target, b = std::move(box.broadcast), d = std::move(box.directed)]() mutable {
+            target.receive(std::move(b), std::move(d));
+        });
+        box.broadcast.clear();
+        box.directed.clear();
+    }
+}
+
+void worker::receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed) {
+    for (const auto& m : broadcast) route(m);
+    for (const auto& d : directed) deliver_directed(d);
+}
+
+std::size_t worker::shared_owner(std::string_view group, std::string_view filter) const {
+    const std::size_t h = std::hash<std::string_view>{}(group) * 31 + std::hash<std::string_view>{}(filter);
+    return h % broker_.worker_count();
+}
+
+bool worker::subscribe(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier) {
+    auto& subs = s.subscriptions();
+    auto it = subs.find(filter);
+    const bool is_new = it == subs.end();
+    if (is_new) {
+        it = subs.emplace(std::string(filter), subscription{}).first;
+        it->second.filter = it->first;
+    }
+    subscription& sub = it->second;
+    sub.options = o;
+    sub.identifier = identifier;
+    topic::subscription_filter f;
+    topic::parse_subscription_filter(sub.filter, f);
+    sub.shared = f.shared;
+    if (f.shared) {
+        shared_member member{index_, s.id(), o, identifier, s.presence()};
+        const std::size_t owner = shared_owner(f.group, f.filter);
+        if (owner == index_) {
+            shared_.add(std::string(f.group), std::string(f.filter), std::move(member));
+        } else {
+            worker& target = broker_.worker_at(owner);
+            boost::asio::post(target.io(), [&target, g = std::string(f.group), fl = std::string(f.filter),
+                                            member = std::move(member)]() mutable {
+                target.receive_shared_add(std::move(g), std::move(fl), std::move(member));
+            });
+        }
+    } else if (is_new) {
+        subscriptions_.insert(f.filter, subscriber_entry{&s, &sub.slot, o, identifier});
+    } else {
+        auto& entry = subscriptions_.at(sub.slot);
+        entry.options = o;
+        entry.identifier = identifier;
+    }
+    if (is_new) stats_.add(stats_.subscriptions);
+    return is_new;
+}
+
+void worker::remove_subscription(session& s, subscription& sub) {
+    if (!sub.shared) {
+        subscriptions_.erase(sub.slot);
+    } else {
+        topic::subscription_filter f;
+        topic::parse_subscription_filter(sub.filter, f);
+        const std::size_t owner = shared_owner(f.group, f.filter);
+        if (owner == index_) {
+            shared_.remove(std::string(f.group), std::string(f.filter), s.id());
+        } else {
+            worker& target = broker_.worker_at(owner);
+            boost::asio::post(target.io(), [&target, g = std::string(f.group), fl = std::string(f.filter), id = s.id()]() mutable {
+                target.receive_shared_remove(std::move(g), std::move(fl), id);
+            });
+        }
+    }
+    stats_.add(stats_.subscriptions, static_cast<std::uint64_t>(-1));
+}
+
+bool worker::unsubscribe(session& s, std::string_view filter) {
+    auto& subs = s.subscriptions();
+    auto it = subs.find(filter);
+    if (it == subs.end()) return false;
+    remove_subscription(s, it->second);
+    subs.erase(it);
+    return true;
+}
+
+void worker::send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier) {
+    const std::uint32_t ids[1] = {identifier};
+    const std::span<const std::uint32_t> id_span(ids, identifier ? 1 : 0);
+    retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
+        // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
+        s.deliver(m, delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos), true, id_span);
+    });
+}
+
+void worker::receive_shared_add(std::string group, std::string filter, shared_member member) {
+    shared_.add(group, filter, std::move(member));
+}
+
+void worker::receive_shared_remove(std::string group, std::string filter, std::uint64_t session_id) {
+    shared_.remove(group, filter, session_id);
+}
+
+}  // namespace strata::core

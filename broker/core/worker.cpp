@@ -1,0 +1,203 @@
+// Worker lifecycle, sessions, timers and shutdown. Routing is in router.cpp.
+#include "core/worker.hpp"
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "protocol/connection.hpp"
+
+namespace strata::core {
+
+namespace {
+
+constexpr std::uint32_t never_expires = 0xFFFFFFFF;
+constexpr auto tick_period = std::chrono::milliseconds(250);
+
+delivery_limits limits_from(const config::broker_config& cfg) {
+    delivery_limits l;
+    l.max_inflight_messages = cfg.max_inflight_messages;
+    l.max_queued_messages = cfg.max_queued_messages;
+    l.queue_qos0_messages = cfg.queue_qos0_messages;
+    l.upgrade_outgoing_qos = cfg.upgrade_outgoing_qos;
+    return l;
+}
+
+}  // namespace
+
+worker::worker(broker& owner, std::size_t index, std::shared_ptr<const config::broker_config> cfg)
+    : broker_(owner),
+      index_(index),
+      io_(std::make_unique<boost::asio::io_context>(1)),
+      config_(std::move(cfg)),
+      limits_(limits_from(*config_)) {
+    tick_timer_.emplace(*io_);
+}
+
+worker::~worker() {
+    tick_timer_.reset();
+    io_.reset();
+}
+
+logger& worker::log() { return broker_.log(); }
+
+void worker::set_peer_count(std::size_t n) { outboxes_.resize(n); }
+
+void worker::run() {
+    auto guard = boost::asio::make_work_guard(*io_);
+    start_tick_timer();
+    io_->run();
+}
+
+void worker::stop() { io_->stop(); }
+
+void worker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
+    config_ = std::move(cfg);
+    limits_ = limits_from(*config_);
+}
+
+void worker::add_connection(protocol::connection* c) {
+    c->worker_slot = connections_.size();
+    connections_.push_back(c);
+}
+
+void worker::remove_connection(protocol::connection* c) {
+    const std::size_t slot = c->worker_slot;
+    if (slot >= connections_.size() || connections_[slot] != c) return;
+    connections_[slot] = connections_.back();
+    connections_[slot]->worker_slot = slot;
+    connections_.pop_back();
+}
+
+std::string worker::make_client_id() {
+    // Random like Mosquitto's UUID-based ids, so ids differ across restarts.
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string id = config_->auto_id_prefix;
+    for (int part = 0; part < 2; ++part) {
+        auto bits = client_id_random_();
+        for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(hex[bits & 0xF]);
+    }
+    return id;
+}
+
+attach_result worker::attach(protocol::connection& c, const std::string& client_id, bool clean_start) {
+    if (auto it = sessions_.find(client_id); it != sessions_.end()) {
+        session& s = *it->second;
+        ++s.timer_generation;  // cancels a pending will delay and expiry
+        if (auto* old = static_cast<protocol::connection*>(s.sink())) {
+            // Session takeover [MQTT-3.1.4-3]: the old connection goes, with its will
+            // unless it is delayed and the session carries on.
+            log().notice("Client ", client_id, " already connected, closing old connection.");
+            s.detach();
+            old->release_session();
+            if (s.will && (s.will_delay == 0 || clean_start)) publish_will(s);
+            s.will.reset();
+            old->disconnect(codec::reason_code::session_taken_over, true);
+        } else if (s.will) {
+            // A delayed will is cancelled by a new connection, unless the session ends now.
+            if (clean_start) publish_will(s);
+            s.will.reset();
+        }
+        if (!clean_start) {
+            s.attach(&c);
+            return {&s, true};
+        }
+        end_session(s, false);
+    }
+    const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
+    auto created = std::make_unique<session>(client_id, id, limits_);
+    session* s = created.get();
+    sessions_.emplace(client_id, std::move(created));
+    sessions_by_id_.emplace(id, s);
+    stats_.add(stats_.sessions);
+    s->attach(&c);
+    return {s, false};
+}
+
+void worker::detach(session& s, bool publish_will_allowed) {
+    ++s.timer_generation;
+    if (!publish_will_allowed) s.will.reset();
+    const auto now = steady_clock::now();
+    // The will goes now unless delayed; a session that ends now sends it too [MQTT-3.1.3-9].
+    if (s.will && (s.will_delay == 0 || s.expiry_interval == 0)) publish_will(s);
+    if (s.expiry_interval == 0) {
+        end_session(s, true);
+        return;
+    }
+    s.expire_at = s.expiry_interval == never_expires ? time_point::max() : now + std::chrono::seconds(s.expiry_interval);
+    if (s.will) {
+        s.will_at = now + std::chrono::seconds(s.will_delay);
+        schedule(s, s.will_at);
+    }
+    if (s.expire_at != time_point::max()) schedule(s, s.expire_at);
+}
+
+void worker::publish_will(session& s) {
+    mutable_message_ref will = std::move(s.will);
+    s.will.reset();
+    if (!will) return;
+    will->set_received_at(steady_clock::now());  // message expiry counts from publication
+    log().debug("Sending will of ", s.client_id(), " to '", will->topic(), "'.");
+    publish(will.get());
+}
+
+void worker::end_session(session& s, bool release_client_id) {
+    for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
+    s.subscriptions().clear();
+    if (release_client_id) broker_.registry().release(s.client_id(), index_);
+    sessions_by_id_.erase(s.id());
+    const std::string client_id = s.client_id();
+    sessions_.erase(client_id);  // destroys s
+    stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
+}
+
+void worker::schedule(session& s, time_point due) { timers_.push(timer_entry{due, s.id(), s.timer_generation}); }
+
+void worker::run_timers(time_point now) {
+    while (!timers_.empty() && timers_.top().due <= now) {
+        const timer_entry t = timers_.top();
+        timers_.pop();
+        auto it = sessions_by_id_.find(t.session_id);
+        if (it == sessions_by_id_.end()) continue;
+        session& s = *it->second;
+        if (s.timer_generation != t.generation || s.online()) continue;
+        if (s.will && now >= s.will_at) publish_will(s);
+        if (now >= s.expire_at) {
+            log().notice("Expiring client ", s.client_id(), ".");
+            publish_will(s);  // a will still delayed goes out when the session ends
+            end_session(s, true);
+        }
+    }
+}
+
+void worker::start_tick_timer() {
+    tick_timer_->expires_after(tick_period);
+    tick_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        tick();
+        start_tick_timer();
+    });
+}
+
+void worker::tick() {
+    const auto now = steady_clock::now();
+    // Connections only start closing here; they are removed later by their transport.
+    for (std::size_t i = 0; i < connections_.size(); ++i) connections_[i]->tick(now);
+    run_timers(now);
+    retained_.sweep(now);
+    stats_.retained_messages.store(retained_.size(), std::memory_order_relaxed);
+    if (index_ == 0) sys_.tick(broker_, *this, now);
+}
+
+void worker::publish_all_wills() {
+    std::vector<session*> with_will;
+    for (auto& [id, s] : sessions_) {
+        if (s->will) with_will.push_back(s.get());
+    }
+    for (auto* s : with_will) publish_will(*s);
+}
+
+void worker::disconnect_all() {
+    const auto current = connections_;
+    for (auto* c : current) c->disconnect(codec::reason_code::server_shutting_down, true);
+}
+
+}  // namespace strata::core

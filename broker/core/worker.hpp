@@ -1,0 +1,205 @@
+// A worker thread: one io_context, the connections and sessions homed on it,
+// and its own replicas of the routing state. Nothing here is shared with other
+// workers except through posted, immutable messages:
+//   - subscriptions of the sessions homed here (a local topic trie);
+//   - shared-subscription groups this worker owns;
+//   - a replica of the retained messages.
+// Every published message reaches every worker (batched per event-loop turn),
+// and each worker delivers it to its own subscribers, so routing takes no lock
+// and payloads are shared, never copied, across threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/broker_config.hpp"
+#include "core/broker_stats.hpp"
+#include "core/shared_groups.hpp"
+#include "core/sys_topics.hpp"
+#include "session/session.hpp"
+#include "topic/retained_store.hpp"
+#include "topic/topic_trie.hpp"
+
+namespace strata {
+class logger;
+namespace protocol {
+class connection;
+}
+}  // namespace strata
+
+namespace strata::core {
+
+class broker;
+
+// A subscription as stored in the worker's trie: copies of what fan-out needs.
+struct subscriber_entry {
+    session* owner = nullptr;
+    topic::trie_slot* slot = nullptr;
+    subscription_options options;
+    std::uint32_t identifier = 0;
+};
+
+// A message for one session on another worker (a shared-subscription pick).
+struct directed_delivery {
+    message_ref msg;
+    std::uint64_t session_id = 0;
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::uint32_t subscription_id = 0;
+};
+
+// Result of attaching a connection to a session (CONNECT).
+struct attach_result {
+    session* s = nullptr;
+    bool session_present = false;
+};
+
+class worker {
+public:
+    worker(broker& owner, std::size_t index, std::shared_ptr<const config::broker_config> cfg);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    boost::asio::io_context& io() { return *io_; }
+    std::size_t index() const { return index_; }
+    broker& owner() { return broker_; }
+    logger& log();
+    const config::broker_config& config() const { return *config_; }
+    const delivery_limits& limits() const { return limits_; }
+    worker_stats& stats() { return stats_; }
+    // Buffer that transports read into before handing bytes to a connection.
+    std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
+
+    // Sizes the outboxes for the other workers (called once all exist).
+    void set_peer_count(std::size_t n);
+
+    // Runs the event loop on the calling thread until stop().
+    void run();
+    void stop();
+
+    // ---- configuration ----
+    void apply_config(std::shared_ptr<const config::broker_config> cfg);
+
+    // ---- connections (called by protocol::connection) ----
+    void add_connection(protocol::connection* c);
+    void remove_connection(protocol::connection* c);
+    std::size_t connection_count() const { return connections_.size(); }
+
+    // Binds a connection to the session of `client_id` on this worker, taking
+    // over a live connection and creating or discarding the session as the
+    // clean-start flag says.
+    attach_result attach(protocol::connection& c, const std::string& client_id, bool clean_start);
+    // The connection holding `s` is gone: publish or schedule the will,
+    // end the session or schedule its expiry.
+    void detach(session& s, bool publish_will_now);
+    // A new client identifier, unique in this process.
+    std::string make_client_id();
+
+    // ---- routing ----
+    // Publishes a message accepted from a client (or a will): local delivery,
+    // shared groups owned here, retained replica, and every other worker.
+    void publish(message* m);
+    // Adds or replaces a subscription of `s`; returns true if it is new.
+    bool subscribe(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
+    // Removes a subscription; false if it did not exist.
+    bool unsubscribe(session& s, std::string_view filter);
+    // Sends the retained messages matching a new subscription.
+    void send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
+
+    // ---- periodic work ----
+    void tick();
+
+    // ---- shutdown ----
+    // Publishes the wills of every connected client and of sessions waiting
+    // for their will delay (the server is going away).
+    void publish_all_wills();
+    // Sends DISCONNECT (server shutting down) to every connection and closes it.
+    void disconnect_all();
+
+    // ---- cross-worker inbox (runs on this worker's thread) ----
+    void receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed);
+    void receive_shared_add(std::string group, std::string filter, shared_member member);
+    void receive_shared_remove(std::string group, std::string filter, std::uint64_t session_id);
+    // Posts the messages collected for other workers (normally at the end of
+    // each event-loop turn; called directly during shutdown).
+    void flush_outboxes();
+
+private:
+    struct outbox {
+        std::vector<message_ref> broadcast;
+        std::vector<directed_delivery> directed;
+    };
+    struct delivery_plan {
+        session* target = nullptr;
+        std::uint8_t qos = 0;
+        bool retain = false;
+        std::vector<std::uint32_t> ids;
+    };
+    struct timer_entry {
+        time_point due;
+        std::uint64_t session_id;
+        std::uint64_t generation;
+        bool operator>(const timer_entry& o) const { return due > o.due; }
+    };
+
+    void route_local(const message_ref& m);
+    void route_shared(const message_ref& m);
+    void deliver_directed(const directed_delivery& d);
+    void schedule_flush();
+    std::size_t shared_owner(std::string_view group, std::string_view filter) const;
+    void end_session(session& s, bool release_client_id);
+    void remove_subscription(session& s, subscription& sub);
+    void route(const message_ref& m);
+    void publish_will(session& s);
+    void schedule(session& s, time_point due);
+    void run_timers(time_point now);
+    void start_tick_timer();
+
+    broker& broker_;
+    std::size_t index_;
+    // Destroyed first (see ~worker): pending handlers own connections, whose
+    // destructors still touch the worker.
+    std::unique_ptr<boost::asio::io_context> io_;
+    std::optional<boost::asio::steady_timer> tick_timer_;
+    std::shared_ptr<const config::broker_config> config_;
+    delivery_limits limits_;
+    worker_stats stats_;
+
+    std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
+    std::vector<protocol::connection*> connections_;
+    std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
+    std::unordered_map<std::uint64_t, session*> sessions_by_id_;
+    std::uint64_t next_session_number_ = 1;
+    std::mt19937_64 client_id_random_{std::random_device{}()};
+
+    topic::topic_trie<subscriber_entry> subscriptions_;
+    shared_groups shared_;
+    topic::retained_store retained_;
+    std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<>> timers_;
+
+    sys_topics sys_;  // used by worker 0 only
+    std::vector<outbox> outboxes_;
+    bool flush_scheduled_ = false;
+
+    // Messages published while a fan-out is running (e.g. a will sent because
+    // a delivery closed a connection) wait here instead of re-entering it.
+    bool routing_ = false;
+    std::vector<message_ref> deferred_routes_;
+
+    // Fan-out scratch, reused for every message.
+    std::uint64_t match_stamp_ = 0;
+    std::vector<delivery_plan> plans_;
+    std::size_t plan_count_ = 0;
+};
+
+}  // namespace strata::core

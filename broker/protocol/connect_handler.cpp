@@ -1,0 +1,187 @@
+// CONNECT: validation, session attachment and CONNACK (sections 3.1, 3.2).
+#include "codec/utf8.hpp"
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+#include "protocol/connection.hpp"
+#include "topic/topic_name.hpp"
+
+namespace strata::protocol {
+
+using codec::protocol_version;
+using codec::reason_code;
+
+namespace {
+
+constexpr std::uint32_t never_expires = 0xFFFFFFFF;
+
+int protocol_number(protocol_version v) {
+    switch (v) {
+        case protocol_version::v31: return 1;
+        case protocol_version::v311: return 2;
+        case protocol_version::v5: return 5;
+    }
+    return 0;
+}
+
+}  // namespace
+
+void connection::handle_connect(codec::bytes_view body) {
+    codec::connect_packet p;
+    const auto rc = codec::decode_connect(body, p);
+    if (rc == reason_code::unsupported_protocol_version) {
+        // Unknown level: answer in the 3.1.1 format, return code 1 [MQTT-3.1.2-2].
+        codec::connack_packet ack;
+        ack.reason = static_cast<std::uint8_t>(codec::connack_return_code_v3::unacceptable_protocol_version);
+        codec::encode_connack(out_.bytes(), protocol_version::v311, ack);
+        worker_.log().notice("Client from ", peer_, " refused: unsupported protocol version.");
+        begin_close();
+        return;
+    }
+    if (p.protocol_name == "MQTT" || p.protocol_name == "MQIsdp") version_ = p.version;
+    if (rc != reason_code::success) {
+        if (rc == reason_code::protocol_error && p.protocol_name != "MQTT" && p.protocol_name != "MQIsdp") {
+            worker_.log().notice("Client from ", peer_, " sent an unknown protocol name, closing.");
+            begin_close();
+            return;
+        }
+        refuse_connect(rc, "malformed CONNECT");
+        return;
+    }
+    if (const auto verdict = check_connect(p); verdict != reason_code::success) return refuse_connect(verdict, "");
+
+    const bool assigned_id = p.client_id.empty();
+    client_id_ = assigned_id ? worker_.make_client_id() : std::string(p.client_id);
+    const std::size_t home = worker_.owner().registry().claim(client_id_, worker_.index());
+    if (home != worker_.index()) {
+        // The session lives on another thread: move this connection there.
+        state_ = connection_state::migrating;
+        migrate_to_ = home;
+        notify_transport();
+        return;
+    }
+    accept_connect(p, assigned_id);
+}
+
+reason_code connection::check_connect(const codec::connect_packet& p) {
+    const auto& cfg = worker_.config();
+    const bool v5 = p.version == protocol_version::v5;
+    if (p.client_id.empty()) {
+        if (!cfg.allow_zero_length_clientid || p.version == protocol_version::v31) {
+            return reason_code::client_identifier_not_valid;
+        }
+        // 3.1.1 only allows an empty id with a clean session [MQTT-3.1.3-8].
+        if (!v5 && !p.clean_start) return reason_code::client_identifier_not_valid;
+    }
+    if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
+    // No password file yet: without anonymous access nobody may connect.
+    if (!listener_.allow_anonymous.value_or(cfg.allow_anonymous)) return reason_code::not_authorized;
+    // 3.1.1 cannot be told a shorter keep alive, so Mosquitto refuses it.
+    if (!v5 && p.keep_alive > cfg.max_keepalive) return reason_code::client_identifier_not_valid;
+    if (p.has_will) {
+        if (!topic::is_valid_name(p.will.topic)) return reason_code::topic_name_invalid;
+        if (p.will.qos > cfg.max_qos) return reason_code::qos_not_supported;
+        if (p.will.retain && !cfg.retain_available) return reason_code::retain_not_supported;
+        if (p.will.props.payload_format_indicator.value_or(0) == 1 &&
+            !codec::is_valid_utf8(codec::as_chars(p.will.payload))) {
+            return reason_code::payload_format_invalid;
+        }
+    }
+    return reason_code::success;
+}
+
+void connection::refuse_connect(reason_code rc, std::string_view why) {
+    worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+                         " from ", peer_, " refused: ", why.empty() ? codec::to_string(rc) : why, ".");
+    if (version_ == protocol_version::v5) {
+        codec::connack_packet ack;
+        ack.reason = static_cast<std::uint8_t>(rc);
+        codec::encode_connack(out_.bytes(), version_, ack);
+    } else {
+        // 3.1.1 has return codes only for refusals, not for protocol errors [MQTT-3.2.2-6].
+        const auto v3 = codec::to_v3_connack(rc);
+        if (rc != reason_code::malformed_packet && rc != reason_code::protocol_error &&
+            rc != reason_code::topic_name_invalid && rc != reason_code::qos_not_supported &&
+            rc != reason_code::retain_not_supported && rc != reason_code::payload_format_invalid) {
+            codec::connack_packet ack;
+            ack.reason = static_cast<std::uint8_t>(v3);
+            codec::encode_connack(out_.bytes(), version_, ack);
+        }
+    }
+    begin_close();
+}
+
+mutable_message_ref connection::make_will(const codec::connect_packet& p) {
+    if (!p.has_will) return nullptr;
+    forwarded_props_.clear();
+    if (version_ == protocol_version::v5) encode_forwarded_properties(p.will.props, forwarded_props_);
+    std::string topic = mount_point_;
+    topic += p.will.topic;
+    message::init in;
+    in.topic = topic;
+    in.payload = p.will.payload;
+    in.forwarded_properties = forwarded_props_;
+    in.qos = p.will.qos;
+    in.retain = p.will.retain;
+    in.origin_session = session_->id();
+    in.has_expiry = p.will.props.message_expiry_interval.has_value();
+    in.expiry_interval = p.will.props.message_expiry_interval.value_or(0);
+    return mutable_message_ref(message::create(in));
+}
+
+void connection::accept_connect(const codec::connect_packet& p, bool assigned_id) {
+    const auto& cfg = worker_.config();
+    const bool v5 = version_ == protocol_version::v5;
+    codec::connack_packet ack;
+
+    keep_alive_ = p.keep_alive;
+    if (v5 && (p.keep_alive > cfg.max_keepalive || (p.keep_alive == 0 && cfg.max_keepalive < 65535))) {
+        keep_alive_ = cfg.max_keepalive;
+        ack.props.server_keep_alive = keep_alive_;  // [MQTT-3.2.2-21]
+    }
+    if (v5) {
+        client_receive_maximum_ = p.props.receive_maximum.value_or(65535);
+        client_maximum_packet_size_ = p.props.maximum_packet_size.value_or(0);
+        client_topic_alias_maximum_ = p.props.topic_alias_maximum.value_or(0);
+        request_problem_information_ = p.props.request_problem_information.value_or(1) == 1;
+    }
+    server_receive_maximum_ = cfg.max_inflight_messages == 0 ? 65535 : cfg.max_inflight_messages;
+    server_topic_alias_maximum_ = v5 ? cfg.max_topic_alias : 0;
+
+    std::uint32_t expiry = v5 ? p.props.session_expiry_interval.value_or(0) : (p.clean_start ? 0 : never_expires);
+    connect_session_expiry_ = expiry;
+    if (cfg.persistent_client_expiration != 0 && expiry > cfg.persistent_client_expiration) {
+        expiry = cfg.persistent_client_expiration;
+    }
+
+    const auto attached = worker_.attach(*this, client_id_, p.clean_start);
+    session_ = attached.s;
+    state_ = connection_state::active;
+    session_->expiry_interval = expiry;
+    session_->will = make_will(p);
+    session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
+
+    ack.session_present = attached.session_present;
+    ack.reason = 0;
+    if (v5) {
+        if (assigned_id) ack.props.assigned_client_identifier = client_id_;
+        if (server_receive_maximum_ != 65535) ack.props.receive_maximum = server_receive_maximum_;
+        if (cfg.max_qos < 2) ack.props.maximum_qos = cfg.max_qos;
+        if (!cfg.retain_available) ack.props.retain_available = 0;
+        if (cfg.max_packet_size != 0) ack.props.maximum_packet_size = cfg.max_packet_size;
+        if (server_topic_alias_maximum_ > 0) ack.props.topic_alias_maximum = server_topic_alias_maximum_;
+    }
+    codec::encode_connack(out_.bytes(), version_, ack);
+
+    if (cfg.log.connection_messages) {
+        worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p", protocol_number(version_),
+                             ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
+    }
+    worker_.stats().add(worker_.stats().clients_connected);
+    // Unacknowledged messages of a kept session go out again first [MQTT-4.4.0-1].
+    if (attached.session_present) session_->resend_inflight();
+    else session_->pump();
+    notify_transport();
+}
+
+}  // namespace strata::protocol

@@ -1,0 +1,214 @@
+// Framing, dispatch, timeouts and closing. The packet handlers are in the
+// *_handler.cpp files next to this one.
+#include "protocol/connection.hpp"
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+
+namespace strata::protocol {
+
+using codec::packet_type;
+using codec::reason_code;
+
+connection::connection(core::worker& w, transport& t, std::string peer, const listener_settings& listener)
+    : worker_(w),
+      transport_(t),
+      peer_(std::move(peer)),
+      listener_(listener),
+      mount_point_(listener.mount_point),
+      created_at_(steady_clock::now()),
+      last_packet_at_(created_at_) {
+    worker_.add_connection(this);
+}
+
+connection::~connection() {
+    // Only reached with a session attached when the worker itself is being
+    // destroyed: mark the session offline and touch nothing else.
+    if (session_) session_->detach();
+    worker_.remove_connection(this);
+}
+
+void connection::on_input(std::span<const std::uint8_t> bytes) {
+    if (state_ != connection_state::awaiting_connect && state_ != connection_state::active) return;
+    worker_.stats().add(worker_.stats().bytes_received, bytes.size());
+    std::span<const std::uint8_t> data = bytes;
+    const bool buffered = !partial_.empty();
+    if (buffered) {
+        partial_.insert(partial_.end(), bytes.begin(), bytes.end());
+        data = partial_;
+    }
+    const auto& cfg = worker_.config();
+    std::size_t consumed = 0;
+    bool progressed = false;
+    while (state_ == connection_state::awaiting_connect || state_ == connection_state::active) {
+        codec::fixed_header h;
+        const auto status = codec::parse_fixed_header(data.subspan(consumed), h);
+        if (status == codec::frame_status::incomplete) break;
+        if (status == codec::frame_status::malformed) {
+            protocol_violation(reason_code::malformed_packet, "malformed fixed header");
+            break;
+        }
+        if (cfg.max_packet_size != 0 && h.total_length() > cfg.max_packet_size) {
+            protocol_violation(reason_code::packet_too_large, "packet larger than max_packet_size");
+            break;
+        }
+        if (data.size() - consumed < h.total_length()) break;
+        const std::size_t packet_start = consumed;
+        consumed += h.total_length();
+        if (!progressed) {
+            last_packet_at_ = steady_clock::now();
+            progressed = true;
+        }
+        handle_packet(h, data.subspan(packet_start + h.header_length, h.remaining_length));
+        if (state_ == connection_state::migrating) {
+            consumed = packet_start;  // the CONNECT is replayed on the home worker
+            break;
+        }
+    }
+    if (state_ == connection_state::closing || state_ == connection_state::closed) {
+        partial_.clear();
+        partial_.shrink_to_fit();
+        return;
+    }
+    if (buffered) {
+        partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(consumed));
+        if (partial_.empty()) partial_.shrink_to_fit();
+    } else if (consumed < data.size()) {
+        partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(consumed), data.end());
+    }
+}
+
+std::vector<std::uint8_t> connection::take_unread_input() { return std::exchange(partial_, {}); }
+
+void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view body) {
+    if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect) {
+        // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
+        worker_.log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
+        begin_close();
+        return;
+    }
+    switch (h.type) {
+        case packet_type::connect:
+            if (state_ != connection_state::awaiting_connect) {
+                protocol_violation(reason_code::protocol_error, "second CONNECT");  // [MQTT-3.1.0-2]
+                return;
+            }
+            handle_connect(body);
+            return;
+        case packet_type::publish: handle_publish(h.flags, body); return;
+        case packet_type::puback:
+        case packet_type::pubrec:
+        case packet_type::pubrel:
+        case packet_type::pubcomp: handle_ack(h.type, body); return;
+        case packet_type::subscribe: handle_subscribe(body); return;
+        case packet_type::unsubscribe: handle_unsubscribe(body); return;
+        case packet_type::pingreq:
+            if (!body.empty()) {
+                protocol_violation(reason_code::malformed_packet, "PINGREQ with a body");
+                return;
+            }
+            codec::encode_pingresp(out_.bytes());
+            notify_transport();
+            return;
+        case packet_type::disconnect: handle_disconnect(body); return;
+        case packet_type::auth:
+            if (version_ != codec::protocol_version::v5) {
+                protocol_violation(reason_code::malformed_packet, "reserved packet type 15");
+                return;
+            }
+            handle_auth(body);
+            return;
+        case packet_type::connack:
+        case packet_type::suback:
+        case packet_type::unsuback:
+        case packet_type::pingresp:
+            protocol_violation(reason_code::protocol_error, "packet type only a server may send");
+            return;
+    }
+}
+
+void connection::handle_auth(codec::bytes_view body) {
+    codec::auth_packet p;
+    const auto rc = codec::decode_auth(body, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "malformed AUTH");
+        return;
+    }
+    // No authentication method was accepted at CONNECT (strata refuses them
+    // until an auth plugin handles one), so any AUTH is out of place (section 4.12).
+    protocol_violation(reason_code::protocol_error, "AUTH without an authentication method");
+}
+
+void connection::tick(time_point now) {
+    if (state_ == connection_state::awaiting_connect) {
+        const auto limit = std::chrono::seconds(worker_.config().connect_timeout);
+        if (limit.count() > 0 && now - created_at_ > limit) {
+            worker_.log().notice("Client from ", peer_, " sent no CONNECT within ", worker_.config().connect_timeout,
+                                 " s, closing.");
+            begin_close();
+        }
+        return;
+    }
+    if (state_ != connection_state::active || keep_alive_ == 0) return;
+    // The server closes after one and a half keep-alive periods of silence (section 3.1.2.10).
+    const auto limit = std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
+    if (now - last_packet_at_ > limit) {
+        worker_.log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
+        disconnect(reason_code::keep_alive_timeout);
+    }
+}
+
+void connection::disconnect(reason_code rc, bool suppress_will) {
+    if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
+    if (suppress_will) will_suppressed_ = true;
+    if (state_ == connection_state::active && version_ == codec::protocol_version::v5) {
+        codec::disconnect_packet d;
+        d.reason = rc;
+        codec::encode_disconnect(out_.bytes(), version_, d);
+    }
+    begin_close();
+}
+
+void connection::protocol_violation(reason_code rc, std::string_view what) {
+    if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
+    worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+                         " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
+    if (version_ == codec::protocol_version::v5) {
+        if (state_ == connection_state::active) {
+            codec::disconnect_packet d;
+            d.reason = rc;
+            d.props.reason_string = what;
+            codec::encode_disconnect(out_.bytes(), version_, d);
+        }
+    }
+    begin_close();
+}
+
+void connection::begin_close() {
+    if (state_ == connection_state::closing || state_ == connection_state::closed) return;
+    if (state_ == connection_state::active) {
+        worker_.stats().add(worker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
+    }
+    state_ = connection_state::closing;
+    if (session_) {
+        auto* s = session_;
+        session_ = nullptr;
+        s->detach();
+        worker_.detach(*s, !will_suppressed_);
+    }
+    notify_transport();
+}
+
+void connection::on_transport_closed() {
+    if (state_ == connection_state::closed) return;
+    if (state_ == connection_state::active) {
+        worker_.log().notice("Client ", client_id_, " closed its connection.");
+    }
+    begin_close();
+    state_ = connection_state::closed;
+}
+
+void connection::notify_transport() { transport_.output_ready(); }
+
+}  // namespace strata::protocol

@@ -1,0 +1,154 @@
+// The MQTT connection state machine, free of I/O: the transport hands it the
+// bytes it read and writes out what it puts in output(); timers arrive as
+// tick() calls from the worker. One connection lives on one worker thread.
+//
+// Lifecycle: awaiting_connect -> active -> closing (output is flushed, then
+// the transport closes the socket and calls on_transport_closed()).
+// A CONNECT whose session lives on another worker sets `migrating`: the
+// transport moves the socket and the unread bytes to that worker.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "codec/packets.hpp"
+#include "protocol/output_queue.hpp"
+#include "session/session.hpp"
+#include "topic/topic_trie.hpp"
+
+namespace strata::core {
+class worker;
+}
+
+namespace strata::protocol {
+
+// What the connection needs from the socket side.
+class transport {
+public:
+    virtual ~transport() = default;
+    // output() has new bytes, or the connection started closing: write them
+    // (once per event-loop turn is enough) and close if closing() is set.
+    virtual void output_ready() = 0;
+};
+
+enum class connection_state { awaiting_connect, active, closing, migrating, closed };
+
+// Settings of the listener a connection came in on; outlives its connections.
+struct listener_settings {
+    std::uint16_t port = 0;
+    std::string mount_point;               // prefix of every topic of these clients
+    std::optional<bool> allow_anonymous;   // per_listener_settings; unset = global value
+};
+
+class connection final : public delivery_sink {
+public:
+    connection(core::worker& w, transport& t, std::string peer, const listener_settings& listener);
+    ~connection() override;
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    // ---- transport side ----
+    // Processes received bytes (complete packets now, a partial one is kept).
+    void on_input(std::span<const std::uint8_t> bytes);
+    // The socket is gone (EOF, error, or closed after closing()).
+    void on_transport_closed();
+    output_queue& output() { return out_; }
+    connection_state state() const { return state_; }
+    bool closing() const { return state_ == connection_state::closing; }
+    // With state() == migrating: the worker to move to and the bytes to replay there.
+    std::size_t migrate_to() const { return migrate_to_; }
+    std::vector<std::uint8_t> take_unread_input();
+
+    // ---- worker side ----
+    // Periodic check of keep-alive and connect timeouts.
+    void tick(time_point now);
+    // Server-initiated close: DISCONNECT with `rc` in v5, then close. The will
+    // is published unless `suppress_will`.
+    void disconnect(codec::reason_code rc, bool suppress_will = false);
+    // Detaches from the session without touching it (it was taken over).
+    void release_session() { session_ = nullptr; }
+    const std::string& client_id() const { return client_id_; }
+    const std::string& peer() const { return peer_; }
+    codec::protocol_version version() const { return version_; }
+    std::size_t worker_slot = 0;  // index in the worker's connection list
+
+    // ---- delivery_sink (called by the session) ----
+    bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
+                      std::span<const std::uint32_t> subscription_ids) override;
+    void send_pubrel(std::uint16_t packet_id) override;
+    std::uint16_t client_receive_maximum() const override { return client_receive_maximum_; }
+
+private:
+    // Packet handlers (one file per packet family).
+    void handle_packet(const codec::fixed_header& h, codec::bytes_view body);
+    void handle_connect(codec::bytes_view body);
+    void handle_publish(std::uint8_t flags, codec::bytes_view body);
+    void handle_ack(codec::packet_type type, codec::bytes_view body);
+    void handle_subscribe(codec::bytes_view body);
+    void handle_unsubscribe(codec::bytes_view body);
+    void handle_disconnect(codec::bytes_view body);
+    void handle_auth(codec::bytes_view body);
+
+    // CONNECT helpers
+    codec::reason_code check_connect(const codec::connect_packet& p);
+    void refuse_connect(codec::reason_code rc, std::string_view why);
+    void accept_connect(const codec::connect_packet& p, bool assigned_id);
+    mutable_message_ref make_will(const codec::connect_packet& p);
+
+    // PUBLISH helpers
+    bool resolve_topic_alias(codec::publish_packet& p);
+    void acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, codec::reason_code rc);
+    void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
+
+    // Closes because of a protocol violation: DISCONNECT with the reason in
+    // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
+    void protocol_violation(codec::reason_code rc, std::string_view what);
+    void begin_close();
+    void notify_transport();
+    bool wants_problem_information() const { return request_problem_information_; }
+
+    core::worker& worker_;
+    transport& transport_;
+    std::string peer_;
+    const listener_settings& listener_;
+    const std::string& mount_point_;
+    connection_state state_ = connection_state::awaiting_connect;
+    std::size_t migrate_to_ = 0;
+
+    // Input: bytes of a packet not complete yet (empty most of the time, so an
+    // idle connection holds no read buffer).
+    std::vector<std::uint8_t> partial_;
+    output_queue out_;
+
+    // Negotiated at CONNECT.
+    codec::protocol_version version_ = codec::protocol_version::v311;
+    std::string client_id_;
+    session* session_ = nullptr;
+    std::uint16_t keep_alive_ = 0;          // effective seconds; 0 = none
+    std::uint16_t client_receive_maximum_ = 65535;
+    std::uint32_t client_maximum_packet_size_ = 0;  // 0 = no limit
+    std::uint16_t client_topic_alias_maximum_ = 0;
+    bool request_problem_information_ = true;
+    std::uint16_t server_receive_maximum_ = 65535;
+    std::uint16_t server_topic_alias_maximum_ = 0;
+    std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
+    bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
+
+    // Topic aliases: client -> broker (index = alias) and broker -> client.
+    std::vector<std::string> inbound_aliases_;
+    std::unordered_map<std::string, std::uint16_t, topic::transparent_string_hash, std::equal_to<>> outbound_aliases_;
+
+    time_point created_at_;
+    time_point last_packet_at_;
+
+    // Decode scratch, reused to avoid allocations per packet.
+    codec::publish_packet publish_;
+    codec::ack_packet ack_;
+    codec::byte_buffer forwarded_props_;
+};
+
+}  // namespace strata::protocol

@@ -1,0 +1,243 @@
+// PUBLISH in both directions and the QoS 1/2 acknowledgements (sections
+// 3.3 to 3.7, 4.3).
+#include "codec/utf8.hpp"
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+#include "protocol/connection.hpp"
+
+namespace strata::protocol {
+
+using codec::packet_type;
+using codec::protocol_version;
+using codec::reason_code;
+
+namespace {
+
+// Clients may not publish to $SYS (the broker's own) or to $share topics,
+// which only exist as subscription filters; Mosquitto answers "not authorized".
+bool reserved_for_broker(std::string_view topic) {
+    return topic.starts_with("$SYS") || topic.starts_with("$share");
+}
+
+}  // namespace
+
+bool connection::resolve_topic_alias(codec::publish_packet& p) {
+    if (!p.props.topic_alias) {
+        if (p.topic.empty()) {
+            protocol_violation(reason_code::protocol_error, "empty topic without a topic alias");  // [MQTT-3.3.2-8]
+            return false;
+        }
+        return true;
+    }
+    const std::uint16_t alias = *p.props.topic_alias;
+    if (alias == 0 || alias > server_topic_alias_maximum_) {  // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
+        protocol_violation(reason_code::topic_alias_invalid, "topic alias out of range");
+        return false;
+    }
+    if (inbound_aliases_.size() <= alias) inbound_aliases_.resize(server_topic_alias_maximum_ + 1u);
+    if (!p.topic.empty()) {
+        inbound_aliases_[alias].assign(p.topic);
+        return true;
+    }
+    if (inbound_aliases_[alias].empty()) {
+        protocol_violation(reason_code::protocol_error, "unknown topic alias");
+        return false;
+    }
+    p.topic = inbound_aliases_[alias];
+    return true;
+}
+
+void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
+    auto& p = publish_;
+    const auto rc = codec::decode_publish(body, flags, version_, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid PUBLISH");
+        return;
+    }
+    worker_.stats().add(worker_.stats().messages_received);
+    const auto& cfg = worker_.config();
+    const bool v5 = version_ == protocol_version::v5;
+    if (v5) {
+        if (!p.props.subscription_identifiers.empty()) {  // [MQTT-3.3.4-6]
+            protocol_violation(reason_code::protocol_error, "subscription identifier in PUBLISH");
+            return;
+        }
+        if (!resolve_topic_alias(p)) return;
+    }
+    if (p.qos > cfg.max_qos) {  // [MQTT-3.2.2-11]
+        protocol_violation(reason_code::qos_not_supported, "QoS above maximum_qos");
+        return;
+    }
+    if (p.retain && !cfg.retain_available) {  // [MQTT-3.2.2-14]
+        protocol_violation(reason_code::retain_not_supported, "retain not available");
+        return;
+    }
+    if (p.qos == 2) {
+        if (session_->inbound_pending(p.packet_id)) {
+            // A resent QoS 2 PUBLISH already received: acknowledge again, deliver once [MQTT-4.3.3-10].
+            send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
+            return;
+        }
+        if (session_->inbound_count() >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
+            protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 2 messages in flight than Receive Maximum");
+            return;
+        }
+    }
+
+    // Messages the broker does not accept still complete their QoS flow.
+    reason_code verdict = reason_code::success;
+    if (p.props.payload_format_indicator.value_or(0) == 1 && !codec::is_valid_utf8(codec::as_chars(p.payload))) {
+        verdict = reason_code::payload_format_invalid;
+    } else if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
+        verdict = reason_code::implementation_specific_error;  // as Mosquitto
+    } else if (reserved_for_broker(p.topic)) {
+        verdict = reason_code::not_authorized;
+    }
+    if (verdict != reason_code::success) {
+        worker_.log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
+                            p.payload.size(), " bytes): ", codec::to_string(verdict), ".");
+        acknowledge_publish(p.qos, p.packet_id, verdict);
+        return;
+    }
+
+    std::string_view topic = p.topic;
+    std::string mounted;
+    if (!mount_point_.empty()) {
+        mounted = mount_point_;
+        mounted += p.topic;
+        topic = mounted;
+    }
+    forwarded_props_.clear();
+    if (v5) encode_forwarded_properties(p.props, forwarded_props_);
+    message::init in;
+    in.topic = topic;
+    in.payload = p.payload;
+    in.forwarded_properties = forwarded_props_;
+    in.qos = p.qos;
+    in.retain = p.retain;
+    in.origin_session = session_->id();
+    in.has_expiry = p.props.message_expiry_interval.has_value();
+    in.expiry_interval = p.props.message_expiry_interval.value_or(0);
+    if (worker_.log().enabled(config::log_debug)) {
+        worker_.log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
+                            ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
+                            " bytes))");
+    }
+    worker_.publish(message::create(in));
+    if (p.qos == 2) session_->inbound_add(p.packet_id);
+    acknowledge_publish(p.qos, p.packet_id, reason_code::success);
+}
+
+void connection::acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, reason_code rc) {
+    if (qos == 1) send_ack(packet_type::puback, packet_id, rc);
+    else if (qos == 2) send_ack(packet_type::pubrec, packet_id, rc);
+}
+
+void connection::send_ack(packet_type type, std::uint16_t packet_id, reason_code rc) {
+    ack_.type = type;
+    ack_.packet_id = packet_id;
+    ack_.reason = version_ == protocol_version::v5 ? rc : reason_code::success;
+    ack_.props.clear();
+    codec::encode_ack(out_.bytes(), version_, ack_);
+    notify_transport();
+}
+
+void connection::handle_ack(packet_type type, codec::bytes_view body) {
+    const auto rc = codec::decode_ack(body, type, version_, ack_);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid acknowledgement");
+        return;
+    }
+    const std::uint16_t id = ack_.packet_id;
+    switch (type) {
+        case packet_type::puback: session_->on_puback(id); break;
+        case packet_type::pubrec:
+            if (!session_->on_pubrec(id, codec::is_error(ack_.reason)) && !codec::is_error(ack_.reason)) {
+                send_ack(packet_type::pubrel, id, reason_code::packet_identifier_not_found);
+            }
+            break;
+        case packet_type::pubrel: {
+            const bool known = session_->inbound_release(id);
+            send_ack(packet_type::pubcomp, id, known ? reason_code::success : reason_code::packet_identifier_not_found);
+            break;
+        }
+        case packet_type::pubcomp: session_->on_pubcomp(id); break;
+        default: break;
+    }
+    notify_transport();
+}
+
+void connection::send_pubrel(std::uint16_t packet_id) { send_ack(packet_type::pubrel, packet_id, reason_code::success); }
+
+bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
+                              std::span<const std::uint32_t> subscription_ids) {
+    if (state_ != connection_state::active) return true;
+    const bool v5 = version_ == protocol_version::v5;
+    std::string_view topic = m.topic();
+    if (!mount_point_.empty() && topic.starts_with(mount_point_)) topic.remove_prefix(mount_point_.size());
+    const auto now = steady_clock::now();
+
+    std::uint16_t alias = 0;
+    bool new_alias = false;
+    std::uint32_t props_size = 0;
+    std::uint32_t expiry = 0;
+    if (v5) {
+        if (client_topic_alias_maximum_ > 0) {
+            if (auto it = outbound_aliases_.find(topic); it != outbound_aliases_.end()) {
+                alias = it->second;
+            } else if (outbound_aliases_.size() < client_topic_alias_maximum_) {
+                alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
+                new_alias = true;
+            }
+        }
+        if (m.has_expiry()) {
+            expiry = m.remaining_expiry(now);
+            props_size += 5;
+        }
+        if (alias != 0) props_size += 3;
+        for (auto id : subscription_ids) props_size += 1 + codec::varint_size(id);
+        props_size += static_cast<std::uint32_t>(m.forwarded_properties().size());
+    }
+    const bool send_topic = alias == 0 || new_alias;
+    const auto topic_bytes = static_cast<std::uint32_t>(send_topic ? topic.size() : 0);
+    std::uint32_t body = 2 + topic_bytes + (qos > 0 ? 2 : 0) + static_cast<std::uint32_t>(m.payload().size());
+    if (v5) body += codec::varint_size(props_size) + props_size;
+    const std::uint32_t total = 1 + codec::varint_size(body) + body;
+    if (client_maximum_packet_size_ != 0 && total > client_maximum_packet_size_) {
+        worker_.stats().add(worker_.stats().messages_dropped);
+        worker_.log().debug("Dropped PUBLISH to ", client_id_, " ('", topic, "', ", total,
+                            " bytes): larger than its maximum packet size.");
+        return false;
+    }
+    if (new_alias) outbound_aliases_.emplace(std::string(topic), alias);
+
+    codec::byte_writer w(out_.bytes());
+    const auto flags = static_cast<std::uint8_t>((dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0));
+    codec::write_fixed_header(w, packet_type::publish, flags, body);
+    w.u16(static_cast<std::uint16_t>(topic_bytes));
+    if (send_topic) w.raw(topic);
+    if (qos > 0) w.u16(packet_id);
+    if (v5) {
+        w.varint(props_size);
+        if (m.has_expiry()) {
+            w.u8(static_cast<std::uint8_t>(codec::property_id::message_expiry_interval));
+            w.u32(expiry);
+        }
+        if (alias != 0) {
+            w.u8(static_cast<std::uint8_t>(codec::property_id::topic_alias));
+            w.u16(alias);
+        }
+        for (auto id : subscription_ids) {
+            w.u8(static_cast<std::uint8_t>(codec::property_id::subscription_identifier));
+            w.varint(id);
+        }
+        w.raw(m.forwarded_properties());
+    }
+    out_.append_payload(m);
+    worker_.stats().add(worker_.stats().messages_sent);
+    notify_transport();
+    return true;
+}
+
+}  // namespace strata::protocol

@@ -1,0 +1,138 @@
+// SUBSCRIBE, UNSUBSCRIBE and DISCONNECT from the client (sections 3.8, 3.10, 3.14).
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+#include "protocol/connection.hpp"
+#include "topic/topic_name.hpp"
+
+namespace strata::protocol {
+
+using codec::packet_type;
+using codec::protocol_version;
+using codec::reason_code;
+
+namespace {
+
+// The filter as stored: the listener's mount point goes in front of the
+// topic part (after "$share/group/" for shared subscriptions).
+std::string mounted_filter(std::string_view mount_point, std::string_view raw, const topic::subscription_filter& f) {
+    if (mount_point.empty()) return std::string(raw);
+    std::string out;
+    if (f.shared) {
+        out = "$share/";
+        out += f.group;
+        out += '/';
+    }
+    out += mount_point;
+    out += f.filter;
+    return out;
+}
+
+}  // namespace
+
+void connection::handle_subscribe(codec::bytes_view body) {
+    codec::subscribe_packet p;
+    const auto rc = codec::decode_subscribe(body, version_, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid SUBSCRIBE");
+        return;
+    }
+    const auto& cfg = worker_.config();
+    const bool v5 = version_ == protocol_version::v5;
+    const std::uint32_t identifier = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
+
+    struct retained_request {
+        std::string filter;
+        subscription_options options;
+    };
+    std::vector<retained_request> retained;
+    codec::subscribe_ack_packet ack;
+    ack.type = packet_type::suback;
+    ack.packet_id = p.packet_id;
+    for (const auto& req : p.subscriptions) {
+        topic::subscription_filter f;
+        if (!topic::parse_subscription_filter(req.filter, f)) {
+            ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(reason_code::topic_filter_invalid) : 0x80);
+            worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to invalid filter '",
+                              req.filter, "' refused.");
+            continue;
+        }
+        if (f.shared && req.no_local) {  // [MQTT-3.8.3-4]
+            protocol_violation(reason_code::protocol_error, "No Local on a shared subscription");
+            return;
+        }
+        subscription_options o;
+        o.qos = std::min(req.qos, cfg.max_qos);
+        o.no_local = req.no_local;
+        o.retain_as_published = req.retain_as_published;
+        o.retain_handling = req.retain_handling;
+        std::string filter = mounted_filter(mount_point_, req.filter, f);
+        const bool is_new = worker_.subscribe(*session_, filter, o, identifier);
+        ack.reasons.push_back(o.qos);
+        worker_.log().log(config::log_subscribe, client_id_, " ", static_cast<int>(o.qos), " ", req.filter);
+        // Retained messages: never for shared subscriptions (section 4.8.2), and as
+        // retain handling says: 0 always, 1 only for a new subscription, 2 never.
+        if (!f.shared && (o.retain_handling == 0 || (o.retain_handling == 1 && is_new))) {
+            retained.push_back({std::move(filter), o});
+        }
+    }
+    codec::encode_subscribe_ack(out_.bytes(), version_, ack);
+    for (const auto& r : retained) worker_.send_retained(*session_, r.filter, r.options, identifier);
+    notify_transport();
+}
+
+void connection::handle_unsubscribe(codec::bytes_view body) {
+    codec::unsubscribe_packet p;
+    const auto rc = codec::decode_unsubscribe(body, version_, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid UNSUBSCRIBE");
+        return;
+    }
+    codec::subscribe_ack_packet ack;
+    ack.type = packet_type::unsuback;
+    ack.packet_id = p.packet_id;
+    for (auto raw : p.filters) {
+        topic::subscription_filter f;
+        if (!topic::parse_subscription_filter(raw, f)) {
+            ack.reasons.push_back(static_cast<std::uint8_t>(reason_code::topic_filter_invalid));
+            continue;
+        }
+        const bool existed = worker_.unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
+        ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
+        worker_.log().log(config::log_unsubscribe, client_id_, " ", raw);
+    }
+    codec::encode_subscribe_ack(out_.bytes(), version_, ack);
+    notify_transport();
+}
+
+void connection::handle_disconnect(codec::bytes_view body) {
+    codec::disconnect_packet p;
+    const auto rc = codec::decode_disconnect(body, version_, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid DISCONNECT");
+        return;
+    }
+    if (version_ == protocol_version::v5) {
+        if (p.props.session_expiry_interval) {
+            // Zero at CONNECT cannot become non-zero at DISCONNECT [MQTT-3.14.2-2].
+            if (connect_session_expiry_ == 0 && *p.props.session_expiry_interval != 0) {
+                protocol_violation(reason_code::protocol_error, "session expiry set in DISCONNECT after 0 in CONNECT");
+                return;
+            }
+            std::uint32_t expiry = *p.props.session_expiry_interval;
+            const auto cap = worker_.config().persistent_client_expiration;
+            if (cap != 0 && expiry > cap) expiry = cap;
+            session_->expiry_interval = expiry;
+        }
+        if (p.props.server_reference) {  // only a server may send one
+            protocol_violation(reason_code::protocol_error, "Server Reference in DISCONNECT from a client");
+            return;
+        }
+    }
+    // The will is dropped on a normal disconnect and sent for 0x04 [MQTT-3.14.4-3].
+    will_suppressed_ = p.reason != reason_code::disconnect_with_will;
+    if (worker_.config().log.connection_messages) worker_.log().notice("Client ", client_id_, " disconnected.");
+    begin_close();
+}
+
+}  // namespace strata::protocol
