@@ -1,0 +1,94 @@
+// The broker's configuration after parsing: what the conf file (Mosquitto
+// syntax) and the command line produce. Every field is documented in the key
+// table (config_keys.cpp), which also generates docs/configuration.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace strata::config {
+
+enum class socket_domain { any, ipv4, ipv6 };
+
+struct listener_config {
+    std::uint16_t port = 1883;        // 0 = an ephemeral port chosen by the kernel
+    std::string bind_address;         // empty = every interface
+    socket_domain domain = socket_domain::any;
+    int max_connections = -1;         // -1 = unlimited
+    std::string mount_point;          // prefix added to topics of clients on this listener
+    // Set on every listener when per_listener_settings is true (then it replaces
+    // the global value for this listener); unset otherwise.
+    std::optional<bool> allow_anonymous;
+    std::string defined_at;           // "file:line" (or "-p PORT"), for messages
+    // The loopback listener Mosquitto 2 opens when nothing defines a listener
+    // (bind_address "localhost"); -p replaces implicit listeners only.
+    bool implicit = false;
+};
+
+// Bit mask of Mosquitto's log_type values.
+enum log_type : std::uint32_t {
+    log_error = 1u << 0,
+    log_warning = 1u << 1,
+    log_notice = 1u << 2,
+    log_information = 1u << 3,
+    log_debug = 1u << 4,
+    log_subscribe = 1u << 5,
+    log_unsubscribe = 1u << 6,
+    log_websockets = 1u << 7,
+    log_all = 0xFFu,
+};
+
+struct log_config {
+    bool to_stdout = false;
+    bool to_stderr = false;
+    bool to_syslog = false;
+    std::string file;  // empty = no file
+    bool explicitly_set = false;  // a log_dest line was seen (otherwise: stderr)
+    std::uint32_t types = log_error | log_warning | log_notice | log_information;
+    bool types_set = false;
+    bool timestamp = true;
+    std::string timestamp_format;  // strftime format; empty = seconds since the epoch
+    bool connection_messages = true;
+};
+
+struct broker_config {
+    std::vector<listener_config> listeners;
+    bool per_listener_settings = false;
+
+    // Access
+    bool allow_anonymous = false;           // Mosquitto 2: false unless set (true without a conf file)
+    bool allow_zero_length_clientid = true; // with per_listener_settings, every listener must agree for now
+    std::string auto_id_prefix = "auto-";   // idem
+
+    // Limits
+    std::uint16_t max_inflight_messages = 20;
+    std::uint32_t max_queued_messages = 1000;
+    bool queue_qos0_messages = false;
+    std::uint32_t message_size_limit = 0;   // payload bytes; 0 = unlimited
+    std::uint32_t max_packet_size = 0;      // 0 = protocol maximum
+    std::uint16_t max_keepalive = 65535;
+    std::uint32_t persistent_client_expiration = 0;  // seconds; 0 = never
+    bool retain_available = true;
+    std::uint8_t max_qos = 2;               // per listener in Mosquitto; strata: one value for all listeners
+    std::uint16_t max_topic_alias = 10;     // idem
+    bool upgrade_outgoing_qos = false;
+    int max_connections = -1;               // broker-wide; no conf key sets it (Mosquitto's is per listener)
+    std::uint32_t connect_timeout = 10;     // seconds a client has to send CONNECT
+
+    // Process
+    std::uint32_t sys_interval = 10;        // seconds between $SYS updates; 0 = off
+    std::string pid_file;
+    std::string user;                       // drop privileges to this user when started as root
+    unsigned threads = 0;                   // worker threads; 0 = one per core
+    log_config log;
+
+    // Persistence (Mosquitto keys; the store arrives with the storage release)
+    bool persistence = false;
+    std::string persistence_location;
+    std::string persistence_file = "mosquitto.db";
+    std::uint32_t autosave_interval = 1800;
+};
+
+}  // namespace strata::config

@@ -1,0 +1,557 @@
+// The key table. Semantics follow Mosquitto 2.0 (man mosquitto.conf and the
+// behaviour of mosquitto 2.0.11); where strata differs, the row's doc says so.
+#include "config/config_keys.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <vector>
+
+namespace strata::config {
+
+namespace {
+
+using result = std::optional<std::string>;
+constexpr result ok = std::nullopt;
+
+constexpr std::int64_t int32_max = std::numeric_limits<std::int32_t>::max();
+constexpr std::int64_t uint32_max = std::numeric_limits<std::uint32_t>::max();
+
+constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
+constexpr key_choice protocols[] = {{"mqtt"}, {"websockets", release::websockets}};
+constexpr key_choice log_dests[] = {{"stdout"}, {"stderr"}, {"syslog"}, {"file"}, {"none"},
+                                    {"topic", release::later}, {"dlt", release::later}};
+constexpr key_choice log_types[] = {{"error"}, {"warning"}, {"notice"}, {"information"}, {"debug"},
+                                    {"subscribe"}, {"unsubscribe"}, {"websockets"}, {"all"}, {"none"}};
+// Same order as log_types.
+constexpr std::uint32_t log_type_bits[] = {log_error,     log_warning,     log_notice,     log_information, log_debug,
+                                           log_subscribe, log_unsubscribe, log_websockets, log_all,         0};
+
+// A key of a later release: refused wherever it appears, whatever its value,
+// so that e.g. a password_file never silently leaves a broker open.
+constexpr key_spec later(std::string_view name, release r, key_section s, std::string_view doc) {
+    return {.name = name, .section = s, .doc = doc, .status = key_status::not_supported_yet, .when = r};
+}
+
+constexpr key_spec table[] = {
+    // ---- Listeners ----
+    {.name = "listener", .kind = value_kind::words, .syntax = "PORT [ADDRESS]", .section = key_section::listeners,
+     .doc = "Starts a listener block: listen on PORT (0 = an ephemeral port chosen by the kernel, strata only) on "
+            "ADDRESS (an IP address or host name; default: every interface). Following listener keys apply to it. "
+            "Without any listener, `port` or `bind_address`, strata listens on 1883 on the loopback interface only.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (v.words.size() > 2) return "expected PORT [ADDRESS], got '" + std::string(v.text) + "'";
+         const auto port = parse_integer(v.words[0]);
+         if (!port || *port < 0 || *port > 65535) {
+             return "expected a port from 0 to 65535, got '" + std::string(v.words[0]) + "'";
+         }
+         const std::string_view address = v.words.size() > 1 ? v.words[1] : std::string_view{};
+         if (address.find('/') != std::string_view::npos) {
+             return "Unix socket listeners are not supported yet (" + std::string(release_name(release::later)) + ")";
+         }
+         return c.parser.open_listener(static_cast<std::uint16_t>(*port), address);
+     }},
+    {.name = "port", .kind = value_kind::integer, .min = 0, .max = 65535, .section = key_section::listeners,
+     .default_text = "1883",
+     .doc = "Deprecated (use `listener`): the port of the default listener, which listens on every interface "
+            "unless `bind_address` is set. Listener keys before the first `listener` line apply to it.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.parser.default_listener().port = static_cast<std::uint16_t>(v.number);
+         return ok;
+     }},
+    {.name = "bind_address", .syntax = "ADDRESS", .section = key_section::listeners,
+     .doc = "Deprecated (use `listener PORT ADDRESS`): the address the default listener binds to (port 1883 "
+            "unless `port` says otherwise).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.parser.default_listener().bind_address = std::string(v.text);
+         return ok;
+     }},
+    {.name = "socket_domain", .kind = value_kind::choice, .choices = socket_domains, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "(both)",
+     .doc = "Listen on IPv4 only or IPv6 only; by default both.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->domain = v.choice == 0 ? socket_domain::ipv4 : socket_domain::ipv6;
+         return ok;
+     }},
+    {.name = "protocol", .kind = value_kind::choice, .choices = protocols, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "mqtt",
+     .doc = "The protocol of the listener: MQTT over TCP.",
+     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "max_connections", .kind = value_kind::integer, .min = -1, .max = int32_max,
+     .scope = key_scope::listener, .section = key_section::listeners, .default_text = "-1",
+     .doc = "The most clients connected to this listener at once; -1 = unlimited.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->max_connections = static_cast<int>(v.number);
+         return ok;
+     }},
+    {.name = "mount_point", .syntax = "TOPIC_PREFIX", .scope = key_scope::listener_block,
+     .section = key_section::listeners,
+     .doc = "Prefix added to every topic of the clients of this listener (and removed from what they receive), "
+            "so they only see their part of the tree. Must not contain + or #.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (v.text.find_first_of("+#") != std::string_view::npos) {
+             return "must not contain the wildcards + or #, got '" + std::string(v.text) + "'";
+         }
+         c.listener->mount_point = std::string(v.text);
+         return ok;
+     }},
+    {.name = "max_qos", .kind = value_kind::integer, .min = 0, .max = 2, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "2",
+     .doc = "The highest QoS clients may use (MQTT 5 clients are told in CONNACK; publishing above it "
+            "disconnects).",
+     .one_value_for_all_listeners = true, .alias = "maximum_qos",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_qos = static_cast<std::uint8_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_topic_alias", .kind = value_kind::integer, .min = 0, .max = 65535, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "10",
+     .doc = "How many topic aliases an MQTT 5 client may create; 0 = none.",
+     .one_value_for_all_listeners = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_topic_alias = static_cast<std::uint16_t>(v.number);
+         return ok;
+     }},
+    {.name = "set_tcp_nodelay", .kind = value_kind::boolean, .section = key_section::listeners,
+     .default_text = "false",
+     .doc = "Accepted for compatibility: strata always disables Nagle's algorithm and batches its writes itself.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    later("bind_interface", release::later, key_section::listeners, "Bind a listener to a network interface."),
+    later("http_dir", release::websockets, key_section::listeners, "Serve files over HTTP on a websockets listener."),
+    later("websockets_headers_size", release::websockets, key_section::listeners, "Buffer size for HTTP headers."),
+    later("websockets_log_level", release::websockets, key_section::logging, "libwebsockets log level."),
+    later("cafile", release::tls, key_section::listeners, "CA certificates trusted for client certificates."),
+    later("capath", release::tls, key_section::listeners, "Directory of trusted CA certificates."),
+    later("certfile", release::tls, key_section::listeners, "Server certificate (enables TLS)."),
+    later("keyfile", release::tls, key_section::listeners, "Server private key."),
+    later("tls_version", release::tls, key_section::listeners, "Minimum TLS version."),
+    later("ciphers", release::tls, key_section::listeners, "TLS 1.2 cipher list."),
+    later("ciphers_tls1.3", release::tls, key_section::listeners, "TLS 1.3 cipher suites."),
+    later("require_certificate", release::tls, key_section::listeners, "Require a client certificate."),
+    later("use_identity_as_username", release::tls, key_section::listeners,
+          "Use the certificate CN or PSK identity as the username."),
+    later("use_subject_as_username", release::tls, key_section::listeners,
+          "Use the certificate subject as the username."),
+    later("crlfile", release::tls, key_section::listeners, "Certificate revocation list."),
+    later("dhparamfile", release::tls, key_section::listeners, "Diffie-Hellman parameters."),
+    later("tls_engine", release::tls, key_section::listeners, "OpenSSL engine."),
+    later("tls_engine_kpass_sha1", release::tls, key_section::listeners, "SHA-1 of the engine key password."),
+    later("tls_keyform", release::tls, key_section::listeners, "Private key form (pem or engine)."),
+    later("psk_hint", release::tls, key_section::listeners, "Enables TLS-PSK on the listener."),
+    later("psk_file", release::tls, key_section::access, "Pre-shared keys file."),
+
+    // ---- Access ----
+    {.name = "per_listener_settings", .kind = value_kind::boolean, .section = key_section::access,
+     .default_text = "false",
+     .doc = "true: `allow_anonymous`, `allow_zero_length_clientid` and `auto_id_prefix` apply to the listener "
+            "block they are in instead of every listener. Must come before those keys.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         return c.parser.set_per_listener_settings(v.flag);
+     }},
+    {.name = "allow_anonymous", .kind = value_kind::boolean, .scope = key_scope::security,
+     .section = key_section::access, .default_text = "false",
+     .doc = "Whether clients may connect without a username. Defaults to false, except without any listener "
+            "(loopback only) where it defaults to true; strata keeps an explicit false there (Mosquitto 2.0 "
+            "overrides it).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (c.listener) {
+             c.listener->allow_anonymous = v.flag;
+         } else {
+             c.cfg.allow_anonymous = v.flag;
+         }
+         return ok;
+     }},
+    {.name = "allow_zero_length_clientid", .kind = value_kind::boolean, .scope = key_scope::security,
+     .section = key_section::access, .default_text = "true",
+     .doc = "Whether clients may connect with an empty client id and get a generated one.",
+     .one_value_for_all_listeners = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.allow_zero_length_clientid = v.flag;
+         return ok;
+     }},
+    {.name = "auto_id_prefix", .syntax = "PREFIX", .scope = key_scope::security, .section = key_section::access,
+     .default_text = "auto-", .doc = "Prefix of generated client ids.", .one_value_for_all_listeners = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.auto_id_prefix = std::string(v.text);
+         return ok;
+     }},
+    {.name = "check_retain_source", .kind = value_kind::boolean, .section = key_section::access,
+     .default_text = "true",
+     .doc = "Re-check a retained message's publisher against the ACLs before delivering it. strata has no ACLs "
+            "yet (acl_file is refused), so there is nothing to check and both values are accepted.",
+     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    later("password_file", release::auth, key_section::access, "Username and password file."),
+    later("acl_file", release::auth, key_section::access, "Access control list file."),
+    later("auth_plugin", release::auth, key_section::access, "Authentication plugin (Mosquitto 1.x API)."),
+    later("plugin", release::auth, key_section::access, "Plugin to load."),
+    later("plugin_opt_*", release::auth, key_section::access, "Options of the current plugin."),
+    later("auth_opt_*", release::auth, key_section::access, "Options of the current plugin (old name)."),
+    later("auth_plugin_deny_special_chars", release::auth, key_section::access,
+          "Deny + and # in usernames and client ids before plugin ACL checks."),
+    later("use_username_as_clientid", release::auth, key_section::access, "Replace the client id with the username."),
+    later("clientid_prefixes", release::auth, key_section::access, "Only allow client ids with this prefix."),
+
+    // ---- Limits ----
+    {.name = "max_inflight_messages", .kind = value_kind::integer, .min = 0, .max = 65535,
+     .section = key_section::limits, .default_text = "20",
+     .doc = "Outgoing QoS 1 and 2 messages in flight per client; 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_inflight_messages = static_cast<std::uint16_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_inflight_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::limits, .default_text = "0",
+     .doc = "Bytes of outgoing QoS 1 and 2 messages in flight per client; 0 = no maximum.", .when = release::later,
+     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "max_queued_messages", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::limits, .default_text = "1000",
+     .doc = "QoS 1 and 2 messages queued per client beyond those in flight; 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_queued_messages = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_queued_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::limits, .default_text = "0",
+     .doc = "Bytes of messages queued per client beyond those in flight; 0 = no maximum.", .when = release::later,
+     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "queue_qos0_messages", .kind = value_kind::boolean, .section = key_section::limits,
+     .default_text = "false",
+     .doc = "Also queue QoS 0 messages for disconnected persistent clients (counted in max_queued_messages).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.queue_qos0_messages = v.flag;
+         return ok;
+     }},
+    {.name = "message_size_limit", .kind = value_kind::integer, .min = 0, .max = 268435455,
+     .section = key_section::limits, .default_text = "0",
+     .doc = "Largest PUBLISH payload accepted, in bytes; larger messages are dropped. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.message_size_limit = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_packet_size", .kind = value_kind::integer, .min = 0, .max = uint32_max,
+     .syntax = "0 | 20..4294967295", .section = key_section::limits, .default_text = "0",
+     .doc = "Largest packet accepted from clients, in bytes (told to MQTT 5 clients); bigger packets disconnect. "
+            "0 = no limit (strata also accepts 0, which Mosquitto refuses).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (v.number > 0 && v.number < 20) {
+             return "expected 0 or an integer from 20 to 4294967295, got '" + std::string(v.text) + "'";
+         }
+         c.cfg.max_packet_size = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_keepalive", .kind = value_kind::integer, .min = 10, .max = 65535, .section = key_section::limits,
+     .default_text = "65535",
+     .doc = "Longest keep-alive allowed, in seconds; MQTT 5 clients asking for more are told to use this.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_keepalive = static_cast<std::uint16_t>(v.number);
+         return ok;
+     }},
+    {.name = "persistent_client_expiration", .kind = value_kind::duration, .min = 1, .max = uint32_max,
+     .section = key_section::limits, .default_text = "(never)",
+     .doc = "Remove persistent sessions whose client has not reconnected for this long.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.persistent_client_expiration = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "retain_available", .kind = value_kind::boolean, .section = key_section::limits,
+     .default_text = "true",
+     .doc = "false: retained messages are not supported and clients that publish one are disconnected.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.retain_available = v.flag;
+         return ok;
+     }},
+    {.name = "upgrade_outgoing_qos", .kind = value_kind::boolean, .section = key_section::limits,
+     .default_text = "false",
+     .doc = "Deliver messages at the QoS of the subscription even when published at a lower QoS (non-standard).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.upgrade_outgoing_qos = v.flag;
+         return ok;
+     }},
+    {.name = "connect_timeout", .kind = value_kind::integer, .min = 1, .max = 65535,
+     .section = key_section::limits, .default_text = "10",
+     .doc = "strata only: seconds a new connection has to send CONNECT before it is closed.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.connect_timeout = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "memory_limit", .kind = value_kind::integer, .min = 0, .max = std::numeric_limits<std::int64_t>::max(),
+     .section = key_section::limits, .default_text = "0",
+     .doc = "Cap on the broker's heap, in bytes; 0 = no limit.", .when = release::later, .only_value = "0",
+     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "retry_interval", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::limits,
+     .doc = "Accepted for compatibility: removed in Mosquitto 2.0, which also ignores it.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "allow_duplicate_messages", .kind = value_kind::boolean, .section = key_section::limits,
+     .default_text = "true",
+     .doc = "Accepted for compatibility: deprecated in Mosquitto 2.0. A client with overlapping subscriptions "
+            "gets a message once per matching subscription, as the MQTT specification allows.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+
+    // ---- Logging ----
+    {.name = "log_dest", .kind = value_kind::words, .choices = log_dests,
+     .syntax = "stdout | stderr | syslog | file PATH | none", .section = key_section::logging,
+     .default_text = "stderr",
+     .doc = "Where log lines go; repeat the line for several destinations (one log file at most). The first "
+            "`log_dest` line replaces the default; `none` turns logging off.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         auto& log = c.cfg.log;
+         if (!log.explicitly_set) {
+             log.to_stdout = log.to_stderr = log.to_syslog = false;
+             log.file.clear();
+             log.explicitly_set = true;
+         }
+         const std::string_view dest = log_dests[v.choice].word;
+         if (dest == "file") {
+             auto path = v.text.substr(v.words[0].size());
+             path.remove_prefix(std::min(path.find_first_not_of(" \t"), path.size()));
+             if (path.empty()) return "expected file PATH, got 'file' without a path";
+             if (!log.file.empty()) return "only one log file can be set, already '" + log.file + "'";
+             log.file = std::string(path);
+             return ok;
+         }
+         if (v.words.size() > 1) {
+             return "unexpected '" + std::string(v.words[1]) + "' after '" + std::string(dest) + "'";
+         }
+         if (dest == "stdout") log.to_stdout = true;
+         if (dest == "stderr") log.to_stderr = true;
+         if (dest == "syslog") log.to_syslog = true;
+         if (dest == "none") {
+             log.to_stdout = log.to_stderr = log.to_syslog = false;
+             log.file.clear();
+         }
+         return ok;
+     }},
+    {.name = "log_type", .kind = value_kind::choice, .choices = log_types, .section = key_section::logging,
+     .default_text = "error, warning, notice, information",
+     .doc = "Which messages are logged; repeat the line for several types. The first `log_type` line replaces "
+            "the default; `all` and `none` set every type or none. `-v` sets all.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         auto& log = c.cfg.log;
+         if (!log.types_set) {
+             log.types = 0;
+             log.types_set = true;
+         }
+         const auto bits = log_type_bits[v.choice];
+         log.types = (bits == 0 || bits == log_all) ? bits : (log.types | bits);
+         return ok;
+     }},
+    {.name = "log_timestamp", .kind = value_kind::boolean, .section = key_section::logging, .default_text = "true",
+     .doc = "Start each log line with a timestamp.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.log.timestamp = v.flag;
+         return ok;
+     }},
+    {.name = "log_timestamp_format", .syntax = "STRFTIME_FORMAT", .section = key_section::logging,
+     .doc = "strftime(3) format of the timestamp, e.g. `%Y-%m-%dT%H:%M:%S`; by default seconds since the epoch.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.log.timestamp_format = std::string(v.text);
+         return ok;
+     }},
+    {.name = "log_facility", .kind = value_kind::integer, .min = 0, .max = 7, .section = key_section::logging,
+     .doc = "Accepted for compatibility (N selects localN in Mosquitto); strata's syslog lines use the default "
+            "facility.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "connection_messages", .kind = value_kind::boolean, .section = key_section::logging,
+     .default_text = "true", .doc = "Log clients connecting and disconnecting.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.log.connection_messages = v.flag;
+         return ok;
+     }},
+
+    // ---- Process ----
+    {.name = "include_dir", .syntax = "DIRECTORY", .section = key_section::process,
+     .doc = "Read every `*.conf` file of the directory, in Mosquitto's order (A.conf, a.conf, B.conf, ...). "
+            "Only in the main file; each included file starts outside any listener block.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result { return c.parser.include_dir(v.text); }},
+    {.name = "pid_file", .syntax = "PATH", .section = key_section::process,
+     .doc = "Write the process id to this file.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.pid_file = std::string(v.text);
+         return ok;
+     }},
+    {.name = "user", .syntax = "USERNAME", .section = key_section::process,
+     .doc = "When started as root, switch to this user after reading the configuration. Unlike Mosquitto, "
+            "strata stays root when it is not set.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.user = std::string(v.text);
+         return ok;
+     }},
+    {.name = "threads", .kind = value_kind::integer, .min = 0, .max = 1024, .section = key_section::process,
+     .default_text = "0", .doc = "strata only: worker threads; 0 = one per core.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.threads = static_cast<unsigned>(v.number);
+         return ok;
+     }},
+    {.name = "sys_interval", .kind = value_kind::integer, .min = 0, .max = 65535, .section = key_section::process,
+     .default_text = "10", .doc = "Seconds between updates of the $SYS topics; 0 = no $SYS topics.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.sys_interval = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+
+    // ---- Persistence ----
+    {.name = "persistence", .kind = value_kind::boolean, .section = key_section::persistence,
+     .default_text = "false",
+     .doc = "Keep sessions and retained messages across restarts (the durable store comes with the storage "
+            "release).",
+     .when = release::storage, .only_value = "false", .alias = "retained_persistence",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.persistence = v.flag;
+         return ok;
+     }},
+    {.name = "persistence_location", .syntax = "DIRECTORY", .section = key_section::persistence,
+     .doc = "Directory of the persistence file; by default the current directory.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.persistence_location = std::string(v.text);
+         return ok;
+     }},
+    {.name = "persistence_file", .syntax = "FILE_NAME", .section = key_section::persistence,
+     .default_text = "mosquitto.db", .doc = "Name of the persistence file.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.persistence_file = std::string(v.text);
+         return ok;
+     }},
+    {.name = "autosave_interval", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::persistence, .default_text = "1800",
+     .doc = "Seconds between saves of the persistence file; 0 = only on exit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.autosave_interval = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "autosave_on_changes", .kind = value_kind::boolean, .section = key_section::persistence,
+     .default_text = "false",
+     .doc = "Accepted for compatibility: count changes instead of seconds for autosave_interval. No effect "
+            "until persistence is supported.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+
+    // ---- Bridges (one release) ----
+    later("connection", release::bridge, key_section::process, "Starts a bridge to another broker."),
+    later("address", release::bridge, key_section::process, "Address of the remote broker."),
+    later("addresses", release::bridge, key_section::process, "Addresses of the remote broker."),
+    later("topic", release::bridge, key_section::process, "Topic pattern shared with the remote broker."),
+    later("bridge_alpn", release::bridge, key_section::process, "TLS ALPN of the bridge."),
+    later("bridge_attempt_unsubscribe", release::bridge, key_section::process, "Unsubscribe from out topics."),
+    later("bridge_bind_address", release::bridge, key_section::process, "Local address of the bridge."),
+    later("bridge_cafile", release::bridge, key_section::process, "CA certificates of the bridge."),
+    later("bridge_capath", release::bridge, key_section::process, "CA directory of the bridge."),
+    later("bridge_certfile", release::bridge, key_section::process, "Client certificate of the bridge."),
+    later("bridge_identity", release::bridge, key_section::process, "PSK identity of the bridge."),
+    later("bridge_insecure", release::bridge, key_section::process, "Skip host name verification."),
+    later("bridge_keyfile", release::bridge, key_section::process, "Private key of the bridge."),
+    later("bridge_max_packet_size", release::bridge, key_section::process, "Largest packet sent to the remote."),
+    later("bridge_outgoing_retain", release::bridge, key_section::process, "Keep the retain flag going out."),
+    later("bridge_protocol_version", release::bridge, key_section::process, "MQTT version of the bridge."),
+    later("bridge_psk", release::bridge, key_section::process, "Pre-shared key of the bridge."),
+    later("bridge_require_ocsp", release::bridge, key_section::process, "Require OCSP from the remote."),
+    later("bridge_tls_version", release::bridge, key_section::process, "TLS version of the bridge."),
+    later("cleansession", release::bridge, key_section::process, "Clean session of the bridge."),
+    later("local_cleansession", release::bridge, key_section::process, "Clean session on the local side."),
+    later("clientid", release::bridge, key_section::process, "Old name of remote_clientid."),
+    later("remote_clientid", release::bridge, key_section::process, "Client id on the remote broker."),
+    later("local_clientid", release::bridge, key_section::process, "Client id on the local broker."),
+    later("username", release::bridge, key_section::process, "Old name of remote_username."),
+    later("remote_username", release::bridge, key_section::process, "Username on the remote broker."),
+    later("local_username", release::bridge, key_section::process, "Username on the local broker."),
+    later("password", release::bridge, key_section::process, "Old name of remote_password."),
+    later("remote_password", release::bridge, key_section::process, "Password on the remote broker."),
+    later("local_password", release::bridge, key_section::process, "Password on the local broker."),
+    later("notifications", release::bridge, key_section::process, "Publish the bridge state."),
+    later("notifications_local_only", release::bridge, key_section::process, "Publish the state locally only."),
+    later("notification_topic", release::bridge, key_section::process, "Topic of the bridge state."),
+    later("keepalive_interval", release::bridge, key_section::process, "Keep-alive of the bridge."),
+    later("idle_timeout", release::bridge, key_section::process, "Idle time before a lazy bridge stops."),
+    later("restart_timeout", release::bridge, key_section::process, "Delay before reconnecting."),
+    later("round_robin", release::bridge, key_section::process, "Treat the addresses as equals."),
+    later("start_type", release::bridge, key_section::process, "automatic, lazy or once."),
+    later("threshold", release::bridge, key_section::process, "Queued messages that start a lazy bridge."),
+    later("try_private", release::bridge, key_section::process, "Tell the remote this is a bridge."),
+};
+
+// Levenshtein distance, small strings only.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+std::string_view release_name(release r) {
+    switch (r) {
+        case release::none: return "";
+        case release::tls: return "TLS release";
+        case release::auth: return "authentication release";
+        case release::websockets: return "WebSocket release";
+        case release::bridge: return "bridge release";
+        case release::storage: return "storage release";
+        case release::later: return "a later release";
+    }
+    return "";
+}
+
+std::span<const key_spec> all_keys() { return table; }
+
+const key_spec* find_key(std::string_view name) {
+    for (const auto& k : table) {
+        if (k.name == name || (!k.alias.empty() && k.alias == name)) return &k;
+        if (k.name.ends_with('*')) {
+            const auto prefix = k.name.substr(0, k.name.size() - 1);
+            if (name.size() > prefix.size() && name.starts_with(prefix)) return &k;
+        }
+    }
+    return nullptr;
+}
+
+std::string_view closest_key(std::string_view name) {
+    // Close enough to be a typo: at most 2 edits, and fewer than a third of the name.
+    std::string_view best;
+    std::size_t best_distance = std::min<std::size_t>(3, name.size() / 3 + 1);
+    for (const auto& k : table) {
+        if (k.name.ends_with('*')) continue;
+        const auto d = edit_distance(name, k.name);
+        if (d < best_distance) {
+            best = k.name;
+            best_distance = d;
+        }
+    }
+    return best;
+}
+
+std::optional<std::int64_t> parse_integer(std::string_view text) {
+    std::int64_t n = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+    return n;
+}
+
+std::optional<std::int64_t> parse_duration(std::string_view text) {
+    if (text.size() < 2) return std::nullopt;
+    std::int64_t unit = 0;
+    switch (text.back()) {
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        case 'w': unit = 7 * 86400; break;
+        case 'm': unit = 30 * 86400; break;  // Mosquitto's month
+        case 'y': unit = 365 * 86400; break;
+        default: return std::nullopt;
+    }
+    const auto n = parse_integer(text.substr(0, text.size() - 1));
+    if (!n || *n <= 0 || *n > std::numeric_limits<std::int64_t>::max() / unit) return std::nullopt;
+    return *n * unit;
+}
+
+}  // namespace strata::config

@@ -1,0 +1,138 @@
+// The table of every configuration key strata knows: Mosquitto 2.0's keys
+// (supported, accepted without effect, or refused until the release that
+// brings them) and strata's own. The parser (config_parser.cpp), --check and
+// docs/configuration.md (config_reference.cpp) are all driven by this table,
+// so a key is added, documented and validated in one place.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "config/broker_config.hpp"
+
+namespace strata::config {
+
+// How the argument after the key is read. Mosquitto reads booleans, numbers
+// and enumerations as one word and paths and other strings as the rest of
+// the line (so they may contain spaces); strata does the same.
+enum class value_kind {
+    boolean,   // true | false (Mosquitto also accepts 1 | 0)
+    integer,   // a decimal integer from min to max
+    duration,  // Mosquitto's N followed by h, d, w, m (30 days) or y (365 days); stored in seconds
+    text,      // the rest of the line, surrounding blanks removed
+    choice,    // one word out of `choices`
+    words,     // several words; the first one out of `choices` when there are choices; the
+               // apply function checks the rest (`syntax` documents them)
+};
+
+// Where a key applies. Listener blocks start at each `listener` line and run
+// to the next one (or the end of the file: each file starts outside any block).
+enum class key_scope {
+    global,
+    // The current listener block; before the first `listener` line, the
+    // default listener of the deprecated `port` / `bind_address` keys, as in
+    // Mosquitto (an error if the file uses neither, see config_parser.cpp).
+    listener,
+    // Only inside a listener block (Mosquitto refuses mount_point elsewhere).
+    listener_block,
+    // Global, or like `listener` when per_listener_settings is true.
+    security,
+};
+
+enum class key_section { listeners, access, limits, logging, process, persistence };
+
+enum class key_status {
+    supported,
+    ignored,            // accepted for compatibility, has no effect (documented per key)
+    not_supported_yet,  // refused with "not supported yet (<release>)" so that it is never ignored
+};
+
+// The strata release that brings a feature. Only names, so that the messages
+// and the documentation agree; the roadmap decides what they contain.
+enum class release { none, tls, auth, websockets, bridge, storage, later };
+
+// "TLS release", "storage release", ..., "a later release".
+std::string_view release_name(release r);
+
+struct key_choice {
+    std::string_view word;
+    release not_yet = release::none;  // set: the word is refused as not supported yet
+};
+
+// The argument of one configuration line, already checked against the key's kind.
+struct key_value {
+    std::string_view text;                   // one word, or the rest of the line
+    std::span<const std::string_view> words; // every word of the argument (kind `words`)
+    bool flag = false;                       // boolean
+    std::int64_t number = 0;                 // integer; duration in seconds
+    std::size_t choice = 0;                  // index into the key's choices
+};
+
+// What an apply function may ask of the parser beyond writing the
+// configuration: the structural keys (listener, include_dir, ...) change how
+// the following lines are read.
+class parser_hooks {
+public:
+    // `listener PORT [ADDRESS]`: opens a new listener block.
+    virtual std::optional<std::string> open_listener(std::uint16_t port, std::string_view address) = 0;
+    // The listener of the deprecated `port` and `bind_address` keys.
+    virtual listener_config& default_listener() = 0;
+    // Reads the *.conf files of `dir` in Mosquitto's order.
+    virtual std::optional<std::string> include_dir(std::string_view dir) = 0;
+    virtual std::optional<std::string> set_per_listener_settings(bool on) = 0;
+
+protected:
+    ~parser_hooks() = default;
+};
+
+struct apply_context {
+    broker_config& cfg;
+    listener_config* listener;  // target of a listener (or per-listener security) key; nullptr for global
+    parser_hooks& parser;
+};
+
+// Stores a checked value. Returns the reason (without "file:line: key: ")
+// when the value is refused after all.
+using apply_fn = std::optional<std::string> (*)(apply_context&, const key_value&);
+
+struct key_spec {
+    std::string_view name;     // a trailing '*' makes it a prefix (plugin_opt_*)
+    value_kind kind = value_kind::text;
+    std::int64_t min = 0;      // integer
+    std::int64_t max = 0;
+    std::span<const key_choice> choices = {};
+    std::string_view syntax = {};   // argument syntax for the documentation; derived from kind when empty
+    key_scope scope = key_scope::global;
+    key_section section = key_section::process;
+    std::string_view default_text = {};  // as written in the conf; for one_value_for_all_listeners, the canonical value
+    std::string_view doc = {};
+    key_status status = key_status::supported;
+    release when = release::none;   // not_supported_yet, or the release that lifts `only_value`
+    std::string_view only_value = {};  // set: the one value accepted for now (canonical form)
+    bool repeatable = false;   // text keys: may appear more than once (Mosquitto refuses duplicate strings)
+    // Mosquitto sets it per listener, but broker_config holds one value: the
+    // parser refuses listeners that would end up with different values.
+    bool one_value_for_all_listeners = false;
+    std::string_view alias = {};    // another name Mosquitto accepts for the same key
+    apply_fn apply = nullptr;
+};
+
+// Every key, in documentation order within each section.
+std::span<const key_spec> all_keys();
+
+// The row for a key as written in a conf file (exact name, alias or prefix); nullptr if unknown.
+const key_spec* find_key(std::string_view name);
+
+// The closest known key name, for "did you mean" hints; empty if none is close.
+std::string_view closest_key(std::string_view name);
+
+// A whole decimal integer ("-1", "20"), nothing else around it.
+std::optional<std::int64_t> parse_integer(std::string_view text);
+
+// Mosquitto's duration ("12h", "14d", "2w", "1m" = 30 days, "1y" = 365 days) in seconds; > 0.
+std::optional<std::int64_t> parse_duration(std::string_view text);
+
+}  // namespace strata::config
