@@ -1,0 +1,199 @@
+#include "app/server.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "config/config_parser.hpp"
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "net/listener.hpp"
+
+namespace strata::app {
+
+namespace {
+
+constexpr auto shutdown_grace = std::chrono::milliseconds(2000);
+
+// The configuration from -c (or Mosquitto's defaults) with the command line
+// applied; errors are printed as file:line: reason.
+std::optional<config::broker_config> load_configuration(const options& opts, std::ostream& errors) {
+    config::broker_config cfg;
+    if (opts.config_file.empty()) {
+        cfg = config::default_config();
+    } else {
+        auto result = config::load_file(opts.config_file);
+        if (!result.config) {
+            for (const auto& e : result.errors) errors << e.to_string() << '\n';
+            return std::nullopt;
+        }
+        cfg = std::move(*result.config);
+    }
+    config::apply_command_line(cfg, opts.ports, opts.verbose, !opts.config_file.empty());
+    return cfg;
+}
+
+bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr<net::listener>>& listeners) {
+    // Written to a temporary name and renamed, so a reader never sees half a file.
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        for (const auto& l : listeners) {
+            for (const auto& ep : l->endpoints()) out << "mqtt " << ep.address << ' ' << ep.port << '\n';
+        }
+        if (!out) return false;
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    return !ec;
+}
+
+bool daemonise() {
+    const pid_t pid = ::fork();
+    if (pid < 0) return false;
+    if (pid > 0) ::_exit(0);
+    if (::setsid() < 0) return false;
+    const int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO) ::close(null);
+    }
+    return true;
+}
+
+bool drop_privileges(const std::string& user, logger& log) {
+    if (user.empty() || ::geteuid() != 0) return true;
+    const passwd* pw = ::getpwnam(user.c_str());
+    if (!pw) {
+        log.error("Error: invalid user '", user, "'.");
+        return false;
+    }
+    if (::initgroups(user.c_str(), pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
+        log.error("Error: unable to drop privileges to '", user, "'.");
+        return false;
+    }
+    return true;
+}
+
+// Settings that only take effect on restart; SIGHUP warns when they change.
+bool same_listeners(const config::broker_config& a, const config::broker_config& b) {
+    if (a.listeners.size() != b.listeners.size() || a.threads != b.threads) return false;
+    for (std::size_t i = 0; i < a.listeners.size(); ++i) {
+        const auto& x = a.listeners[i];
+        const auto& y = b.listeners[i];
+        if (x.port != y.port || x.bind_address != y.bind_address || x.domain != y.domain ||
+            x.mount_point != y.mount_point || x.max_connections != y.max_connections) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+int check_configuration(const options& opts) {
+    auto cfg = load_configuration(opts, std::cerr);
+    if (!cfg) return 1;
+    std::cout << (opts.config_file.empty() ? std::string("defaults") : opts.config_file) << ": configuration OK\n";
+    return 0;
+}
+
+int run_server(const options& opts) {
+    auto loaded = load_configuration(opts, std::cerr);
+    if (!loaded) return 1;
+    auto cfg = std::make_shared<const config::broker_config>(std::move(*loaded));
+
+    if (opts.daemon && !daemonise()) {
+        std::cerr << "Error: unable to run in the background.\n";
+        return 1;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    logger log(cfg->log);
+    if (opts.daemon) log.drop_console();
+    log.notice("strata version ", STRATA_VERSION, " starting");
+    if (!opts.config_file.empty()) log.notice("Config loaded from ", opts.config_file, ".");
+    else log.notice("Starting in local only mode. Connections will only be possible from clients running on this machine.");
+
+    if (!cfg->pid_file.empty()) {
+        std::ofstream pid(cfg->pid_file, std::ios::trunc);
+        pid << ::getpid() << '\n';
+        if (!pid) {
+            log.error("Error: unable to write pid file ", cfg->pid_file, ".");
+            return 1;
+        }
+    }
+
+    core::broker broker(cfg, log);
+    std::vector<std::unique_ptr<net::listener>> listeners;
+    for (const auto& lc : cfg->listeners) {
+        auto l = std::make_unique<net::listener>(broker, lc);
+        std::string error;
+        if (!l->open(error)) {
+            log.error("Error: ", error, ".");
+            return 1;
+        }
+        listeners.push_back(std::move(l));
+    }
+    if (!drop_privileges(cfg->user, log)) return 1;
+
+    // Signals are handled on the main thread, away from the workers; the sets
+    // exist before the workers start so no signal finds the default action.
+    boost::asio::io_context main_io(1);
+    boost::asio::signal_set stop_signals(main_io, SIGINT, SIGTERM);
+    boost::asio::signal_set reload_signal(main_io, SIGHUP);
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        reload_signal.cancel();
+    });
+    std::function<void()> wait_reload = [&] {
+        reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            log.notice("Reloading config.");
+            std::ostringstream errors;
+            auto next = opts.config_file.empty() ? std::optional(*cfg) : load_configuration(opts, errors);
+            if (!next) {
+                log.error("Error: configuration not reloaded, keeping the running one:\n", errors.str());
+            } else {
+                if (!same_listeners(*cfg, *next)) {
+                    log.warning("Warning: listener and thread changes take effect at restart only.");
+                }
+                cfg = std::make_shared<const config::broker_config>(std::move(*next));
+                log.reconfigure(cfg->log);
+                broker.apply_config(cfg);
+            }
+            wait_reload();
+        });
+    };
+    broker.start();
+    for (auto& l : listeners) l->start();
+    if (!opts.ports_file.empty() && !write_ports_file(opts.ports_file, listeners)) {
+        log.error("Error: unable to write ports file ", opts.ports_file, ".");
+    }
+    log.notice("strata version ", STRATA_VERSION, " running");
+
+    wait_reload();
+    main_io.run();
+
+    log.notice("strata version ", STRATA_VERSION, " terminating");
+    for (auto& l : listeners) l->close();
+    broker.shutdown(shutdown_grace);
+    if (!cfg->pid_file.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(cfg->pid_file, ec);
+    }
+    return 0;
+}
+
+}  // namespace strata::app

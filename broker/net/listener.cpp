@@ -1,0 +1,140 @@
+#include "net/listener.hpp"
+
+#include <future>
+
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+
+namespace strata::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+listener::listener(core::broker& b, const config::listener_config& cfg)
+    : broker_(b), cfg_(cfg), context_(std::make_shared<listener_context>()) {
+    context_->settings.port = cfg.port;
+    context_->settings.mount_point = cfg.mount_point;
+    context_->settings.allow_anonymous = cfg.allow_anonymous;
+    context_->max_connections = cfg.max_connections;
+    context_->open_connections = std::make_shared<std::atomic<int>>(0);
+}
+
+listener::~listener() = default;
+
+bool listener::open(std::string& error) {
+    auto& io = broker_.worker_at(0).io();
+    std::vector<tcp::endpoint> targets;
+    const bool loopback_default = cfg_.implicit;
+    if (loopback_default) {
+        // Mosquitto 2's local-only listener: both loopback addresses.
+        targets.emplace_back(asio::ip::address_v6::loopback(), cfg_.port);
+        targets.emplace_back(asio::ip::address_v4::loopback(), cfg_.port);
+    } else if (cfg_.bind_address.empty()) {
+        // Every interface: IPv6 and IPv4 sockets, as Mosquitto opens them.
+        if (cfg_.domain != config::socket_domain::ipv4) targets.emplace_back(tcp::v6(), cfg_.port);
+        if (cfg_.domain != config::socket_domain::ipv6) targets.emplace_back(tcp::v4(), cfg_.port);
+    } else {
+        tcp::resolver resolver(io);
+        boost::system::error_code ec;
+        const auto results = resolver.resolve(cfg_.bind_address, std::to_string(cfg_.port),
+                                              tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+        if (ec) {
+            error = "cannot resolve bind address '" + cfg_.bind_address + "': " + ec.message();
+            return false;
+        }
+        for (const auto& r : results) {
+            const auto ep = r.endpoint();
+            if (cfg_.domain == config::socket_domain::ipv4 && !ep.address().is_v4()) continue;
+            if (cfg_.domain == config::socket_domain::ipv6 && !ep.address().is_v6()) continue;
+            if (std::find(targets.begin(), targets.end(), ep) == targets.end()) targets.push_back(ep);
+        }
+    }
+    std::uint16_t port = cfg_.port;
+    for (auto ep : targets) {
+        if (port != 0) ep.port(port);  // an ephemeral port is shared by the listener's sockets
+        auto acceptor = std::make_unique<tcp::acceptor>(io);
+        boost::system::error_code ec;
+        acceptor->open(ep.protocol(), ec);
+        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+        if (!ec) acceptor->bind(ep, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            // A host without IPv6 still gets its IPv4 socket when no address was named.
+            if ((cfg_.bind_address.empty() || loopback_default) && ep.address().is_v6() && targets.size() > 1) continue;
+            error = "cannot listen on " + ep.address().to_string() + " port " + std::to_string(ep.port()) + ": " +
+                    ec.message();
+            return false;
+        }
+        const auto local = acceptor->local_endpoint(ec);
+        port = local.port();
+        broker_.log().notice("Opening ", ep.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ", port, ".");
+        endpoints_.push_back({local.address().to_string(), port});
+        acceptors_.push_back(std::move(acceptor));
+    }
+    if (acceptors_.empty()) {
+        error = "no address to listen on for listener " + cfg_.defined_at;
+        return false;
+    }
+    return true;
+}
+
+void listener::start() {
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+        asio::post(broker_.worker_at(0).io(), [this, i] { accept_next(i); });
+    }
+}
+
+void listener::accept_next(std::size_t acceptor_index) {
+    auto& acceptor = *acceptors_[acceptor_index];
+    if (!acceptor.is_open()) return;
+    core::worker& target = broker_.worker_at(next_worker_);
+    next_worker_ = (next_worker_ + 1) % broker_.worker_count();
+    acceptor.async_accept(target.io(), [this, acceptor_index, &target](const boost::system::error_code& ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+            const int limit = broker_.worker_at(0).config().max_connections;
+            auto& open_total = broker_.open_connections();
+            auto& open_here = *context_->open_connections;
+            if ((limit >= 0 && open_total.load() >= limit) ||
+                (context_->max_connections >= 0 && open_here.load() >= context_->max_connections)) {
+                broker_.log().notice("Client connection from ", describe_peer(socket),
+                                     " denied: max_connections reached.");
+                boost::system::error_code ignored;
+                socket.close(ignored);
+            } else {
+                open_total.fetch_add(1, std::memory_order_relaxed);
+                open_here.fetch_add(1, std::memory_order_relaxed);
+                if (target.config().log.connection_messages) {
+                    broker_.log().notice("New connection from ", describe_peer(socket), " on port ",
+                                         static_cast<int>(endpoints_[acceptor_index].port), ".");
+                }
+                asio::post(target.io(), [&target, s = std::move(socket), ctx = context_]() mutable {
+                    std::make_shared<tcp_connection>(target, std::move(s), std::move(ctx))->start();
+                });
+            }
+        } else {
+            // Out of descriptors and similar: log, keep accepting.
+            broker_.log().warning("Accept failed on port ", static_cast<int>(endpoints_[acceptor_index].port), ": ",
+                                  ec.message());
+        }
+        accept_next(acceptor_index);
+    });
+}
+
+void listener::close() {
+    std::promise<void> done;
+    asio::post(broker_.worker_at(0).io(), [this, &done] {
+        for (auto& a : acceptors_) {
+            boost::system::error_code ec;
+            a->close(ec);
+        }
+        done.set_value();
+    });
+    done.get_future().wait();
+}
+
+}  // namespace strata::net

@@ -1,0 +1,51 @@
+// A configured listener: one acceptor per resolved bind address, accepting on
+// worker 0's thread and handing each new socket to the workers in turn.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "config/broker_config.hpp"
+#include "net/tcp_connection.hpp"
+
+namespace strata::core {
+class broker;
+}
+
+namespace strata::net {
+
+struct bound_endpoint {
+    std::string address;
+    std::uint16_t port = 0;
+};
+
+class listener {
+public:
+    listener(core::broker& b, const config::listener_config& cfg);
+    ~listener();
+
+    // Binds and listens; on failure returns false with a message.
+    bool open(std::string& error);
+    // Starts accepting (call once the workers run).
+    void start();
+    // Stops accepting; safe to call from any thread.
+    void close();
+
+    const std::vector<bound_endpoint>& endpoints() const { return endpoints_; }
+    const config::listener_config& settings() const { return cfg_; }
+
+private:
+    void accept_next(std::size_t acceptor_index);
+
+    core::broker& broker_;
+    config::listener_config cfg_;
+    std::shared_ptr<listener_context> context_;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<bound_endpoint> endpoints_;
+    std::size_t next_worker_ = 0;
+};
+
+}  // namespace strata::net
