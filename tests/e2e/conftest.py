@@ -1,0 +1,172 @@
+"""Test harness: starts a real broker process on an ephemeral loopback port.
+
+By default the broker under test is build/bin/strata. Setting
+STRATA_TEST_BROKER=mosquitto runs the same tests against Debian's Mosquitto,
+which is how the expectations in these tests were cross-checked; tests that
+cover behaviour where strata deliberately differs from Mosquitto 2.0 carry the
+`strata_only` marker.
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+STRATA_BIN = pathlib.Path(os.environ.get("STRATA_BIN", REPO / "build" / "bin" / "strata"))
+BROKER_KIND = os.environ.get("STRATA_TEST_BROKER", "strata")
+MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "strata_only: behaviour specific to strata (not Mosquitto 2.0)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # STRATA_TEST_RUN_STRATA_ONLY=1 runs the strata_only tests against Mosquitto
+    # too (to see them fail there, i.e. that they do check the difference).
+    if BROKER_KIND == "strata" or os.environ.get("STRATA_TEST_RUN_STRATA_ONLY") == "1":
+        return
+    skip = pytest.mark.skip(reason="strata-specific behaviour")
+    for item in items:
+        if "strata_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A running broker process. `port` is its MQTT listener on 127.0.0.1."""
+
+    def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True):
+        self.workdir = pathlib.Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.conf_path = self.workdir / "broker.conf"
+        self.log_path = self.workdir / "broker.log"
+        self.ports_path = self.workdir / "ports"
+        lines = []
+        if BROKER_KIND == "mosquitto":
+            self.port = _free_port()
+            if listener:
+                lines.append(f"listener {self.port} 127.0.0.1")
+        else:
+            self.port = None
+            if listener:
+                lines.append("listener 0 127.0.0.1")
+        if anonymous:
+            lines.append("allow_anonymous true")
+        lines.extend(conf_lines)
+        self.conf_path.write_text("\n".join(lines) + "\n")
+        self.extra_args = list(args)
+        self.proc = None
+        self.start()
+
+    def command(self):
+        if BROKER_KIND == "mosquitto":
+            return [MOSQUITTO_BIN, "-c", str(self.conf_path), "-v"] + self.extra_args
+        return [str(STRATA_BIN), "-c", str(self.conf_path), "-v",
+                "--ports-file", str(self.ports_path)] + self.extra_args
+
+    def start(self):
+        if self.ports_path.exists():
+            self.ports_path.unlink()
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
+            if BROKER_KIND != "mosquitto":
+                # strata writes the ports file (atomically) once every listener is bound
+                self.port = None
+                if self.ports_path.exists():
+                    self._read_ports()
+                if self.port is None:
+                    time.sleep(0.02)
+                    continue
+            if self._connectable():
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"broker did not start listening:\n{self.log()}")
+
+    def _read_ports(self):
+        # one line per listener: "<protocol> <address> <port>"
+        for line in self.ports_path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "mqtt":
+                self.port = int(parts[2])
+                return
+
+    def _connectable(self):
+        if self.port is None:
+            return False
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """Graceful stop (SIGTERM); returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("broker did not stop within %ss after SIGTERM" % timeout)
+        finally:
+            self._log.close()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """Start brokers with custom conf lines: broker_factory(conf_lines=[...])."""
+    started = []
+
+    def make(conf_lines=(), args=(), anonymous=True, name=None, listener=True):
+        workdir = tmp_path / (name or f"broker{len(started)}")
+        b = Broker(workdir, conf_lines=conf_lines, args=args, anonymous=anonymous, listener=listener)
+        started.append(b)
+        return b
+
+    yield make
+    for b in started:
+        crashed = b.proc.poll() is not None and b.proc.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)
+        b.kill()
+        if crashed:
+            pytest.fail(f"broker exited unexpectedly with {b.proc.returncode}:\n{b.log()[-4000:]}")
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """A broker with default settings plus anonymous access on a loopback listener."""
+    return broker_factory()

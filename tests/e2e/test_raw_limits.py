@@ -1,0 +1,138 @@
+"""Configured limits enforced on what clients send: max_packet_size,
+retain_available, max_qos, max_inflight_messages (Receive Maximum) and
+max_topic_alias, checked with raw packets."""
+import pytest
+
+from rawmqtt import (PUBACK, PUBCOMP, PUBLISH, PUBREC, V311, assert_broker_healthy, expect_disconnect,
+                     expect_silent_close, open_client)
+
+PACKET_TOO_LARGE, RETAIN_NOT_SUPPORTED, QOS_NOT_SUPPORTED = 0x95, 0x9A, 0x9B
+RECEIVE_MAXIMUM_EXCEEDED, TOPIC_ALIAS_INVALID = 0x93, 0x94
+
+
+@pytest.fixture
+def limited(broker_factory):
+    return broker_factory(conf_lines=["max_packet_size 200", "retain_available false", "max_qos 1",
+                                      "max_topic_alias 5"])
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_v5_packet_too_large(limited, qos):
+    """[MQTT-3.2.2-15] a packet above the Maximum Packet Size of the CONNACK: DISCONNECT 0x95."""
+    c = open_client(limited, "big-5")
+    assert c.connack.props.get("MaximumPacketSize") == 200
+    c.publish("big", b"x" * 100, qos=qos, pid=1)  # under the limit: fine
+    if qos:
+        assert c.expect(PUBACK).pid == 1
+    c.publish("big", b"x" * 300, qos=qos, pid=2)
+    expect_disconnect(c, PACKET_TOO_LARGE)
+    assert_broker_healthy(limited)
+
+
+def test_v5_packet_too_large_announced_by_header_only(limited):
+    """The broker can refuse from the fixed header alone: a huge remaining length with no
+    body following is answered without waiting for the body."""
+    c = open_client(limited, "big-hdr")
+    c.send(b"\x30\xff\xff\x7f")  # PUBLISH, remaining length 2 097 151, no body
+    expect_disconnect(c, PACKET_TOO_LARGE)
+    assert_broker_healthy(limited)
+
+
+def test_v311_packet_too_large_closes(limited):
+    c = open_client(limited, "big-3", version=V311)
+    c.publish("big", b"x" * 300, version=V311)
+    expect_silent_close(c)
+    assert_broker_healthy(limited)
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_v5_retain_not_available(limited, qos):
+    """[MQTT-3.2.2-14] retain when Retain Available is 0: DISCONNECT 0x9A."""
+    c = open_client(limited, "ret-5")
+    assert c.connack.props.get("RetainAvailable") == 0
+    c.publish("ret", b"x", qos=qos, retain=True, pid=3)
+    expect_disconnect(c, RETAIN_NOT_SUPPORTED)
+    assert_broker_healthy(limited)
+
+
+def test_v5_qos_not_supported(limited):
+    """[MQTT-3.2.2-12] QoS 2 PUBLISH when Maximum QoS is 1: DISCONNECT 0x9B; QoS 1 is fine."""
+    c = open_client(limited, "qos-5")
+    assert c.connack.props.get("MaximumQoS") == 1
+    c.publish("q", b"x", qos=1, pid=1)
+    assert c.expect(PUBACK).pid == 1
+    c.publish("q", b"x", qos=2, pid=2)
+    expect_disconnect(c, QOS_NOT_SUPPORTED)
+    assert_broker_healthy(limited)
+
+
+def test_v5_subscribe_qos2_granted_qos1(limited):
+    """With max_qos 1 a QoS 2 subscription is granted QoS 1 and messages arrive at QoS 1."""
+    c = open_client(limited, "qos-sub")
+    assert c.subscribe(1, [("qs", 2)]).reason_codes == [1]
+    p = open_client(limited, "qos-pub")
+    p.publish("qs", b"m", qos=1, pid=4)
+    assert p.expect(PUBACK).pid == 4
+    m = c.expect(PUBLISH)
+    assert (m.topic, m.payload, m.qos) == ("qs", b"m", 1), m
+
+
+def test_v5_topic_alias_maximum_configured(limited):
+    """max_topic_alias 5: alias 5 is accepted, alias 6 gets DISCONNECT 0x94."""
+    c = open_client(limited, "alias-5")
+    assert c.connack.props.get("TopicAliasMaximum") == 5
+    c.publish("al", b"x", qos=1, pid=1, props={"TopicAlias": 5})
+    assert c.expect(PUBACK).pid == 1
+    c.publish("al", b"x", qos=1, pid=2, props={"TopicAlias": 6})
+    expect_disconnect(c, TOPIC_ALIAS_INVALID)
+    assert_broker_healthy(limited)
+
+
+@pytest.fixture
+def inflight3(broker_factory):
+    return broker_factory(conf_lines=["max_inflight_messages 3"])
+
+
+def test_receive_maximum_announced(inflight3):
+    """max_inflight_messages 3: CONNACK Receive Maximum 3; three unreleased QoS 2 messages
+    are accepted (PUBREC success) and complete normally."""
+    c = open_client(inflight3, "rm-ok")
+    assert c.connack.props.get("ReceiveMaximum") == 3
+    for pid in (1, 2, 3):
+        c.publish("rm", b"x", qos=2, pid=pid)
+        rec = c.expect(PUBREC)
+        assert (rec.pid, rec.reason_code) == (pid, 0), rec
+    for pid in (1, 2, 3):
+        c.pubrel(pid)
+        assert c.expect(PUBCOMP).pid == pid
+    # the quota is free again
+    c.publish("rm", b"x", qos=2, pid=4)
+    assert c.expect(PUBREC).reason_code == 0
+
+
+@pytest.mark.strata_only
+def test_receive_maximum_exceeded(inflight3):
+    """[MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than the Receive Maximum:
+    DISCONNECT 0x93. Mosquitto 2.0.11 answers the 4th with PUBREC 0x97 (Quota exceeded)
+    and keeps the connection open."""
+    c = open_client(inflight3, "rm-exceed")
+    assert c.connack.props.get("ReceiveMaximum") == 3
+    for pid in (1, 2, 3):
+        c.publish("rm", b"x", qos=2, pid=pid)
+        assert c.expect(PUBREC).reason_code == 0
+    c.publish("rm", b"x", qos=2, pid=4)
+    expect_disconnect(c, RECEIVE_MAXIMUM_EXCEEDED)
+    assert_broker_healthy(inflight3)
+
+
+def test_receive_maximum_default_allows_twenty(broker):
+    """Without max_inflight_messages the announced Receive Maximum (absent = 65535) is
+    honoured: that many unreleased QoS 2 messages (capped at 20 here) all get PUBREC 0."""
+    c = open_client(broker, "rm-default")
+    rm = c.connack.props.get("ReceiveMaximum", 65535)
+    assert rm >= 1
+    n = min(rm, 20)
+    for pid in range(1, n + 1):
+        c.publish("rm", b"x", qos=2, pid=pid)
+    recs = [c.expect(PUBREC) for _ in range(n)]
+    assert [(r.pid, r.reason_code) for r in recs] == [(pid, 0) for pid in range(1, n + 1)]
