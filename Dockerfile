@@ -1,0 +1,33 @@
+# strata container image. Mirrors the README: Debian 12 packages, CMake build,
+# then a slim runtime image that runs as an unprivileged user.
+#   docker build -t strata .
+#   docker run -p 1883:1883 -v strata-data:/var/lib/strata strata
+
+FROM debian:12 AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      g++ cmake ninja-build pkg-config libboost1.74-dev libcli11-dev doctest-dev ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY broker ./broker
+COPY storage ./storage
+COPY plugins ./plugins
+COPY tests ./tests
+COPY conf ./conf
+RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+ && cmake --build build --target strata
+
+FROM debian:12-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
+COPY --from=build /src/build/bin/strata /usr/local/bin/strata
+COPY conf/strata-docker.conf /etc/strata/strata.conf
+USER strata
+VOLUME ["/var/lib/strata"]
+WORKDIR /var/lib/strata
+EXPOSE 1883
+ENTRYPOINT ["/usr/local/bin/strata"]
+CMD ["-c", "/etc/strata/strata.conf"]
