@@ -174,13 +174,16 @@ void connection::protocol_violation(reason_code rc, std::string_view what) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
     worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
-    if (version_ == codec::protocol_version::v5) {
-        if (state_ == connection_state::active) {
-            codec::disconnect_packet d;
-            d.reason = rc;
-            d.props.reason_string = what;
-            codec::encode_disconnect(out_.bytes(), version_, d);
-        }
+    if (version_ == codec::protocol_version::v5 && state_ == connection_state::active) {
+        codec::disconnect_packet d;
+        d.reason = rc;
+        // The reason string is optional: left out when it would make the packet
+        // larger than the client accepts [MQTT-3.14.2-3].
+        const std::uint32_t props = 3 + static_cast<std::uint32_t>(what.size());
+        const std::uint32_t body = 1 + codec::varint_size(props) + props;
+        const std::uint32_t total = 1 + codec::varint_size(body) + body;
+        if (client_maximum_packet_size_ == 0 || total <= client_maximum_packet_size_) d.props.reason_string = what;
+        codec::encode_disconnect(out_.bytes(), version_, d);
     }
     begin_close();
 }

@@ -1,0 +1,458 @@
+// Packet identifiers and outbound delivery of one session (sections 4.3,
+// 4.4, 4.9) through a recording delivery_sink.
+#include <doctest/doctest.h>
+
+#include "test_printers.hpp"
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "session/message.hpp"
+#include "session/packet_id_pool.hpp"
+#include "session/session.hpp"
+
+using namespace strata;
+
+namespace {
+
+struct sent {
+    enum kind_t { publish, pubrel } kind = publish;
+    std::string topic;
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::uint16_t packet_id = 0;
+    bool dup = false;
+    std::vector<std::uint32_t> ids;
+};
+
+class recording_sink final : public delivery_sink {
+public:
+    explicit recording_sink(std::uint16_t receive_maximum = 65535) : receive_maximum(receive_maximum) {}
+
+    bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
+                      std::span<const std::uint32_t> subscription_ids) override {
+        if (refuse_big && std::string(m.topic()).starts_with("big/")) return false;  // "exceeds the client's maximum packet size"
+        calls.push_back(sent{sent::publish, std::string(m.topic()), qos, retain, packet_id, dup,
+                             {subscription_ids.begin(), subscription_ids.end()}});
+        return true;
+    }
+    void send_pubrel(std::uint16_t packet_id) override { calls.push_back(sent{sent::pubrel, {}, 0, false, packet_id, false, {}}); }
+    std::uint16_t client_receive_maximum() const override { return receive_maximum; }
+
+    std::vector<std::string> topics() const {
+        std::vector<std::string> out;
+        for (const auto& c : calls) {
+            if (c.kind == sent::publish) out.push_back(c.topic);
+        }
+        return out;
+    }
+
+    std::uint16_t receive_maximum;
+    bool refuse_big = true;
+    std::vector<sent> calls;
+};
+
+mutable_message_ref msg(std::string_view topic, std::uint8_t qos = 1) {
+    message::init in;
+    in.topic = topic;
+    in.payload = codec::as_bytes("payload");
+    in.qos = qos;
+    return mutable_message_ref(message::create(in));
+}
+
+using topics = std::vector<std::string>;
+
+}  // namespace
+
+TEST_SUITE("session") {
+
+TEST_CASE("packet_id_pool: sequential, never 0, exhaustion returns 0 [MQTT-2.2.1-2]") {
+    packet_id_pool pool;
+    for (std::uint32_t expected = 1; expected <= 65535; ++expected) {
+        const auto id = pool.allocate();
+        REQUIRE(id == expected);
+    }
+    CHECK(pool.allocate() == 0);  // all 65535 in use
+    CHECK(pool.allocate() == 0);
+    pool.release(10);
+    CHECK(pool.allocate() == 10);  // wraps around to the only free id
+    CHECK(pool.allocate() == 0);
+    pool.release(5);
+    pool.release(3);
+    CHECK(pool.allocate() == 3);
+    CHECK(pool.allocate() == 5);
+    CHECK(pool.allocate() == 0);
+    pool.release(0);  // not an id: ignored
+    CHECK(pool.allocate() == 0);
+}
+
+TEST_CASE("packet_id_pool: no reuse while in use, increasing order, wrap-around") {
+    packet_id_pool pool;
+    CHECK(pool.allocate() == 1);
+    CHECK(pool.allocate() == 2);
+    CHECK(pool.allocate() == 3);
+    pool.release(2);
+    CHECK(pool.allocate() == 4);  // 2 comes back only after a full cycle
+    pool.release(2);              // double release is harmless
+    pool.release(999);            // releasing an id never handed out too
+
+    // Random use: an id in use is never handed out again, and 0 never appears.
+    std::set<std::uint16_t> in_use{1, 3, 4};
+    std::mt19937 rng(7);
+    for (int i = 0; i < 200'000; ++i) {
+        if (in_use.size() < 300 && (rng() % 3 != 0 || in_use.empty())) {
+            const auto id = pool.allocate();
+            REQUIRE(id != 0);
+            REQUIRE(in_use.insert(id).second);
+        } else {
+            auto it = in_use.begin();
+            std::advance(it, static_cast<long>(rng() % in_use.size()));
+            pool.release(*it);
+            in_use.erase(it);
+        }
+    }
+}
+
+TEST_CASE("packet_id_pool: shrink only when idle") {
+    packet_id_pool pool;
+    pool.shrink();  // nothing allocated yet
+    CHECK(pool.allocate() == 1);
+    pool.shrink();  // 1 in use: kept
+    CHECK(pool.allocate() == 2);
+    pool.release(1);
+    pool.release(2);
+    pool.shrink();
+    const auto next = pool.allocate();
+    CHECK(next != 0);
+    CHECK(next != 1);  // keeps counting: a just-released id is not reused at once
+}
+
+TEST_CASE("QoS 0: sent directly online, dropped offline, queued with queue_qos0_messages") {
+    delivery_limits limits;
+    session s("c", 1, limits);
+    recording_sink sink;
+    CHECK_FALSE(s.online());
+    s.deliver(msg("t0", 0), 0, false, {});
+    CHECK(s.queued_count() == 0);
+    s.attach(&sink);
+    CHECK(s.online());
+    CHECK(s.presence()->online);
+    const std::uint32_t ids[] = {4, 9};
+    s.deliver(msg("t1", 0), 0, true, ids);
+    REQUIRE(sink.calls.size() == 1);
+    CHECK(sink.calls[0].topic == "t1");
+    CHECK(sink.calls[0].qos == 0);
+    CHECK(sink.calls[0].packet_id == 0);
+    CHECK(sink.calls[0].retain);
+    CHECK_FALSE(sink.calls[0].dup);
+    CHECK(sink.calls[0].ids == std::vector<std::uint32_t>{4, 9});
+    CHECK(s.inflight_count() == 0);
+
+    s.detach();
+    CHECK_FALSE(s.presence()->online);
+    limits.queue_qos0_messages = true;  // limits are read at use
+    s.deliver(msg("t2", 0), 0, false, {});
+    CHECK(s.queued_count() == 1);
+    recording_sink again;
+    s.attach(&again);
+    s.pump();
+    CHECK(again.topics() == topics{"t2"});
+    CHECK(again.calls[0].qos == 0);
+    CHECK(s.queued_count() == 0);
+}
+
+TEST_CASE("in-flight window = min(client Receive Maximum, max_inflight_messages)") {
+    struct row {
+        std::uint16_t receive_maximum;
+        std::uint16_t max_inflight;
+        std::size_t window;
+    };
+    for (const row r : {row{3, 5, 3}, row{10, 2, 2}, row{4, 0, 4}, row{65535, 20, 20}}) {
+        CAPTURE(r.receive_maximum);
+        CAPTURE(r.max_inflight);
+        delivery_limits limits;
+        limits.max_inflight_messages = r.max_inflight;
+        session s("c", 1, limits);
+        recording_sink sink(r.receive_maximum);
+        s.attach(&sink);
+        for (int i = 0; i < 30; ++i) s.deliver(msg("q" + std::to_string(i), 1), 1, false, {});
+        CHECK(s.inflight_count() == r.window);
+        CHECK(s.queued_count() == 30 - r.window);
+        CHECK(sink.calls.size() == r.window);  // [MQTT-3.3.4-7]
+    }
+}
+
+TEST_CASE("queue bound: max_queued_messages and dropped_count") {
+    delivery_limits limits;
+    limits.max_queued_messages = 3;
+    session s("c", 1, limits);
+    for (int i = 0; i < 5; ++i) s.deliver(msg("m" + std::to_string(i)), 1, false, {});
+    CHECK(s.queued_count() == 3);
+    CHECK(s.dropped_count() == 2);
+    recording_sink sink;
+    s.attach(&sink);
+    s.pump();
+    CHECK(sink.topics() == topics{"m0", "m1", "m2"});  // the oldest are kept
+    limits.max_queued_messages = 0;  // no limit
+    s.detach();
+    for (int i = 0; i < 2000; ++i) s.deliver(msg("n"), 2, false, {});
+    CHECK(s.queued_count() == 2000);
+    CHECK(s.dropped_count() == 2);
+}
+
+TEST_CASE("order is preserved: queued messages go before new ones [MQTT-4.6.0-6]") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 2;
+    session s("c", 1, limits);
+    recording_sink sink;
+    SUBCASE("window full") {
+        s.attach(&sink);
+        for (auto t : {"m1", "m2", "m3", "m4"}) s.deliver(msg(t), 1, false, {});
+        CHECK(sink.topics() == topics{"m1", "m2"});
+        CHECK(s.on_puback(sink.calls[0].packet_id));
+        CHECK(sink.topics() == topics{"m1", "m2", "m3"});
+        s.deliver(msg("m5"), 1, false, {});  // m4 is still waiting
+        CHECK(sink.topics() == topics{"m1", "m2", "m3"});
+        CHECK(s.on_puback(sink.calls[1].packet_id));
+        CHECK(s.on_puback(sink.calls[2].packet_id));
+        CHECK(sink.topics() == topics{"m1", "m2", "m3", "m4", "m5"});
+    }
+    SUBCASE("queued while offline, new message after attach") {
+        s.deliver(msg("m1"), 1, false, {});
+        s.deliver(msg("m2"), 2, false, {});
+        s.attach(&sink);
+        s.deliver(msg("m3"), 1, false, {});  // must not overtake m1 and m2
+        CHECK(sink.topics().empty());
+        s.pump();
+        CHECK(sink.topics() == topics{"m1", "m2"});
+        CHECK(s.on_puback(sink.calls[0].packet_id));
+        CHECK(sink.topics() == topics{"m1", "m2", "m3"});
+    }
+}
+
+TEST_CASE("QoS 1 and QoS 2 acknowledgement transitions") {
+    delivery_limits limits;
+    session s("c", 1, limits);
+    recording_sink sink;
+    s.attach(&sink);
+    s.deliver(msg("one"), 1, false, {});
+    s.deliver(msg("two"), 2, false, {});
+    REQUIRE(sink.calls.size() == 2);
+    const auto id1 = sink.calls[0].packet_id;
+    const auto id2 = sink.calls[1].packet_id;
+    CHECK(id1 != 0);
+    CHECK(id2 != 0);
+    CHECK(id1 != id2);
+    CHECK(sink.calls[1].qos == 2);
+
+    CHECK_FALSE(s.on_puback(4242));    // unknown id
+    CHECK_FALSE(s.on_puback(id2));     // PUBACK for a QoS 2 message
+    CHECK_FALSE(s.on_pubrec(id1, false));  // PUBREC for a QoS 1 message
+    CHECK_FALSE(s.on_pubcomp(id2));    // PUBCOMP before PUBREC
+    CHECK(s.inflight_count() == 2);
+
+    CHECK(s.on_puback(id1));
+    CHECK(s.inflight_count() == 1);
+    CHECK_FALSE(s.on_puback(id1));  // already acknowledged
+
+    CHECK(s.on_pubrec(id2, false));
+    REQUIRE(sink.calls.size() == 3);
+    CHECK(sink.calls[2].kind == sent::pubrel);  // [MQTT-4.3.3-4]
+    CHECK(sink.calls[2].packet_id == id2);
+    CHECK(s.inflight_count() == 1);  // waiting for PUBCOMP
+    CHECK(s.on_pubcomp(id2));
+    CHECK(s.inflight_count() == 0);
+    CHECK_FALSE(s.on_pubcomp(id2));
+}
+
+TEST_CASE("PUBREC with an error reason code completes the exchange (section 4.3.3)") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 1;
+    session s("c", 1, limits);
+    recording_sink sink;
+    s.attach(&sink);
+    s.deliver(msg("q2"), 2, false, {});
+    s.deliver(msg("next"), 2, false, {});
+    CHECK(s.queued_count() == 1);
+    CHECK(s.on_pubrec(sink.calls[0].packet_id, true));
+    CHECK(s.inflight_count() == 1);  // "next" took the freed slot
+    CHECK(sink.topics() == topics{"q2", "next"});
+    for (const auto& c : sink.calls) CHECK(c.kind == sent::publish);  // no PUBREL for the failed one
+    CHECK_FALSE(s.on_pubcomp(sink.calls[0].packet_id));
+}
+
+TEST_CASE("resend_inflight: PUBLISH with DUP, PUBREL for released messages [MQTT-4.4.0-1]") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 3;
+    session s("c", 1, limits);
+    recording_sink first;
+    s.attach(&first);
+    const std::uint32_t ids[] = {7};
+    s.deliver(msg("a"), 1, false, ids);
+    s.deliver(msg("b"), 2, true, {});
+    s.deliver(msg("c"), 2, false, {});
+    s.deliver(msg("d"), 1, false, {});  // queued: window of 3
+    REQUIRE(first.calls.size() == 3);
+    const auto ida = first.calls[0].packet_id, idb = first.calls[1].packet_id, idc = first.calls[2].packet_id;
+    CHECK(s.on_pubrec(idc, false));
+    s.detach();
+    CHECK_FALSE(s.online());
+    s.deliver(msg("e"), 1, false, {});  // while offline
+
+    recording_sink second;
+    s.attach(&second);
+    s.resend_inflight();
+    REQUIRE(second.calls.size() == 3);
+    CHECK(second.calls[0].kind == sent::publish);
+    CHECK(second.calls[0].topic == "a");
+    CHECK(second.calls[0].packet_id == ida);  // same packet identifier
+    CHECK(second.calls[0].dup);               // [MQTT-3.3.1-1]
+    CHECK(second.calls[0].ids == std::vector<std::uint32_t>{7});
+    CHECK(second.calls[1].topic == "b");
+    CHECK(second.calls[1].packet_id == idb);
+    CHECK(second.calls[1].dup);
+    CHECK(second.calls[1].qos == 2);
+    CHECK(second.calls[1].retain);
+    CHECK(second.calls[2].kind == sent::pubrel);
+    CHECK(second.calls[2].packet_id == idc);
+    // Completing one makes room for the queued ones, in order.
+    CHECK(s.on_puback(ida));
+    CHECK(second.topics() == topics{"a", "b", "d"});
+    CHECK(s.on_pubcomp(idc));
+    CHECK(second.topics() == topics{"a", "b", "d", "e"});
+    CHECK_FALSE(second.calls.back().dup);
+}
+
+TEST_CASE("expired messages are skipped from the queue [MQTT-3.3.2-5]") {
+    delivery_limits limits;
+    session s("c", 1, limits);
+    message::init in;
+    in.topic = "exp";
+    in.qos = 1;
+    in.has_expiry = true;
+    in.expiry_interval = 5;
+    mutable_message_ref old(message::create(in));
+    old->set_received_at(steady_clock::now() - std::chrono::seconds(60));
+    mutable_message_ref fresh(message::create(in));
+    s.deliver(old, 1, false, {});
+    s.deliver(msg("keep", 0), 0, false, {});  // dropped offline (no queue_qos0_messages)
+    s.deliver(fresh, 1, false, {});
+    CHECK(s.queued_count() == 2);
+    recording_sink sink;
+    s.attach(&sink);
+    s.pump();
+    REQUIRE(sink.calls.size() == 1);
+    CHECK(sink.calls[0].topic == "exp");
+    CHECK(s.inflight_count() == 1);
+    CHECK(s.queued_count() == 0);
+}
+
+TEST_CASE("a message the sink refuses as too large counts as delivered") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 1;
+    session s("c", 1, limits);
+    recording_sink sink;
+    s.attach(&sink);
+    s.deliver(msg("big/1"), 1, false, {});
+    CHECK(s.inflight_count() == 0);  // not waiting for an acknowledgement that cannot come
+    s.deliver(msg("small"), 1, false, {});
+    CHECK(sink.topics() == topics{"small"});
+    CHECK(s.inflight_count() == 1);
+    // From the queue too.
+    s.deliver(msg("big/2"), 2, false, {});
+    s.deliver(msg("after"), 1, false, {});
+    CHECK(s.queued_count() == 2);
+    CHECK(s.on_puback(sink.calls[0].packet_id));
+    CHECK(sink.topics() == topics{"small", "after"});
+    CHECK(s.inflight_count() == 1);
+    CHECK(s.queued_count() == 0);
+    s.deliver(msg("big/3", 0), 0, false, {});  // QoS 0: simply not sent
+    CHECK(sink.topics() == topics{"small", "after"});
+}
+
+TEST_CASE("resend_inflight to a client that now finds the message too large [MQTT-3.1.2-25]") {
+    // The new connection has a smaller Maximum Packet Size: the message is
+    // discarded "as if it had completed sending", so it must not hold its
+    // in-flight slot waiting for an acknowledgement that cannot come.
+    delivery_limits limits;
+    limits.max_inflight_messages = 1;
+    session s("c", 1, limits);
+    recording_sink first;
+    first.refuse_big = false;
+    s.attach(&first);
+    s.deliver(msg("big/x"), 1, false, {});
+    s.deliver(msg("queued"), 1, false, {});
+    CHECK(first.topics() == topics{"big/x"});
+    s.detach();
+    recording_sink second;  // refuses big/ topics
+    s.attach(&second);
+    s.resend_inflight();
+    CHECK(s.inflight_count() == 1);
+    CHECK(second.topics() == topics{"queued"});
+}
+
+TEST_CASE("inbound QoS 2 packet identifiers") {
+    delivery_limits limits;
+    session s("c", 1, limits);
+    CHECK_FALSE(s.inbound_pending(5));
+    s.inbound_add(5);
+    s.inbound_add(5);
+    CHECK(s.inbound_pending(5));
+    CHECK(s.inbound_count() == 1);
+    CHECK(s.inbound_release(5));
+    CHECK_FALSE(s.inbound_release(5));
+    CHECK(s.inbound_count() == 0);
+}
+
+TEST_CASE("message: layout, expiry and forwarded properties") {
+    codec::properties p;
+    p.payload_format_indicator = 1;
+    p.content_type = "ct";
+    p.response_topic = "r";
+    p.correlation_data = "cd";
+    p.user_properties = {{"k", "v"}, {"a", "b"}};
+    p.message_expiry_interval = 10;  // not forwarded as is: recomputed per delivery
+    p.topic_alias = 3;               // not forwarded
+    codec::byte_buffer fwd;
+    encode_forwarded_properties(p, fwd);
+    codec::properties expected = p;
+    expected.message_expiry_interval.reset();
+    expected.topic_alias.reset();
+    // The block has no length prefix: add one and read it back.
+    codec::byte_buffer block;
+    codec::byte_writer w(block);
+    w.varint(static_cast<std::uint32_t>(fwd.size()));
+    w.raw(fwd);
+    codec::byte_reader r(block);
+    codec::properties back;
+    REQUIRE(codec::read_properties(r, codec::property_context::publish, back));
+    CHECK(back == expected);
+
+    message::init in;
+    in.topic = "t/x";
+    in.payload = codec::as_bytes("data");
+    in.forwarded_properties = fwd;
+    in.qos = 2;
+    in.retain = true;
+    in.origin_session = 77;
+    in.has_expiry = true;
+    in.expiry_interval = 30;
+    mutable_message_ref m(message::create(in));
+    CHECK(m->topic() == "t/x");
+    CHECK(codec::as_chars(m->payload()) == "data");
+    CHECK(m->forwarded_properties().size() == fwd.size());
+    CHECK(m->qos() == 2);
+    CHECK(m->retain());
+    CHECK(m->origin_session() == 77);
+    const auto t0 = m->received_at();
+    CHECK_FALSE(m->expired(t0 + std::chrono::seconds(29)));
+    CHECK(m->expired(t0 + std::chrono::seconds(30)));
+    CHECK(m->remaining_expiry(t0) == 30);
+    CHECK(m->remaining_expiry(t0 + std::chrono::milliseconds(29'001)) == 1);  // rounded up, never 0 [MQTT-3.3.2-6]
+    CHECK(m->remaining_expiry(t0 + std::chrono::seconds(31)) == 0);
+}
+
+}  // TEST_SUITE
