@@ -74,6 +74,7 @@ bool listener::open(std::string& error) {
         broker_.log().notice("Opening ", ep.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ", port, ".");
         endpoints_.push_back({local.address().to_string(), port});
         acceptors_.push_back(std::move(acceptor));
+        retry_timers_.push_back(std::make_unique<asio::steady_timer>(io));
     }
     if (acceptors_.empty()) {
         error = "no address to listen on for listener " + cfg_.defined_at;
@@ -117,9 +118,16 @@ void listener::accept_next(std::size_t acceptor_index) {
                 });
             }
         } else {
-            // Out of descriptors and similar: log, keep accepting.
+            // Out of descriptors and similar: log, then retry after a pause
+            // instead of spinning on an error that persists.
             broker_.log().warning("Accept failed on port ", static_cast<int>(endpoints_[acceptor_index].port), ": ",
                                   ec.message());
+            auto& timer = *retry_timers_[acceptor_index];
+            timer.expires_after(std::chrono::milliseconds(100));
+            timer.async_wait([this, acceptor_index](const boost::system::error_code& wait_ec) {
+                if (!wait_ec) accept_next(acceptor_index);
+            });
+            return;
         }
         accept_next(acceptor_index);
     });
@@ -132,6 +140,7 @@ void listener::close() {
             boost::system::error_code ec;
             a->close(ec);
         }
+        for (auto& t : retry_timers_) t->cancel();
         done.set_value();
     });
     done.get_future().wait();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "config/broker_config.hpp"
 #include "net/tcp_connection.hpp"
@@ -46,6 +47,7 @@ private:
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::vector<bound_endpoint> endpoints_;
     std::size_t next_worker_ = 0;
+    std::vector<std::unique_ptr<boost::asio::steady_timer>> retry_timers_;  // per acceptor: pause after a failed accept
 };
 
 }  // namespace strata::net
