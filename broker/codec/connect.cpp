@@ -65,16 +65,10 @@ void encode_connect(byte_buffer& out, const connect_packet& p) {
     const bool v5 = is_v5(p.version);
     const std::string_view name = p.version == protocol_version::v31 ? name_v31 : name_mqtt;
     std::uint32_t size = 2 + static_cast<std::uint32_t>(name.size()) + 1 + 1 + 2;
-    if (v5) {
-        const auto ps = properties_size(p.props);
-        size += varint_size(ps) + ps;
-    }
+    if (v5) size += properties_block_size(p.props);
     size += 2 + static_cast<std::uint32_t>(p.client_id.size());
     if (p.has_will) {
-        if (v5) {
-            const auto ws = properties_size(p.will.props);
-            size += varint_size(ws) + ws;
-        }
+        if (v5) size += properties_block_size(p.will.props);
         size += 2 + static_cast<std::uint32_t>(p.will.topic.size()) + 2 + static_cast<std::uint32_t>(p.will.payload.size());
     }
     if (p.has_username) size += 2 + static_cast<std::uint32_t>(p.username.size());
@@ -119,12 +113,7 @@ reason_code decode_connack(bytes_view body, protocol_version v, connack_packet& 
 }
 
 void encode_connack(byte_buffer& out, protocol_version v, const connack_packet& p) {
-    std::uint32_t size = 2;
-    std::uint32_t props = 0;
-    if (is_v5(v)) {
-        props = properties_size(p.props);
-        size += varint_size(props) + props;
-    }
+    const std::uint32_t size = 2 + (is_v5(v) ? properties_block_size(p.props) : 0);
     byte_writer w(out);
     write_fixed_header(w, packet_type::connack, 0, size);
     w.u8(p.session_present ? 1 : 0);

@@ -231,6 +231,11 @@ std::uint32_t properties_size(const properties& p) {
     return total;
 }
 
+std::uint32_t properties_block_size(const properties& p) {
+    const std::uint32_t size = properties_size(p);
+    return varint_size(size) + size;
+}
+
 void write_properties(byte_writer& w, const properties& p) {
     w.varint(properties_size(p));
     for_each_property(p, [&](property_id id, value_type t, std::uint32_t n, std::string_view s) {

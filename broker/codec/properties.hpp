@@ -98,6 +98,9 @@ bool read_properties(byte_reader& r, property_context ctx, properties& out);
 // Size of the encoded properties without the length prefix.
 std::uint32_t properties_size(const properties& p);
 
+// Size of the whole property block: length prefix plus properties.
+std::uint32_t properties_block_size(const properties& p);
+
 // Writes the length prefix and the properties.
 void write_properties(byte_writer& w, const properties& p);
 

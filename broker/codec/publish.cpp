@@ -34,23 +34,22 @@ reason_code decode_publish(bytes_view body, std::uint8_t flags, protocol_version
     return reason_code::success;
 }
 
+namespace {
+
+std::uint32_t publish_body_size(protocol_version v, const publish_packet& p) {
+    return 2 + static_cast<std::uint32_t>(p.topic.size()) + (p.qos > 0 ? 2 : 0) +
+           static_cast<std::uint32_t>(p.payload.size()) + (v == protocol_version::v5 ? properties_block_size(p.props) : 0);
+}
+
+}  // namespace
+
 std::uint32_t publish_packet_size(protocol_version v, const publish_packet& p) {
-    std::uint32_t body = 2 + static_cast<std::uint32_t>(p.topic.size()) + (p.qos > 0 ? 2 : 0) +
-                         static_cast<std::uint32_t>(p.payload.size());
-    if (v == protocol_version::v5) {
-        const auto props = properties_size(p.props);
-        body += varint_size(props) + props;
-    }
+    const std::uint32_t body = publish_body_size(v, p);
     return 1 + varint_size(body) + body;
 }
 
 void encode_publish(byte_buffer& out, protocol_version v, const publish_packet& p) {
-    std::uint32_t body = 2 + static_cast<std::uint32_t>(p.topic.size()) + (p.qos > 0 ? 2 : 0) +
-                         static_cast<std::uint32_t>(p.payload.size());
-    if (v == protocol_version::v5) {
-        const auto props = properties_size(p.props);
-        body += varint_size(props) + props;
-    }
+    const std::uint32_t body = publish_body_size(v, p);
     byte_writer w(out);
     const auto flags = static_cast<std::uint8_t>((p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0));
     write_fixed_header(w, packet_type::publish, flags, body);

@@ -37,12 +37,7 @@ reason_code decode_subscribe(bytes_view body, protocol_version v, subscribe_pack
 }
 
 void encode_subscribe(byte_buffer& out, protocol_version v, const subscribe_packet& p) {
-    std::uint32_t size = 2;
-    std::uint32_t props = 0;
-    if (is_v5(v)) {
-        props = properties_size(p.props);
-        size += varint_size(props) + props;
-    }
+    std::uint32_t size = 2 + (is_v5(v) ? properties_block_size(p.props) : 0);
     for (const auto& s : p.subscriptions) size += 2 + static_cast<std::uint32_t>(s.filter.size()) + 1;
     byte_writer w(out);
     write_fixed_header(w, packet_type::subscribe, 0x02, size);
@@ -80,12 +75,7 @@ reason_code decode_subscribe_ack(bytes_view body, packet_type type, protocol_ver
 
 void encode_subscribe_ack(byte_buffer& out, protocol_version v, const subscribe_ack_packet& p) {
     const bool v3_unsuback = p.type == packet_type::unsuback && !is_v5(v);
-    std::uint32_t size = 2;
-    std::uint32_t props = 0;
-    if (is_v5(v)) {
-        props = properties_size(p.props);
-        size += varint_size(props) + props;
-    }
+    std::uint32_t size = 2 + (is_v5(v) ? properties_block_size(p.props) : 0);
     if (!v3_unsuback) size += static_cast<std::uint32_t>(p.reasons.size());
     byte_writer w(out);
     write_fixed_header(w, p.type, 0, size);
@@ -111,12 +101,7 @@ reason_code decode_unsubscribe(bytes_view body, protocol_version v, unsubscribe_
 }
 
 void encode_unsubscribe(byte_buffer& out, protocol_version v, const unsubscribe_packet& p) {
-    std::uint32_t size = 2;
-    std::uint32_t props = 0;
-    if (is_v5(v)) {
-        props = properties_size(p.props);
-        size += varint_size(props) + props;
-    }
+    std::uint32_t size = 2 + (is_v5(v) ? properties_block_size(p.props) : 0);
     for (auto f : p.filters) size += 2 + static_cast<std::uint32_t>(f.size());
     byte_writer w(out);
     write_fixed_header(w, packet_type::unsubscribe, 0x02, size);

@@ -2,13 +2,14 @@
 
 namespace strata::topic {
 
-retained_store::node* retained_store::find_or_create(std::string_view topic) {
+retained_store::node* retained_store::walk(std::string_view topic, bool create) {
     node* n = &root_;
     level_iterator it(topic);
     std::string_view level;
     while (it.next(level)) {
         auto found = n->children.find(level);
         if (found == n->children.end()) {
+            if (!create) return nullptr;
             auto [pos, inserted] = n->children.emplace(std::string(level), std::make_unique<node>());
             pos->second->parent = n;
             pos->second->key = pos->first;
@@ -20,7 +21,7 @@ retained_store::node* retained_store::find_or_create(std::string_view topic) {
 }
 
 void retained_store::apply(const message_ref& m) {
-    node* n = find_or_create(m->topic());
+    node* n = walk(m->topic(), true);
     if (m->retain_order() < n->order) return;  // a newer update already arrived
     n->order = m->retain_order();
     if (m->payload().empty()) {
@@ -30,18 +31,6 @@ void retained_store::apply(const message_ref& m) {
     }
     if (!n->msg) ++count_;
     n->msg = m;
-}
-
-retained_store::node* retained_store::find(std::string_view topic) {
-    node* n = &root_;
-    level_iterator it(topic);
-    std::string_view level;
-    while (it.next(level)) {
-        auto found = n->children.find(level);
-        if (found == n->children.end()) return nullptr;
-        n = found->second.get();
-    }
-    return n;
 }
 
 void retained_store::clear_node(node* n) {
@@ -60,7 +49,7 @@ void retained_store::sweep(time_point now, std::chrono::seconds grace) {
             ++kept;
             continue;
         }
-        node* n = find(t.topic);
+        node* n = walk(t.topic, false);
         if (n && !n->msg && n->order == t.order) {
             n->order = 0;
             prune(n);

@@ -53,8 +53,8 @@ private:
         std::uint64_t order = 0;  // order of the last update, kept after a clear
     };
 
-    node* find_or_create(std::string_view topic);
-    node* find(std::string_view topic);
+    // The node of `topic`; missing levels are created, or nullptr returned.
+    node* walk(std::string_view topic, bool create);
     void clear_node(node* n);
     void prune(node* n);
 
