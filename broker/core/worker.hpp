@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "codec/packets.hpp"
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
 #include "core/shared_groups.hpp"
@@ -46,6 +47,14 @@ struct subscriber_entry {
     topic::trie_slot* slot = nullptr;
     subscription_options options;
     std::uint32_t identifier = 0;
+};
+
+// Decoding scratch shared by the connections of a worker (packets are
+// handled one at a time), so that an idle connection does not carry it.
+struct packet_scratch {
+    codec::publish_packet publish;
+    codec::ack_packet ack;
+    codec::byte_buffer forwarded_properties;
 };
 
 // A message for one session on another worker (a shared-subscription pick).
@@ -77,6 +86,7 @@ public:
     const config::broker_config& config() const { return *config_; }
     const delivery_limits& limits() const { return limits_; }
     worker_stats& stats() { return stats_; }
+    packet_scratch& scratch() { return scratch_; }
     // Buffer that transports read into before handing bytes to a connection.
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
 
@@ -176,6 +186,7 @@ private:
     worker_stats stats_;
 
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
+    packet_scratch scratch_;
     std::vector<protocol::connection*> connections_;
     std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;

@@ -113,14 +113,15 @@ void connection::refuse_connect(reason_code rc, std::string_view why) {
 
 mutable_message_ref connection::make_will(const codec::connect_packet& p) {
     if (!p.has_will) return nullptr;
-    forwarded_props_.clear();
-    if (version_ == protocol_version::v5) encode_forwarded_properties(p.will.props, forwarded_props_);
+    auto& forwarded = worker_.scratch().forwarded_properties;
+    forwarded.clear();
+    if (version_ == protocol_version::v5) encode_forwarded_properties(p.will.props, forwarded);
     std::string topic = mount_point_;
     topic += p.will.topic;
     message::init in;
     in.topic = topic;
     in.payload = p.will.payload;
-    in.forwarded_properties = forwarded_props_;
+    in.forwarded_properties = forwarded;
     in.qos = p.will.qos;
     in.retain = p.will.retain;
     in.origin_session = session_->id();

@@ -144,11 +144,6 @@ private:
 
     time_point created_at_;
     time_point last_packet_at_;
-
-    // Decode scratch, reused to avoid allocations per packet.
-    codec::publish_packet publish_;
-    codec::ack_packet ack_;
-    codec::byte_buffer forwarded_props_;
 };
 
 }  // namespace strata::protocol

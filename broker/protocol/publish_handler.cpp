@@ -49,7 +49,7 @@ bool connection::resolve_topic_alias(codec::publish_packet& p) {
 }
 
 void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
-    auto& p = publish_;
+    auto& p = worker_.scratch().publish;
     const auto rc = codec::decode_publish(body, flags, version_, p);
     if (rc != reason_code::success) {
         protocol_violation(rc, "invalid PUBLISH");
@@ -108,12 +108,13 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         mounted += p.topic;
         topic = mounted;
     }
-    forwarded_props_.clear();
-    if (v5) encode_forwarded_properties(p.props, forwarded_props_);
+    auto& forwarded = worker_.scratch().forwarded_properties;
+    forwarded.clear();
+    if (v5) encode_forwarded_properties(p.props, forwarded);
     message::init in;
     in.topic = topic;
     in.payload = p.payload;
-    in.forwarded_properties = forwarded_props_;
+    in.forwarded_properties = forwarded;
     in.qos = p.qos;
     in.retain = p.retain;
     in.origin_session = session_->id();
@@ -135,25 +136,27 @@ void connection::acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, 
 }
 
 void connection::send_ack(packet_type type, std::uint16_t packet_id, reason_code rc) {
-    ack_.type = type;
-    ack_.packet_id = packet_id;
-    ack_.reason = version_ == protocol_version::v5 ? rc : reason_code::success;
-    ack_.props.clear();
-    codec::encode_ack(out_.bytes(), version_, ack_);
+    codec::ack_packet ack;
+    ack.type = type;
+    ack.packet_id = packet_id;
+    ack.reason = version_ == protocol_version::v5 ? rc : reason_code::success;
+    codec::encode_ack(out_.bytes(), version_, ack);
     notify_transport();
 }
 
 void connection::handle_ack(packet_type type, codec::bytes_view body) {
-    const auto rc = codec::decode_ack(body, type, version_, ack_);
+    auto& ack = worker_.scratch().ack;
+    const auto rc = codec::decode_ack(body, type, version_, ack);
     if (rc != reason_code::success) {
         protocol_violation(rc, "invalid acknowledgement");
         return;
     }
-    const std::uint16_t id = ack_.packet_id;
+    const std::uint16_t id = ack.packet_id;
+    const bool failed = codec::is_error(ack.reason);
     switch (type) {
         case packet_type::puback: session_->on_puback(id); break;
         case packet_type::pubrec:
-            if (!session_->on_pubrec(id, codec::is_error(ack_.reason)) && !codec::is_error(ack_.reason)) {
+            if (!session_->on_pubrec(id, failed) && !failed) {
                 send_ack(packet_type::pubrel, id, reason_code::packet_identifier_not_found);
             }
             break;

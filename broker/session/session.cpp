@@ -5,16 +5,24 @@
 namespace strata {
 
 session::session(std::string client_id, std::uint64_t id, const delivery_limits& limits)
-    : client_id_(std::move(client_id)), id_(id), limits_(limits), presence_(std::make_shared<session_presence>()) {}
+    : client_id_(std::move(client_id)), id_(id), limits_(limits) {}
+
+const std::shared_ptr<session_presence>& session::presence() {
+    if (!presence_) {
+        presence_ = std::make_shared<session_presence>();
+        presence_->online.store(sink_ != nullptr, std::memory_order_relaxed);
+    }
+    return presence_;
+}
 
 void session::attach(delivery_sink* sink) {
     sink_ = sink;
-    presence_->online.store(true, std::memory_order_relaxed);
+    if (presence_) presence_->online.store(true, std::memory_order_relaxed);
 }
 
 void session::detach() {
     sink_ = nullptr;
-    presence_->online.store(false, std::memory_order_relaxed);
+    if (presence_) presence_->online.store(false, std::memory_order_relaxed);
     if (inflight_.empty()) packet_ids_.shrink();
 }
 
@@ -88,55 +96,57 @@ void session::pump() {
 
 void session::resend_inflight() {
     if (!sink_) return;
-    for (auto it = inflight_.begin(); it != inflight_.end();) {
-        if (it->released) {
-            sink_->send_pubrel(it->packet_id);
-        } else if (!send_inflight(*it, true)) {
+    for (std::size_t i = 0; i < inflight_.size();) {
+        auto& d = inflight_[i];
+        if (d.released) {
+            sink_->send_pubrel(d.packet_id);
+        } else if (!send_inflight(d, true)) {
             // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
-            packet_ids_.release(it->packet_id);
-            it = inflight_.erase(it);
+            packet_ids_.release(d.packet_id);
+            inflight_.erase(i);
             continue;
         }
-        ++it;
+        ++i;
     }
     pump();
 }
 
-std::deque<inflight_delivery>::iterator session::find_inflight(std::uint16_t packet_id) {
-    // Acknowledgements usually come in order, so the front is checked first.
-    return std::find_if(inflight_.begin(), inflight_.end(), [&](const auto& d) { return d.packet_id == packet_id; });
+std::size_t session::find_inflight(std::uint16_t packet_id) const {
+    // Acknowledgements usually come in order, so the search ends at the front.
+    return inflight_.find_if([&](const inflight_delivery& d) { return d.packet_id == packet_id; });
 }
 
-void session::complete(std::deque<inflight_delivery>::iterator it) {
-    packet_ids_.release(it->packet_id);
-    inflight_.erase(it);
+void session::complete(std::size_t index) {
+    packet_ids_.release(inflight_[index].packet_id);
+    inflight_.erase(index);
     pump();
 }
 
 bool session::on_puback(std::uint16_t packet_id) {
-    auto it = find_inflight(packet_id);
-    if (it == inflight_.end() || it->delivery.qos != 1) return false;
-    complete(it);
+    const auto i = find_inflight(packet_id);
+    if (i == inflight_.size() || inflight_[i].delivery.qos != 1) return false;
+    complete(i);
     return true;
 }
 
 bool session::on_pubrec(std::uint16_t packet_id, bool failed) {
-    auto it = find_inflight(packet_id);
-    if (it == inflight_.end() || it->delivery.qos != 2) return false;
+    const auto i = find_inflight(packet_id);
+    if (i == inflight_.size() || inflight_[i].delivery.qos != 2) return false;
     if (failed) {  // a PUBREC with an error reason code ends the exchange (section 4.3.3)
-        complete(it);
+        complete(i);
         return true;
     }
-    it->released = true;
-    it->delivery.msg.reset();  // the message itself is no longer needed
+    auto& d = inflight_[i];
+    d.released = true;
+    d.delivery.msg.reset();  // the message itself is no longer needed
     if (sink_) sink_->send_pubrel(packet_id);
     return true;
 }
 
 bool session::on_pubcomp(std::uint16_t packet_id) {
-    auto it = find_inflight(packet_id);
-    if (it == inflight_.end() || !it->released) return false;
-    complete(it);
+    const auto i = find_inflight(packet_id);
+    if (i == inflight_.size() || !inflight_[i].released) return false;
+    complete(i);
     return true;
 }
 

@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +16,7 @@
 #include "session/delivery_limits.hpp"
 #include "session/message.hpp"
 #include "session/packet_id_pool.hpp"
+#include "session/ring_buffer.hpp"
 #include "topic/topic_trie.hpp"
 
 namespace strata {
@@ -84,7 +84,8 @@ public:
     delivery_sink* sink() const { return sink_; }
     void attach(delivery_sink* sink);
     void detach();
-    const std::shared_ptr<session_presence>& presence() const { return presence_; }
+    // Created when first asked for (only shared-subscription members need it).
+    const std::shared_ptr<session_presence>& presence();
 
     // ---- outbound delivery ----
     // Sends now, or queues (bounded) when offline or the in-flight window is full.
@@ -130,8 +131,8 @@ private:
     std::uint32_t window() const;
     bool send_inflight(inflight_delivery& d, bool dup);
     void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
-    void complete(std::deque<inflight_delivery>::iterator it);
-    std::deque<inflight_delivery>::iterator find_inflight(std::uint16_t packet_id);
+    void complete(std::size_t index);
+    std::size_t find_inflight(std::uint16_t packet_id) const;
 
     std::string client_id_;
     std::uint64_t id_;
@@ -139,8 +140,8 @@ private:
     delivery_sink* sink_ = nullptr;
     std::shared_ptr<session_presence> presence_;
     std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>> subscriptions_;
-    std::deque<inflight_delivery> inflight_;  // in send order
-    std::deque<pending_delivery> queue_;
+    ring_buffer<inflight_delivery> inflight_;  // in send order
+    ring_buffer<pending_delivery> queue_;
     packet_id_pool packet_ids_;
     std::unordered_set<std::uint16_t> inbound_qos2_;
     std::uint64_t dropped_ = 0;
