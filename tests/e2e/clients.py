@@ -245,6 +245,10 @@ class MqttClient:
         self.c.connect(self.host, self.port, keepalive=self.keepalive, **kw)
         self._stop = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
+        # Tell paho a network thread exists: otherwise publish() from the test
+        # thread writes to the socket itself, racing this loop thread's writes,
+        # and two packets can leave in the wrong order.
+        self.c._thread = self._thread
         self._thread.start()
         if not self._connected.wait(timeout):
             raise AssertionError(f"no CONNACK within {timeout}s")
@@ -278,6 +282,7 @@ class MqttClient:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         self._thread = None
+        self.c._thread = None
 
     @property
     def is_connected(self):

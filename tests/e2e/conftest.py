@@ -43,9 +43,11 @@ def _free_port():
 
 
 class Broker:
-    """A running broker process. `port` is its MQTT listener on 127.0.0.1."""
+    """A running broker process. `port` is its MQTT listener on 127.0.0.1;
+    `ports` lists the port of every socket in the ports file, in its order
+    (strata only; [port] for Mosquitto). verbose=False leaves out -v."""
 
-    def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True):
+    def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True, verbose=True):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
@@ -66,14 +68,17 @@ class Broker:
         lines.extend(conf_lines)
         self.conf_path.write_text("\n".join(lines) + "\n")
         self.extra_args = list(args)
+        self.verbose = verbose
+        self.ports = []
         self.proc = None
         self.start()
 
     def command(self):
         if BROKER_KIND == "mosquitto":
-            return [MOSQUITTO_BIN, "-c", str(self.conf_path), "-v"] + self.extra_args
-        return [str(STRATA_BIN), "-c", str(self.conf_path), "-v",
-                "--ports-file", str(self.ports_path)] + self.extra_args
+            return [MOSQUITTO_BIN, "-c", str(self.conf_path)] + (["-v"] if self.verbose else []) + \
+                self.extra_args
+        return [str(STRATA_BIN), "-c", str(self.conf_path)] + (["-v"] if self.verbose else []) + \
+            ["--ports-file", str(self.ports_path)] + self.extra_args
 
     def start(self):
         if self.ports_path.exists():
@@ -93,17 +98,21 @@ class Broker:
                     time.sleep(0.02)
                     continue
             if self._connectable():
+                if not self.ports:
+                    self.ports = [self.port]
                 return
             time.sleep(0.02)
         raise RuntimeError(f"broker did not start listening:\n{self.log()}")
 
     def _read_ports(self):
-        # one line per listener: "<protocol> <address> <port>"
+        # one line per bound socket: "<protocol> <address> <port>"; `port` is the first
+        self.ports = []
         for line in self.ports_path.read_text().splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[0] == "mqtt":
-                self.port = int(parts[2])
-                return
+                self.ports.append(int(parts[2]))
+        if self.ports:
+            self.port = self.ports[0]
 
     def _connectable(self):
         if self.port is None:
@@ -152,9 +161,10 @@ def broker_factory(tmp_path):
     """Start brokers with custom conf lines: broker_factory(conf_lines=[...])."""
     started = []
 
-    def make(conf_lines=(), args=(), anonymous=True, name=None, listener=True):
+    def make(conf_lines=(), args=(), anonymous=True, name=None, listener=True, verbose=True):
         workdir = tmp_path / (name or f"broker{len(started)}")
-        b = Broker(workdir, conf_lines=conf_lines, args=args, anonymous=anonymous, listener=listener)
+        b = Broker(workdir, conf_lines=conf_lines, args=args, anonymous=anonymous, listener=listener,
+                   verbose=verbose)
         started.append(b)
         return b
 
