@@ -6,7 +6,8 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake ninja-build pkg-config libboost1.74-dev libcli11-dev doctest-dev ca-certificates \
+      g++ cmake ninja-build pkg-config libboost1.74-dev libcli11-dev doctest-dev librocksdb-dev \
+      nlohmann-json3-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -20,7 +21,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 
 FROM debian:12-slim
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
 COPY --from=build /src/build/bin/strata /usr/local/bin/strata

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "app/store_runtime.hpp"
 #include "config/config_parser.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
@@ -40,6 +41,11 @@ std::optional<config::broker_config> load_configuration(const options& opts, std
         cfg = std::move(*result.config);
     }
     config::apply_command_line(cfg, opts.ports, opts.verbose, !opts.config_file.empty());
+    if (!cfg.http_listeners.empty() && !cfg.storage.enabled) {
+        errors << (opts.config_file.empty() ? std::string("command line") : opts.config_file)
+               << ": http_listener needs the store (storage rocksdb)\n";
+        return std::nullopt;
+    }
     return cfg;
 }
 
@@ -136,6 +142,15 @@ int run_server(const options& opts) {
     }
 
     core::broker broker(cfg, log);
+    std::unique_ptr<store_runtime> store;
+    if (cfg->storage.enabled) {
+        std::string error;
+        store = store_runtime::open(*cfg, broker, log, error);
+        if (!store) {
+            log.error("Error: ", error, ".");
+            return 1;
+        }
+    }
     std::vector<std::unique_ptr<net::listener>> listeners;
     for (const auto& lc : cfg->listeners) {
         auto l = std::make_unique<net::listener>(broker, lc);
@@ -176,6 +191,7 @@ int run_server(const options& opts) {
             wait_reload();
         });
     };
+    if (store) store->start();
     broker.start();
     for (auto& l : listeners) l->start();
     if (!opts.ports_file.empty() && !write_ports_file(opts.ports_file, listeners)) {
@@ -189,6 +205,7 @@ int run_server(const options& opts) {
     log.notice("strata version ", STRATA_VERSION, " terminating");
     for (auto& l : listeners) l->close();
     broker.shutdown(shutdown_grace);
+    if (store) store->stop();  // after the workers: their last writes are committed
     if (!cfg->pid_file.empty()) {
         std::error_code ec;
         std::filesystem::remove(cfg->pid_file, ec);

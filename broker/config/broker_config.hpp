@@ -53,6 +53,29 @@ struct log_config {
     bool connection_messages = true;
 };
 
+// The durable store (storage/).
+enum class durability { none, wal, fsync };
+
+struct retention_rule {
+    std::string filter;
+    std::uint64_t seconds = 0;  // 0 = keep forever
+};
+
+struct storage_config {
+    bool enabled = false;
+    std::string path;                   // empty: persistence_location, else "strata-data"
+    durability mode = durability::wal;
+    std::vector<retention_rule> retention;  // first match wins
+    std::uint64_t default_retention = 0;    // seconds; 0 = forever
+};
+
+// An HTTP listener of the query API.
+struct http_listener_config {
+    std::uint16_t port = 8080;
+    std::string bind_address;  // empty = every interface
+    std::string defined_at;
+};
+
 struct broker_config {
     std::vector<listener_config> listeners;
     bool per_listener_settings = false;
@@ -84,7 +107,9 @@ struct broker_config {
     unsigned threads = 0;                   // worker threads; 0 = one per core
     log_config log;
 
-    // Persistence (Mosquitto keys; the store arrives with the storage release)
+    // Persistence: strata's store, and Mosquitto's keys that map onto it
+    storage_config storage;
+    std::vector<http_listener_config> http_listeners;
     bool persistence = false;
     std::string persistence_location;
     std::string persistence_file = "mosquitto.db";

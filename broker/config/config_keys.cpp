@@ -2,6 +2,8 @@
 // behaviour of mosquitto 2.0.11); where strata differs, the row's doc says so.
 #include "config/config_keys.hpp"
 
+#include "topic/topic_name.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -19,6 +21,8 @@ constexpr std::int64_t uint32_max = std::numeric_limits<std::uint32_t>::max();
 
 constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
 constexpr key_choice protocols[] = {{"mqtt"}, {"websockets", release::websockets}};
+constexpr key_choice storage_kinds[] = {{"none"}, {"rocksdb"}};
+constexpr key_choice durability_modes[] = {{"none"}, {"wal"}, {"fsync"}};
 constexpr key_choice log_dests[] = {{"stdout"}, {"stderr"}, {"syslog"}, {"file"}, {"none"},
                                     {"topic", release::later}, {"dlt", release::later}};
 constexpr key_choice log_types[] = {{"error"}, {"warning"}, {"notice"}, {"information"}, {"debug"},
@@ -394,38 +398,114 @@ constexpr key_spec table[] = {
      }},
 
     // ---- Persistence ----
+    {.name = "storage", .kind = value_kind::choice, .choices = storage_kinds, .section = key_section::persistence,
+     .default_text = "none",
+     .doc = "The durable store: `rocksdb` keeps every PUBLISH (queryable by topic and time), persistent "
+            "sessions with their queued and in-flight messages, and retained messages across restarts and "
+            "crashes; `none` keeps everything in memory.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.storage.enabled = v.choice == 1;
+         return ok;
+     }},
+    {.name = "storage_path", .syntax = "DIRECTORY", .section = key_section::persistence,
+     .default_text = "strata-data",
+     .doc = "Directory of the store (created if missing). Default: `persistence_location` if set, else "
+            "`strata-data` in the current directory.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.storage.path = std::string(v.text);
+         return ok;
+     }},
+    {.name = "storage_durability", .kind = value_kind::choice, .choices = durability_modes,
+     .section = key_section::persistence, .default_text = "wal",
+     .doc = "What an acknowledgement of a QoS 1/2 PUBLISH promises. `none`: nothing (the store writes its "
+            "memory table only; a crash loses recent messages). `wal`: the message and its deliveries are in "
+            "the write-ahead log before PUBACK/PUBREC, so they survive a crash of the process. `fsync`: the "
+            "log is also synced to disk (survives power loss; slower). Writes are group-committed and never "
+            "block a network thread.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.storage.mode = static_cast<durability>(v.choice);
+         return ok;
+     }},
+    {.name = "storage_retention", .kind = value_kind::words, .syntax = "TOPIC_FILTER DURATION",
+     .section = key_section::persistence, .default_text = "forever",
+     .doc = "Keep the messages of topics matching TOPIC_FILTER for DURATION (`90s`, `30min`, `12h`, `30d`, "
+            "`2w`, `1y`, or `forever`), then delete them. Repeatable; the first matching line wins.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (v.words.size() != 2) return "expected TOPIC_FILTER DURATION, got '" + std::string(v.text) + "'";
+         if (!topic::is_valid_filter(v.words[0])) return "invalid topic filter '" + std::string(v.words[0]) + "'";
+         const auto seconds = parse_retention(v.words[1]);
+         if (!seconds) {
+             return "expected a duration such as 90s, 30min, 12h, 30d, 2w, 1y or forever, got '" +
+                    std::string(v.words[1]) + "'";
+         }
+         c.cfg.storage.retention.push_back({std::string(v.words[0]), static_cast<std::uint64_t>(*seconds)});
+         return ok;
+     }},
+    {.name = "storage_retention_default", .kind = value_kind::words, .syntax = "DURATION",
+     .section = key_section::persistence, .default_text = "forever",
+     .doc = "Retention of topics no `storage_retention` line matches.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         const auto seconds = v.words.size() == 1 ? parse_retention(v.words[0]) : std::nullopt;
+         if (!seconds) {
+             return "expected a duration such as 90s, 30min, 12h, 30d, 2w, 1y or forever, got '" +
+                    std::string(v.text) + "'";
+         }
+         c.cfg.storage.default_retention = static_cast<std::uint64_t>(*seconds);
+         return ok;
+     }},
+    {.name = "http_listener", .kind = value_kind::words, .syntax = "PORT [ADDRESS]",
+     .section = key_section::persistence,
+     .doc = "Serve the query API (docs/http-api.md) on PORT (0 = ephemeral) and ADDRESS (default: every "
+            "interface). Repeatable. Needs `storage rocksdb`.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (v.words.size() > 2) return "expected PORT [ADDRESS], got '" + std::string(v.text) + "'";
+         const auto port = parse_integer(v.words[0]);
+         if (!port || *port < 0 || *port > 65535) {
+             return "expected a port from 0 to 65535, got '" + std::string(v.words[0]) + "'";
+         }
+         http_listener_config h;
+         h.port = static_cast<std::uint16_t>(*port);
+         if (v.words.size() > 1) h.bind_address = std::string(v.words[1]);
+         c.cfg.http_listeners.push_back(std::move(h));
+         return ok;
+     }},
     {.name = "persistence", .kind = value_kind::boolean, .section = key_section::persistence,
      .default_text = "false",
-     .doc = "Keep sessions and retained messages across restarts (the durable store comes with the storage "
-            "release).",
-     .when = release::storage, .only_value = "false", .alias = "retained_persistence",
+     .doc = "Mosquitto's switch for persistence: `true` turns on the store (as `storage rocksdb`), in "
+            "`persistence_location`.",
+     .alias = "retained_persistence",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.persistence = v.flag;
+         if (v.flag) c.cfg.storage.enabled = true;
          return ok;
      }},
     {.name = "persistence_location", .syntax = "DIRECTORY", .section = key_section::persistence,
-     .doc = "Directory of the persistence file; by default the current directory.",
+     .doc = "Mosquitto's directory of the persistence file: the store's directory unless `storage_path` is set.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.persistence_location = std::string(v.text);
          return ok;
      }},
     {.name = "persistence_file", .syntax = "FILE_NAME", .section = key_section::persistence,
-     .default_text = "mosquitto.db", .doc = "Name of the persistence file.",
+     .default_text = "mosquitto.db",
+     .doc = "Accepted for compatibility; the store is a directory, so the file name is not used.",
+     .status = key_status::ignored,
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.persistence_file = std::string(v.text);
          return ok;
      }},
     {.name = "autosave_interval", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::persistence, .default_text = "1800",
-     .doc = "Seconds between saves of the persistence file; 0 = only on exit.",
+     .doc = "Accepted for compatibility; the store writes continuously (see `storage_durability`).",
+     .status = key_status::ignored,
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.autosave_interval = static_cast<std::uint32_t>(v.number);
          return ok;
      }},
     {.name = "autosave_on_changes", .kind = value_kind::boolean, .section = key_section::persistence,
      .default_text = "false",
-     .doc = "Accepted for compatibility: count changes instead of seconds for autosave_interval. No effect "
-            "until persistence is supported.",
+     .doc = "Accepted for compatibility; the store writes continuously.",
      .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
 
     // ---- Bridges (one release) ----
@@ -536,6 +616,19 @@ std::optional<std::int64_t> parse_integer(std::string_view text) {
     const auto [ptr, ec] = std::from_chars(text.data(), end, n);
     if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
     return n;
+}
+
+std::optional<std::int64_t> parse_retention(std::string_view text) {
+    if (text == "forever" || text == "0") return 0;
+    static constexpr std::pair<std::string_view, std::int64_t> units[] = {
+        {"min", 60}, {"s", 1}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}, {"y", 365 * 86400}};
+    for (const auto& [suffix, unit] : units) {
+        if (!text.ends_with(suffix) || text.size() <= suffix.size()) continue;
+        const auto n = parse_integer(text.substr(0, text.size() - suffix.size()));
+        if (!n || *n <= 0 || *n > std::numeric_limits<std::int64_t>::max() / unit) return std::nullopt;
+        return *n * unit;
+    }
+    return std::nullopt;
 }
 
 std::optional<std::int64_t> parse_duration(std::string_view text) {

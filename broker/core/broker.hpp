@@ -37,6 +37,10 @@ public:
 
     // Broker-wide order number for retained updates (last writer wins).
     std::uint64_t next_retain_order() { return retain_order_.fetch_add(1, std::memory_order_relaxed) + 1; }
+    // After a restore: later retained updates order above the stored ones.
+    void raise_retain_order(std::uint64_t at_least) {
+        if (retain_order_.load(std::memory_order_relaxed) < at_least) retain_order_.store(at_least, std::memory_order_relaxed);
+    }
 
     // Connections currently open, for max_connections.
     std::atomic<int>& open_connections() { return open_connections_; }

@@ -17,9 +17,15 @@ std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_q
 
 }  // namespace
 
-void worker::publish(message* raw) {
+void worker::publish(message* raw, std::string_view client_id, std::function<void(bool)> ack) {
     mutable_message_ref m(raw);
     if (m->retain()) m->set_retain_order(broker_.next_retain_order());
+    // The broker's own $SYS messages are not kept.
+    if (persistence_ && !m->topic().starts_with("$SYS")) {
+        persistence_->store_message(*m, client_id, std::move(ack));
+        if (m->retain()) persistence_->retained(*m);
+        schedule_flush();
+    }
     message_ref shared(std::move(m));
     for (std::size_t i = 0; i < outboxes_.size(); ++i) {
         if (i != index_) outboxes_[i].broadcast.push_back(shared);
@@ -34,18 +40,25 @@ void worker::route(const message_ref& m) {
         return;
     }
     routing_ = true;
-    if (m->retain()) retained_.apply(m);
-    route_local(m);
-    route_shared(m);
+    route_one(m);
     // Drain what was published during the fan-out (index loop: it may grow).
     for (std::size_t i = 0; i < deferred_routes_.size(); ++i) {
         const message_ref next = deferred_routes_[i];
-        if (next->retain()) retained_.apply(next);
-        route_local(next);
-        route_shared(next);
+        route_one(next);
     }
     deferred_routes_.clear();
     routing_ = false;
+}
+
+void worker::route_one(const message_ref& m) {
+    if (m->retain()) retained_.apply(m);
+    route_local(m);
+    route_shared(m);
+    if (persistence_ && m->commit()) {
+        // This worker's delivery records for m are in the current write set.
+        persistence_->routed(*m);
+        schedule_flush();
+    }
 }
 
 void worker::route_local(const message_ref& m) {
@@ -88,6 +101,9 @@ void worker::route_shared(const message_ref& m) {
         if (member.worker == index_) {
             deliver_directed(d);
         } else {
+            // The member's worker commits its delivery record too before the
+            // publisher is acknowledged: one more part to wait for.
+            if (m->commit()) m->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
             outboxes_[member.worker].directed.push_back(std::move(d));
             schedule_flush();
         }
@@ -111,6 +127,7 @@ void worker::schedule_flush() {
 
 void worker::flush_outboxes() {
     flush_scheduled_ = false;
+    if (persistence_) persistence_->flush();
     for (std::size_t i = 0; i < outboxes_.size(); ++i) {
         auto& box = outboxes_[i];
         if (box.broadcast.empty() && box.directed.empty()) continue;
@@ -125,7 +142,13 @@ void worker::flush_outboxes() {
 
 void worker::receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed) {
     for (const auto& m : broadcast) route(m);
-    for (const auto& d : directed) deliver_directed(d);
+    for (const auto& d : directed) {
+        deliver_directed(d);
+        if (persistence_ && d.msg->commit()) {
+            persistence_->routed(*d.msg);
+            schedule_flush();
+        }
+    }
 }
 
 std::size_t worker::shared_owner(std::string_view group, std::string_view filter) const {
@@ -167,6 +190,10 @@ bool worker::subscribe(session& s, std::string_view filter, const subscription_o
         entry.identifier = identifier;
     }
     if (is_new) stats_.add(stats_.subscriptions);
+    if (s.journaled()) {
+        persistence_->save_session(s, s.protocol_version, 0);
+        schedule_flush();
+    }
     return is_new;
 }
 
@@ -195,6 +222,10 @@ bool worker::unsubscribe(session& s, std::string_view filter) {
     if (it == subs.end()) return false;
     remove_subscription(s, it->second);
     subs.erase(it);
+    if (s.journaled()) {
+        persistence_->save_session(s, s.protocol_version, 0);
+        schedule_flush();
+    }
     return true;
 }
 

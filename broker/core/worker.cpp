@@ -56,15 +56,28 @@ void worker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
 
 void worker::add_connection(protocol::connection* c) {
     c->worker_slot = connections_.size();
+    c->id = next_connection_id_++;
     connections_.push_back(c);
+    connections_by_id_.emplace(c->id, c);
 }
 
 void worker::remove_connection(protocol::connection* c) {
+    connections_by_id_.erase(c->id);
     const std::size_t slot = c->worker_slot;
     if (slot >= connections_.size() || connections_[slot] != c) return;
     connections_[slot] = connections_.back();
     connections_[slot]->worker_slot = slot;
     connections_.pop_back();
+}
+
+protocol::connection* worker::find_connection(std::uint64_t id) {
+    auto it = connections_by_id_.find(id);
+    return it == connections_by_id_.end() ? nullptr : it->second;
+}
+
+session* worker::find_session(std::uint64_t id) {
+    auto it = sessions_by_id_.find(id);
+    return it == sessions_by_id_.end() ? nullptr : it->second;
 }
 
 std::string worker::make_client_id() {
@@ -112,6 +125,20 @@ attach_result worker::attach(protocol::connection& c, const std::string& client_
     return {s, false};
 }
 
+void worker::session_started(session& s) {
+    if (!persistence_) return;
+    if (s.expiry_interval != 0) {
+        s.set_journal(persistence_.get());
+        persistence_->save_session(s, s.protocol_version, 0);
+        schedule_flush();
+    } else if (s.journaled()) {
+        // Resumed with expiry 0: it ends at disconnect, so it leaves the store now.
+        persistence_->remove_session(s);
+        s.set_journal(nullptr);
+        schedule_flush();
+    }
+}
+
 void worker::detach(session& s, bool publish_will_allowed) {
     ++s.timer_generation;
     if (!publish_will_allowed) s.will.reset();
@@ -121,6 +148,14 @@ void worker::detach(session& s, bool publish_will_allowed) {
     if (s.expiry_interval == 0) {
         end_session(s, true);
         return;
+    }
+    if (s.journaled()) {
+        // The disconnect time lets a restart continue the expiry countdown.
+        persistence_->save_session(s, s.protocol_version,
+                                   static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                                  .count()));
+        schedule_flush();
     }
     s.expire_at = s.expiry_interval == never_expires ? time_point::max() : now + std::chrono::seconds(s.expiry_interval);
     if (s.will) {
@@ -136,17 +171,50 @@ void worker::publish_will(session& s) {
     if (!will) return;
     will->set_received_at(steady_clock::now());  // message expiry counts from publication
     log().debug("Sending will of ", s.client_id(), " to '", will->topic(), "'.");
-    publish(will.get());
+    publish(will.get(), s.client_id());
 }
 
 void worker::end_session(session& s, bool release_client_id) {
     for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
     s.subscriptions().clear();
+    if (s.journaled()) {
+        persistence_->remove_session(s);
+        schedule_flush();
+    }
     if (release_client_id) broker_.registry().release(s.client_id(), index_);
     sessions_by_id_.erase(s.id());
     const std::string client_id = s.client_id();
     sessions_.erase(client_id);  // destroys s
     stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
+}
+
+session& worker::restore_session(const std::string& client_id, std::uint32_t expiry_interval,
+                                 std::uint64_t disconnected_us, std::uint8_t protocol_version) {
+    const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
+    auto created = std::make_unique<session>(client_id, id, limits_);
+    session& s = *created;
+    sessions_.emplace(client_id, std::move(created));
+    sessions_by_id_.emplace(id, &s);
+    stats_.add(stats_.sessions);
+    s.expiry_interval = expiry_interval;
+    s.protocol_version = protocol_version;
+    // The caller restores subscriptions and deliveries, then sets the journal.
+    // The countdown continues from the last disconnect (or from now, for a
+    // session whose connection was lost in a crash).
+    const auto wall_now = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    const auto since_us = disconnected_us != 0 && static_cast<std::uint64_t>(wall_now) > disconnected_us
+                              ? static_cast<std::uint64_t>(wall_now) - disconnected_us
+                              : 0;
+    const auto now = steady_clock::now();
+    if (expiry_interval == never_expires) {
+        s.expire_at = time_point::max();
+    } else {
+        s.expire_at = now + std::chrono::seconds(expiry_interval) - std::chrono::microseconds(since_us);
+        schedule(s, s.expire_at);
+    }
+    return s;
 }
 
 void worker::schedule(session& s, time_point due) { timers_.push(timer_entry{due, s.id(), s.timer_generation}); }

@@ -24,6 +24,7 @@
 #include "codec/packets.hpp"
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
+#include "core/persistence.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
 #include "session/session.hpp"
@@ -100,15 +101,31 @@ public:
     // ---- configuration ----
     void apply_config(std::shared_ptr<const config::broker_config> cfg);
 
+    // ---- persistence (nullptr when the store is off) ----
+    void set_persistence(std::unique_ptr<persistence> p) { persistence_ = std::move(p); }
+    persistence* store() const { return persistence_.get(); }
+    // Rebuilds a persistent session from the store (before the threads start);
+    // the caller adds subscriptions and deliveries, then sets its journal.
+    session& restore_session(const std::string& client_id, std::uint32_t expiry_interval,
+                             std::uint64_t disconnected_us, std::uint8_t protocol_version);
+    // Adds a retained message from the store to this worker's replica.
+    void restore_retained(const message_ref& m) { retained_.apply(m); }
+
     // ---- connections (called by protocol::connection) ----
     void add_connection(protocol::connection* c);
     void remove_connection(protocol::connection* c);
     std::size_t connection_count() const { return connections_.size(); }
+    protocol::connection* find_connection(std::uint64_t id);
+    session* find_session(std::uint64_t id);
 
     // Binds a connection to the session of `client_id` on this worker, taking
     // over a live connection and creating or discarding the session as the
     // clean-start flag says.
     attach_result attach(protocol::connection& c, const std::string& client_id, bool clean_start);
+    // The connection has set the session's expiry: a persistent session is
+    // recorded in the store (when it is on), a session that stopped being
+    // persistent is removed from it.
+    void session_started(session& s);
     // The connection holding `s` is gone: publish or schedule the will,
     // end the session or schedule its expiry.
     void detach(session& s, bool publish_will_now);
@@ -118,7 +135,9 @@ public:
     // ---- routing ----
     // Publishes a message accepted from a client (or a will): local delivery,
     // shared groups owned here, retained replica, and every other worker.
-    void publish(message* m);
+    // With the store on, the message is stored; `ack` (QoS 1/2 of a client)
+    // then runs once it is durable (see persistence::store_message).
+    void publish(message* m, std::string_view client_id = {}, std::function<void(bool)> ack = {});
     // Adds or replaces a subscription of `s`; returns true if it is new.
     bool subscribe(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
     // Removes a subscription; false if it did not exist.
@@ -140,9 +159,12 @@ public:
     void receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed);
     void receive_shared_add(std::string group, std::string filter, shared_member member);
     void receive_shared_remove(std::string group, std::string filter, std::uint64_t session_id);
-    // Posts the messages collected for other workers (normally at the end of
-    // each event-loop turn; called directly during shutdown).
+    // Posts the messages collected for other workers and the store's write
+    // set (normally at the end of each event-loop turn; called directly
+    // during shutdown).
     void flush_outboxes();
+    // Asks for flush_outboxes() at the end of the current event-loop turn.
+    void request_flush() { schedule_flush(); }
 
 private:
     struct outbox {
@@ -162,6 +184,7 @@ private:
         bool operator>(const timer_entry& o) const { return due > o.due; }
     };
 
+    void route_one(const message_ref& m);
     void route_local(const message_ref& m);
     void route_shared(const message_ref& m);
     void deliver_directed(const directed_delivery& d);
@@ -188,6 +211,9 @@ private:
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
     packet_scratch scratch_;
     std::vector<protocol::connection*> connections_;
+    std::unordered_map<std::uint64_t, protocol::connection*> connections_by_id_;
+    std::uint64_t next_connection_id_ = 1;
+    std::unique_ptr<persistence> persistence_;
     std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;
     std::uint64_t next_session_number_ = 1;

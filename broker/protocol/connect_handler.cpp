@@ -159,8 +159,10 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     session_ = attached.s;
     state_ = connection_state::active;
     session_->expiry_interval = expiry;
+    session_->protocol_version = static_cast<std::uint8_t>(version_);
     session_->will = make_will(p);
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
+    worker_.session_started(*session_);
 
     ack.session_present = attached.session_present;
     ack.reason = 0;

@@ -75,12 +75,20 @@ public:
     const std::string& peer() const { return peer_; }
     codec::protocol_version version() const { return version_; }
     std::size_t worker_slot = 0;  // index in the worker's connection list
+    std::uint64_t id = 0;         // unique on its worker; completions find the connection by it
 
     // ---- delivery_sink (called by the session) ----
     bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
                       std::span<const std::uint32_t> subscription_ids) override;
     void send_pubrel(std::uint16_t packet_id) override;
     std::uint16_t client_receive_maximum() const override { return client_receive_maximum_; }
+
+    // ---- store side ----
+    // The store committed (or failed to commit) a QoS 1/2 PUBLISH of this
+    // client: acknowledge it now (or refuse it).
+    void complete_publish(std::uint16_t packet_id, std::uint8_t qos, bool committed);
+    // Sends PUBCOMP once the released inbound packet id is durable.
+    void send_pubcomp(std::uint16_t packet_id) { send_ack(codec::packet_type::pubcomp, packet_id, codec::reason_code::success); }
 
 private:
     // Packet handlers (one file per packet family).
@@ -137,6 +145,9 @@ private:
     std::uint16_t server_topic_alias_maximum_ = 0;
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
+    // QoS 1/2 PUBLISH packets whose acknowledgement waits for the store.
+    std::uint32_t awaiting_commit_ = 0;
+    std::vector<std::uint16_t> awaiting_pubrec_;  // QoS 2 ids among them
 
     // Topic aliases: client -> broker (index = alias) and broker -> client.
     std::vector<std::string> inbound_aliases_;

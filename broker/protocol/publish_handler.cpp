@@ -1,5 +1,7 @@
 // PUBLISH in both directions and the QoS 1/2 acknowledgements (sections
 // 3.3 to 3.7, 4.3).
+#include <algorithm>
+
 #include "codec/utf8.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
@@ -73,16 +75,30 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         protocol_violation(reason_code::retain_not_supported, "retain not available");
         return;
     }
-    if (p.qos == 2) {
-        if (session_->inbound_pending(p.packet_id)) {
-            // A resent QoS 2 PUBLISH already received: acknowledge again, deliver once [MQTT-4.3.3-10].
+    core::persistence* store = worker_.store();
+    if (p.qos == 2 && session_->inbound_pending(p.packet_id)) {
+        // A resent QoS 2 PUBLISH already received: acknowledge again, deliver
+        // once [MQTT-4.3.3-10]; if its PUBREC still waits for the store, that
+        // PUBREC answers this copy too.
+        if (std::find(awaiting_pubrec_.begin(), awaiting_pubrec_.end(), p.packet_id) == awaiting_pubrec_.end()) {
             send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
-            return;
         }
-        if (session_->inbound_count() >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
-            protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 2 messages in flight than Receive Maximum");
-            return;
+        return;
+    }
+    if (p.qos > 0 && session_->inbound_count() + awaiting_commit_ >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
+        protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
+        return;
+    }
+    if (p.qos > 0 && store && !store->writable()) {
+        // Disk full or failing: refuse what we could not keep; subscribers are still served.
+        worker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
+                              ": the store cannot write.");
+        if (version_ == protocol_version::v5) {
+            acknowledge_publish(p.qos, p.packet_id, reason_code::quota_exceeded);
+        } else {
+            protocol_violation(reason_code::quota_exceeded, "store cannot write");
         }
+        return;
     }
 
     // Messages the broker does not accept still complete their QoS flow.
@@ -125,9 +141,37 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
                             " bytes))");
     }
-    worker_.publish(message::create(in));
-    if (p.qos == 2) session_->inbound_add(p.packet_id);
+    if (p.qos == 2) {
+        session_->inbound_add(p.packet_id);
+        if (store && session_->journaled()) store->save_inbound(*session_, p.packet_id);
+    }
+    if (p.qos > 0 && store && store->durable_acks()) {
+        // The acknowledgement promises the message survives a crash: it goes
+        // out when the store has committed it and every delivery record.
+        ++awaiting_commit_;
+        if (p.qos == 2) awaiting_pubrec_.push_back(p.packet_id);
+        worker_.publish(message::create(in), client_id_,
+                        [&w = worker_, id = this->id, pid = p.packet_id, qos = p.qos](bool committed) {
+                            if (auto* c = w.find_connection(id)) c->complete_publish(pid, qos, committed);
+                        });
+        return;
+    }
+    worker_.publish(message::create(in), client_id_);
     acknowledge_publish(p.qos, p.packet_id, reason_code::success);
+}
+
+void connection::complete_publish(std::uint16_t packet_id, std::uint8_t qos, bool committed) {
+    if (awaiting_commit_ > 0) --awaiting_commit_;
+    if (qos == 2) std::erase(awaiting_pubrec_, packet_id);
+    if (state_ != connection_state::active) return;
+    if (committed) {
+        acknowledge_publish(qos, packet_id, reason_code::success);
+        return;
+    }
+    worker_.log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
+    if (qos == 2 && session_) session_->inbound_release(packet_id);
+    if (version_ == protocol_version::v5) acknowledge_publish(qos, packet_id, reason_code::quota_exceeded);
+    else protocol_violation(reason_code::quota_exceeded, "store cannot write");
 }
 
 void connection::acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, reason_code rc) {
@@ -162,6 +206,15 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             break;
         case packet_type::pubrel: {
             const bool known = session_->inbound_release(id);
+            core::persistence* store = worker_.store();
+            if (known && store && session_->journaled()) {
+                // PUBCOMP frees the id for the client: only once the store has forgotten it too.
+                store->remove_inbound(*session_, id);
+                store->after_commit([&w = worker_, cid = this->id, id](bool) {
+                    if (auto* c = w.find_connection(cid)) c->send_pubcomp(id);
+                });
+                break;
+            }
             send_ack(packet_type::pubcomp, id, known ? reason_code::success : reason_code::packet_identifier_not_found);
             break;
         }

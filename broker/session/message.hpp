@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -17,6 +19,17 @@
 #include "codec/packets.hpp"
 
 namespace strata {
+
+// Tracks the commit of one message when its publisher's acknowledgement
+// waits for the store: every worker that routed the message (and any worker
+// that received a shared-subscription copy) commits its part; `done` runs on
+// the publisher's worker when the last part is committed.
+struct commit_token {
+    std::atomic<int> remaining{0};
+    std::atomic<bool> failed{false};
+    std::uint32_t worker = 0;
+    std::function<void(bool committed)> done;
+};
 
 using steady_clock = std::chrono::steady_clock;
 using time_point = steady_clock::time_point;
@@ -62,6 +75,19 @@ public:
     std::uint64_t retain_order() const { return retain_order_; }
     void set_retain_order(std::uint64_t o) { retain_order_ = o; }
 
+    // Where the store keeps this message (set before the message is shared);
+    // store_topic_id 0 = not stored.
+    struct store_location {
+        std::uint64_t topic_id = 0;
+        std::uint64_t ts_us = 0;
+        std::uint32_t seq = 0;
+    };
+    const store_location& stored_at() const { return stored_at_; }
+    void set_stored_at(const store_location& l) { stored_at_ = l; }
+    // Set when the publisher's acknowledgement waits for every worker's commit.
+    const std::shared_ptr<commit_token>& commit() const { return commit_; }
+    void set_commit(std::shared_ptr<commit_token> t) { commit_ = std::move(t); }
+
     friend void intrusive_ptr_add_ref(const message* m) { m->refs_.fetch_add(1, std::memory_order_relaxed); }
     friend void intrusive_ptr_release(const message* m) {
         if (m->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(m);
@@ -81,6 +107,8 @@ private:
     bool has_expiry_ = false;
     std::uint64_t origin_session_ = 0;
     std::uint64_t retain_order_ = 0;
+    store_location stored_at_;
+    std::shared_ptr<commit_token> commit_;
     time_point received_at_{};
     char data_[1];  // topic, properties, payload follow (flexible tail)
 };

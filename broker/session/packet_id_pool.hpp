@@ -23,6 +23,17 @@ public:
         return next_;
     }
 
+    // Marks an id restored from the store as in use.
+    void reserve(std::uint16_t id) {
+        if (id == 0) return;
+        if (!bits_) bits_ = std::make_unique<std::uint64_t[]>(1024);
+        if (!test(id)) {
+            set(id, true);
+            ++in_use_count_;
+        }
+        next_ = id;
+    }
+
     void release(std::uint16_t id) {
         if (bits_ && test(id)) {
             set(id, false);

@@ -32,6 +32,15 @@ std::uint32_t session::window() const {
     return w;
 }
 
+// Records a delivery in the store (persistent sessions, stored messages only).
+void session::journal(const pending_delivery& d, session_journal::state st, std::uint16_t packet_id) {
+    if (journal_ && d.journal_seq != 0) journal_->delivery_saved(*this, d, st, packet_id);
+}
+
+void session::unjournal(const pending_delivery& d) {
+    if (journal_ && d.journal_seq != 0) journal_->delivery_removed(*this, d.journal_seq);
+}
+
 bool session::send_inflight(inflight_delivery& d, bool dup) {
     const auto& p = d.delivery;
     return sink_->send_publish(*p.msg, p.qos, p.retain, d.packet_id, dup, p.subscription_ids);
@@ -49,8 +58,10 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
     // Messages wait behind older queued ones so that order is kept [MQTT-4.6.0-6].
     if (sink_ && queue_.empty() && inflight_.size() < window()) {
         const auto id = packet_ids_.allocate();
-        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}}, id, false};
+        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, 0}, id, false};
+        if (journal_ && m->stored_at().topic_id != 0) d.delivery.journal_seq = next_journal_seq_++;
         if (send_inflight(d, false)) {
+            journal(d.delivery, session_journal::state::in_flight, id);
             inflight_.push_back(std::move(d));
         } else {
             packet_ids_.release(id);  // too large for this client: as if delivered
@@ -65,7 +76,10 @@ void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::
         ++dropped_;
         return;
     }
-    queue_.push_back(pending_delivery{m, qos, retain, {ids.begin(), ids.end()}});
+    pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, 0};
+    if (journal_ && m->stored_at().topic_id != 0) d.journal_seq = next_journal_seq_++;
+    journal(d, session_journal::state::queued, 0);
+    queue_.push_back(std::move(d));
 }
 
 void session::pump() {
@@ -74,11 +88,13 @@ void session::pump() {
     while (!queue_.empty()) {
         auto& next = queue_.front();
         if (next.msg->expired(now)) {  // [MQTT-3.3.2-5]
+            unjournal(next);
             queue_.pop_front();
             continue;
         }
         if (next.qos == 0) {
             sink_->send_publish(*next.msg, 0, next.retain, 0, false, next.subscription_ids);
+            unjournal(next);
             queue_.pop_front();
             continue;
         }
@@ -87,8 +103,10 @@ void session::pump() {
         inflight_delivery d{std::move(next), id, false};
         queue_.pop_front();
         if (send_inflight(d, false)) {
+            journal(d.delivery, session_journal::state::in_flight, id);
             inflight_.push_back(std::move(d));
         } else {
+            unjournal(d.delivery);
             packet_ids_.release(id);
         }
     }
@@ -102,6 +120,7 @@ void session::resend_inflight() {
             sink_->send_pubrel(d.packet_id);
         } else if (!send_inflight(d, true)) {
             // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
+            unjournal(d.delivery);
             packet_ids_.release(d.packet_id);
             inflight_.erase(i);
             continue;
@@ -117,6 +136,7 @@ std::size_t session::find_inflight(std::uint16_t packet_id) const {
 }
 
 void session::complete(std::size_t index) {
+    unjournal(inflight_[index].delivery);
     packet_ids_.release(inflight_[index].packet_id);
     inflight_.erase(index);
     pump();
@@ -137,8 +157,15 @@ bool session::on_pubrec(std::uint16_t packet_id, bool failed) {
         return true;
     }
     auto& d = inflight_[i];
+    const bool first = !d.released;
     d.released = true;
-    d.delivery.msg.reset();  // the message itself is no longer needed
+    if (journal_ && d.delivery.journal_seq != 0) {
+        if (first) journal_->delivery_saved(*this, d.delivery, session_journal::state::released, packet_id);
+        d.delivery.msg.reset();  // the message itself is no longer needed
+        journal_->send_pubrel_when_durable(*this, packet_id);
+        return true;
+    }
+    d.delivery.msg.reset();
     if (sink_) sink_->send_pubrel(packet_id);
     return true;
 }
@@ -148,6 +175,17 @@ bool session::on_pubcomp(std::uint16_t packet_id) {
     if (i == inflight_.size() || !inflight_[i].released) return false;
     complete(i);
     return true;
+}
+
+void session::restore_in_flight(pending_delivery d, std::uint16_t packet_id, bool released) {
+    next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
+    packet_ids_.reserve(packet_id);
+    inflight_.push_back(inflight_delivery{std::move(d), packet_id, released});
+}
+
+void session::restore_queued(pending_delivery d) {
+    next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
+    queue_.push_back(std::move(d));
 }
 
 }  // namespace strata

@@ -56,6 +56,22 @@ struct pending_delivery {
     std::uint8_t qos = 0;
     bool retain = false;
     std::vector<std::uint32_t> subscription_ids;
+    std::uint64_t journal_seq = 0;  // its record in the store; 0 = not stored
+};
+
+class session;
+
+// Where a persistent session records its deliveries when the store is on, so
+// that queued and in-flight messages survive a crash.
+class session_journal {
+public:
+    enum class state : std::uint8_t { queued = 0, in_flight = 1, released = 2 };
+    virtual ~session_journal() = default;
+    virtual void delivery_saved(const session& s, const pending_delivery& d, state st, std::uint16_t packet_id) = 0;
+    virtual void delivery_removed(const session& s, std::uint64_t journal_seq) = 0;
+    // Sends PUBREL for `packet_id` once the "released" state is durable, so
+    // that a crash cannot turn it back into a resent PUBLISH (a duplicate).
+    virtual void send_pubrel_when_durable(const session& s, std::uint16_t packet_id) = 0;
 };
 
 // A QoS 1/2 message sent and not yet fully acknowledged.
@@ -104,6 +120,13 @@ public:
     std::size_t queued_count() const { return queue_.size(); }
     std::uint64_t dropped_count() const { return dropped_; }
 
+    // ---- persistence ----
+    void set_journal(session_journal* j) { journal_ = j; }
+    bool journaled() const { return journal_ != nullptr; }
+    // Restored from the store at start-up (offline, before any delivery).
+    void restore_in_flight(pending_delivery d, std::uint16_t packet_id, bool released);
+    void restore_queued(pending_delivery d);
+
     // ---- inbound QoS 2 (packet ids received, PUBREL pending) ----
     bool inbound_pending(std::uint16_t packet_id) const { return inbound_qos2_.contains(packet_id); }
     void inbound_add(std::uint16_t packet_id) { inbound_qos2_.insert(packet_id); }
@@ -114,6 +137,13 @@ public:
     std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>& subscriptions() {
         return subscriptions_;
     }
+    const std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>&
+    subscriptions() const {
+        return subscriptions_;
+    }
+
+    // MQTT level of the last connection (3, 4 or 5), kept in the store.
+    std::uint8_t protocol_version = 4;
 
     // ---- will and expiry (managed by the worker) ----
     mutable_message_ref will;
@@ -133,6 +163,8 @@ private:
     void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
     void complete(std::size_t index);
     std::size_t find_inflight(std::uint16_t packet_id) const;
+    void journal(const pending_delivery& d, session_journal::state st, std::uint16_t packet_id);
+    void unjournal(const pending_delivery& d);
 
     std::string client_id_;
     std::uint64_t id_;
@@ -145,6 +177,8 @@ private:
     packet_id_pool packet_ids_;
     std::unordered_set<std::uint16_t> inbound_qos2_;
     std::uint64_t dropped_ = 0;
+    session_journal* journal_ = nullptr;
+    std::uint64_t next_journal_seq_ = 1;
 };
 
 }  // namespace strata

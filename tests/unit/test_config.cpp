@@ -335,11 +335,10 @@ TEST_CASE("config: keys of later releases are refused") {
 }
 
 TEST_CASE("config: values of later releases are refused") {
-    CHECK(error("persistence true\n") ==
-          "t.conf:1: persistence: 'true' is not supported yet (storage release); only false for now");
-    CHECK(error("retained_persistence 1\n") ==
-          "t.conf:1: retained_persistence: '1' is not supported yet (storage release); only false for now");
-    CHECK_FALSE(parse("persistence false\n").persistence);
+    // Mosquitto's persistence switch turns on strata's store.
+    CHECK(parse("persistence true\n").storage.enabled);
+    CHECK(parse("retained_persistence 1\n").storage.enabled);
+    CHECK_FALSE(parse("persistence false\n").storage.enabled);
     // Without ACLs (acl_file is refused) there is nothing to re-check: both values are accepted.
     parse("check_retain_source true\n");
     CHECK(error("memory_limit 1000000\n") ==
@@ -527,4 +526,30 @@ TEST_CASE("config: the reference documents every key") {
     }
     CHECK(md.find("- Syntax: `max_inflight_messages 0..65535`\n- Default: `20`\n- Scope: global\n") !=
           std::string::npos);
+}
+
+TEST_CASE("config: storage keys") {
+    const auto conf = parse("storage rocksdb\nstorage_path /var/lib/strata\nstorage_durability fsync\n"
+                           "storage_retention sensors/# 30d\nstorage_retention tmp/+ 90s\n"
+                           "storage_retention_default 1y\nhttp_listener 8080 127.0.0.1\n");
+    CHECK(conf.storage.enabled);
+    CHECK(conf.storage.path == "/var/lib/strata");
+    CHECK(conf.storage.mode == cfg::durability::fsync);
+    REQUIRE(conf.storage.retention.size() == 2);
+    CHECK(conf.storage.retention[0].filter == "sensors/#");
+    CHECK(conf.storage.retention[0].seconds == 30 * 86400);
+    CHECK(conf.storage.retention[1].seconds == 90);
+    CHECK(conf.storage.default_retention == 365 * 86400);
+    REQUIRE(conf.http_listeners.size() == 1);
+    CHECK(conf.http_listeners[0].port == 8080);
+    CHECK(conf.http_listeners[0].bind_address == "127.0.0.1");
+    CHECK(parse("storage_retention a/# 30min\n").storage.retention[0].seconds == 1800);
+    CHECK(parse("storage_retention a/# forever\n").storage.retention[0].seconds == 0);
+    CHECK_FALSE(parse("").storage.enabled);
+    CHECK(parse("").storage.mode == cfg::durability::wal);
+    CHECK(error("storage sqlite\n").starts_with("t.conf:1: storage:"));
+    CHECK(error("storage_retention a/# 30\n") ==
+          "t.conf:1: storage_retention: expected a duration such as 90s, 30min, 12h, 30d, 2w, 1y or forever, got '30'");
+    CHECK(error("storage_retention a/#/b 1d\n") == "t.conf:1: storage_retention: invalid topic filter 'a/#/b'");
+    CHECK(error("storage_durability sometimes\n").starts_with("t.conf:1: storage_durability:"));
 }

@@ -1,0 +1,74 @@
+#include "app/store_runtime.hpp"
+
+#include <filesystem>
+
+#include <boost/asio/post.hpp>
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "restore.hpp"
+
+namespace strata::app {
+
+// Runs the writer's completions on the workers they belong to.
+class store_runtime::completions final : public storage::completion_sink {
+public:
+    explicit completions(core::broker& b) : broker_(b) {}
+    void deliver(std::uint32_t worker, std::vector<std::pair<std::function<void(bool)>, bool>> work) override {
+        boost::asio::post(broker_.worker_at(worker).io(), [items = std::move(work)]() mutable {
+            for (auto& [fn, committed] : items) fn(committed);
+        });
+    }
+
+private:
+    core::broker& broker_;
+};
+
+std::string store_path(const config::broker_config& cfg) {
+    if (!cfg.storage.path.empty()) return cfg.storage.path;
+    if (!cfg.persistence_location.empty()) return cfg.persistence_location;
+    return "strata-data";
+}
+
+store_runtime::store_runtime(core::broker& b, std::unique_ptr<storage::store> s)
+    : broker_(b), store_(std::move(s)), completions_(std::make_unique<completions>(b)) {}
+
+store_runtime::~store_runtime() { stop(); }
+
+std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& cfg, core::broker& b, logger& log,
+                                                   std::string& error) {
+    storage::store_options options;
+    options.path = store_path(cfg);
+    options.mode = static_cast<storage::durability>(cfg.storage.mode);
+    for (const auto& r : cfg.storage.retention) options.retention.rules.push_back({r.filter, r.seconds});
+    options.retention.default_seconds = cfg.storage.default_retention;
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    if (ec) {
+        error = "store " + options.path + ": cannot create the directory (" + ec.message() + ")";
+        return nullptr;
+    }
+    auto s = storage::store::open(options, error);
+    if (!s) return nullptr;
+    const auto report = storage::restore_into(*s, b);
+    log.notice("Store ", options.path, " opened: ", report.sessions, " sessions, ", report.deliveries,
+               " queued or in-flight messages, ", report.retained, " retained messages restored.");
+    for (const auto& w : report.warnings) log.warning("Store: ", w, ".");
+    return std::unique_ptr<store_runtime>(new store_runtime(b, std::move(s)));
+}
+
+void store_runtime::start() {
+    store_->start(*completions_);
+    running_ = true;
+}
+
+void store_runtime::stop() {
+    if (!running_) return;
+    running_ = false;
+    for (std::size_t i = 0; i < broker_.worker_count(); ++i) {
+        if (auto* p = broker_.worker_at(i).store()) p->flush();
+    }
+    store_->stop();
+}
+
+}  // namespace strata::app

@@ -1,0 +1,50 @@
+// What a worker asks of the durable store (storage/, when `storage rocksdb`
+// is configured). One object per worker, used only on that worker's thread:
+// writes collect in the current write set, which goes to the store's writer
+// thread at the end of the event-loop turn (flush()); nothing here waits for
+// the disk. Work that must follow a commit (acknowledgements that promise
+// durability) is handed back to the worker as a completion.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "session/message.hpp"
+#include "session/session.hpp"
+
+namespace strata::core {
+
+class persistence : public session_journal {
+public:
+    ~persistence() override = default;
+
+    // False while the store cannot write (disk full, I/O error).
+    virtual bool writable() const = 0;
+    // True when QoS 1/2 acknowledgements wait for the commit (durability wal or fsync).
+    virtual bool durable_acks() const = 0;
+
+    // A message accepted from a client, or a will: records where it is stored.
+    // With `ack`, the acknowledgement waits for every worker's part of the
+    // message (the message and the delivery records of their sessions) to be
+    // committed, and `ack(true)` runs on this worker then (false on failure).
+    virtual void store_message(message& m, std::string_view client_id, std::function<void(bool)> ack) = 0;
+    // This worker has routed `m`: its delivery records are in the current set.
+    virtual void routed(const message& m) = 0;
+    // A retained message set or cleared (called once, by the publishing worker).
+    virtual void retained(const message& m) = 0;
+
+    // Persistent sessions: the session record (subscriptions, expiry) and
+    // inbound QoS 2 packet ids awaiting PUBREL.
+    virtual void save_session(const session& s, std::uint8_t protocol_version, std::uint64_t disconnected_us) = 0;
+    virtual void remove_session(const session& s) = 0;
+    virtual void save_inbound(const session& s, std::uint16_t packet_id) = 0;
+    virtual void remove_inbound(const session& s, std::uint16_t packet_id) = 0;
+
+    // Runs `fn` on this worker once everything written so far is committed.
+    virtual void after_commit(std::function<void(bool committed)> fn) = 0;
+    // Hands the current write set to the store.
+    virtual void flush() = 0;
+};
+
+}  // namespace strata::core

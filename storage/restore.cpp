@@ -1,0 +1,135 @@
+#include "restore.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+
+#include "core/broker.hpp"
+#include "core/worker.hpp"
+#include "worker_store.hpp"
+
+namespace strata::storage {
+
+namespace {
+
+// A message whose arrival was `age_us` ago, for message expiry.
+void set_age(message& m, std::uint64_t age_us) {
+    m.set_received_at(steady_clock::now() - std::chrono::microseconds(age_us));
+}
+
+mutable_message_ref make_message(std::string_view topic, const message_record& r, std::uint64_t ts_us,
+                                 message::store_location at) {
+    message::init in;
+    in.topic = topic;
+    in.payload = {reinterpret_cast<const std::uint8_t*>(r.payload.data()), r.payload.size()};
+    in.forwarded_properties = {reinterpret_cast<const std::uint8_t*>(r.properties.data()), r.properties.size()};
+    in.qos = r.qos;
+    in.retain = r.retain;
+    in.has_expiry = r.has_expiry;
+    in.expiry_interval = r.expiry_interval;
+    mutable_message_ref m(message::create(in));
+    const auto now = now_us();
+    set_age(*m, now > ts_us ? now - ts_us : 0);
+    m->set_stored_at(at);
+    return m;
+}
+
+subscription_options options_of(std::uint8_t b) {
+    subscription_options o;
+    o.qos = b & 0x03;
+    o.no_local = b & 0x04;
+    o.retain_as_published = b & 0x08;
+    o.retain_handling = (b >> 4) & 0x03;
+    return o;
+}
+
+}  // namespace
+
+mutable_message_ref load_message(store& s, const message_key& key) {
+    std::string value;
+    char k[message_key_size];
+    encode_message_key(key, k);
+    if (!s.db().Get(rocksdb::ReadOptions(), s.messages(), rocksdb::Slice(k, message_key_size), &value).ok()) return nullptr;
+    message_record r;
+    const std::string topic = s.topic_name(key.topic_id);
+    if (topic.empty() || !decode_message(value, r)) return nullptr;
+    return make_message(topic, r, key.ts_us, message::store_location{key.topic_id, key.ts_us, key.seq});
+}
+
+restore_report restore_into(store& s, core::broker& b) {
+    restore_report report;
+    const auto workers = static_cast<std::uint32_t>(b.worker_count());
+    for (std::size_t i = 0; i < b.worker_count(); ++i) {
+        b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i), workers));
+    }
+
+    // Retained messages: into every worker's replica.
+    std::uint64_t highest_order = 0;
+    std::unique_ptr<rocksdb::Iterator> r(s.db().NewIterator(rocksdb::ReadOptions(), s.retained()));
+    for (r->SeekToFirst(); r->Valid(); r->Next()) {
+        retained_record rec;
+        if (!decode_retained(r->value().ToStringView(), rec)) {
+            report.warnings.push_back("unreadable retained message for topic '" + r->key().ToString() + "' skipped");
+            continue;
+        }
+        auto m = make_message(r->key().ToStringView(), rec.message, rec.ts_us, {});
+        m->set_retain_order(rec.order);
+        highest_order = std::max(highest_order, rec.order);
+        if (m->expired(steady_clock::now())) continue;
+        const message_ref shared(std::move(m));
+        for (std::size_t i = 0; i < b.worker_count(); ++i) b.worker_at(i).restore_retained(shared);
+        ++report.retained;
+    }
+    b.raise_retain_order(highest_order);
+
+    // Sessions, with their deliveries ('d') and inbound packet ids ('q').
+    std::unique_ptr<rocksdb::Iterator> it(s.db().NewIterator(rocksdb::ReadOptions(), s.sessions()));
+    for (it->Seek("s"); it->Valid() && it->key().starts_with("s"); it->Next()) {
+        const std::string client_id = it->key().ToString().substr(1);
+        session_record rec;
+        if (!decode_session(it->value().ToStringView(), rec)) {
+            report.warnings.push_back("unreadable session of client '" + client_id + "' skipped");
+            continue;
+        }
+        const std::size_t home = b.registry().claim(client_id, std::hash<std::string>{}(client_id) % workers);
+        core::worker& w = b.worker_at(home);
+        session& sess = w.restore_session(client_id, rec.expiry_interval, rec.disconnected_us, rec.protocol_version);
+        for (const auto& sub : rec.subscriptions) w.subscribe(sess, sub.filter, options_of(sub.options), sub.identifier);
+
+        std::unique_ptr<rocksdb::Iterator> d(s.db().NewIterator(rocksdb::ReadOptions(), s.sessions()));
+        const std::string deliveries = delivery_prefix(client_id);
+        for (d->Seek(deliveries); d->Valid() && d->key().starts_with(deliveries); d->Next()) {
+            delivery_record dr;
+            if (d->key().size() != deliveries.size() + 8 || !decode_delivery(d->value().ToStringView(), dr)) {
+                report.warnings.push_back("unreadable delivery of client '" + client_id + "' skipped");
+                continue;
+            }
+            pending_delivery pd;
+            pd.qos = dr.qos;
+            pd.retain = dr.retain;
+            pd.subscription_ids = dr.subscription_ids;
+            pd.journal_seq = get_u64(d->key().data() + deliveries.size());
+            if (dr.state != delivery_state::released) {
+                pd.msg = load_message(s, dr.message);
+                if (!pd.msg) {
+                    report.warnings.push_back("a message queued for client '" + client_id +
+                                              "' is no longer in the store (retention?) and is skipped");
+                    continue;
+                }
+            }
+            if (dr.state == delivery_state::queued) sess.restore_queued(std::move(pd));
+            else sess.restore_in_flight(std::move(pd), dr.packet_id, dr.state == delivery_state::released);
+            ++report.deliveries;
+        }
+        const std::string inbound = inbound_prefix(client_id);
+        for (d->Seek(inbound); d->Valid() && d->key().starts_with(inbound); d->Next()) {
+            if (d->key().size() == inbound.size() + 2) sess.inbound_add(get_u16(d->key().data() + inbound.size()));
+        }
+        sess.set_journal(w.store());
+        ++report.sessions;
+    }
+    return report;
+}
+
+}  // namespace strata::storage

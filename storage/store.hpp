@@ -1,0 +1,161 @@
+// The store: RocksDB with one column family per kind of data (keys.hpp),
+// written by one writer thread. Worker threads never touch the database on
+// the publish path: each fills a write_set during its event-loop turn and
+// hands it over with submit(); the writer commits the sets of all workers in
+// one group (durability none: memtable only, wal: WAL written, fsync: WAL
+// synced) and then hands back the completions of that group, so that
+// acknowledgements that promise durability go out only after the commit.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "keys.hpp"
+#include "records.hpp"
+#include "retention.hpp"
+#include "session/message.hpp"
+
+namespace strata::storage {
+
+enum class durability { none, wal, fsync };
+
+struct store_options {
+    std::string path;
+    durability mode = durability::wal;
+    retention_policy retention;
+};
+
+// Work for a worker thread once the write set holding it is committed.
+struct completion {
+    std::uint32_t worker = 0;
+    std::function<void(bool committed)> run;  // false: the write failed (e.g. disk full)
+};
+
+
+// What one worker hands to the writer after one event-loop turn.
+struct write_set {
+    rocksdb::WriteBatch batch;                 // messages, sessions (column families via the store's handles)
+    struct stored_message {
+        std::uint64_t topic_id;
+        std::uint64_t ts_us;
+    };
+    std::vector<stored_message> messages;      // for the per-topic counters
+    struct retained_update {
+        std::string topic;
+        std::uint64_t order;
+        std::string value;                     // encoded retained_record; empty = clear
+    };
+    std::vector<retained_update> retained;     // newest order wins, whatever the commit order
+    std::vector<std::shared_ptr<strata::commit_token>> parts;  // this worker's part of these messages is in the set
+    std::vector<completion> completions;
+
+    bool empty() const { return batch.Count() == 0 && messages.empty() && retained.empty() && parts.empty() && completions.empty(); }
+};
+
+// Receives completions on the writer thread; the broker posts them to the
+// workers. Each function gets whether its write was committed.
+class completion_sink {
+public:
+    virtual ~completion_sink() = default;
+    virtual void deliver(std::uint32_t worker, std::vector<std::pair<std::function<void(bool)>, bool>> work) = 0;
+};
+
+class store {
+public:
+    // Opens (creating if needed) the store at options.path. Refuses, with a
+    // message, a store that is locked by another process, corrupt, or on a
+    // read-only file system; never repairs or wipes anything.
+    static std::unique_ptr<store> open(const store_options& options, std::string& error);
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    const store_options& options() const { return options_; }
+    rocksdb::DB& db() { return *db_; }
+    rocksdb::ColumnFamilyHandle* messages() { return cf_messages_; }
+    rocksdb::ColumnFamilyHandle* topics() { return cf_topics_; }
+    rocksdb::ColumnFamilyHandle* sessions() { return cf_sessions_; }
+    rocksdb::ColumnFamilyHandle* retained() { return cf_retained_; }
+    rocksdb::ColumnFamilyHandle* cursors() { return cf_cursors_; }
+
+    // The id of a topic, assigning (and queueing for the writer) a new one.
+    // Thread-safe; workers cache the answers.
+    std::uint64_t topic_id(std::string_view topic);
+    // The name of a topic id (empty when unknown). Thread-safe.
+    std::string topic_name(std::uint64_t id);
+
+    // Starts the writer thread; completions go to `sink`.
+    void start(completion_sink& sink);
+    // Commits what was submitted, then stops the writer thread.
+    void stop();
+    // Hands a write set to the writer (thread-safe, never blocks on I/O).
+    void submit(std::unique_ptr<write_set> set);
+
+    // False while writes fail (disk full, I/O errors); the writer retries
+    // and turns this back on when a write succeeds again.
+    bool writable() const { return writable_.load(std::memory_order_relaxed); }
+
+    // Per-topic counters as the writer keeps them (thread-safe copy).
+    topic_stats stats(std::uint64_t topic_id);
+    std::vector<std::pair<std::uint64_t, topic_stats>> all_stats();
+
+    // Deletes the messages of the topics matching `filter` older than
+    // `before_us` (explicit purge); runs on the writer thread and waits.
+    std::uint64_t purge(std::string_view filter, std::uint64_t before_us);
+
+private:
+    explicit store(store_options options);
+    void run_writer();
+    void commit(std::vector<std::unique_ptr<write_set>>& sets);
+    void apply_retention(std::uint64_t now_us);
+    std::uint64_t delete_before(std::uint64_t topic_id, std::uint64_t before_us);
+
+    store_options options_;
+    std::unique_ptr<rocksdb::DB> db_;
+    rocksdb::ColumnFamilyHandle* cf_default_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_messages_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_topics_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_sessions_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_retained_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_cursors_ = nullptr;
+    std::shared_ptr<topic_retention_index> retention_index_;
+
+    // Topic dictionary (guarded by dictionary_mutex_).
+    std::mutex dictionary_mutex_;
+    std::unordered_map<std::string, std::uint64_t> topic_ids_;
+    std::unordered_map<std::uint64_t, std::string> topic_names_;
+    std::uint64_t next_topic_id_ = 1;
+    std::vector<std::pair<std::uint64_t, std::string>> new_topics_;  // not written yet
+
+    // Writer queue (guarded by queue_mutex_).
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::vector<std::unique_ptr<write_set>> queue_;
+    std::vector<std::function<void()>> writer_tasks_;  // run on the writer thread (purge)
+    bool stopping_ = false;
+
+    // Owned by the writer thread.
+    std::thread writer_;
+    completion_sink* sink_ = nullptr;
+    std::unordered_map<std::string, std::uint64_t> retained_orders_;
+    std::unordered_map<std::uint64_t, topic_stats> stats_;  // guarded by stats_mutex_ for readers
+    std::mutex stats_mutex_;
+    std::atomic<bool> writable_{true};
+    std::uint64_t next_retention_us_ = 0;
+};
+
+// Wall clock in microseconds since the Unix epoch.
+std::uint64_t now_us();
+
+}  // namespace strata::storage
