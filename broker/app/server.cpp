@@ -18,6 +18,7 @@
 #include "config/config_parser.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
+#include "http/server.hpp"
 #include "net/listener.hpp"
 
 namespace strata::app {
@@ -49,13 +50,17 @@ std::optional<config::broker_config> load_configuration(const options& opts, std
     return cfg;
 }
 
-bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr<net::listener>>& listeners) {
+bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr<net::listener>>& listeners,
+                      const http::server* http_api) {
     // Written to a temporary name and renamed, so a reader never sees half a file.
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
         for (const auto& l : listeners) {
             for (const auto& ep : l->endpoints()) out << "mqtt " << ep.address << ' ' << ep.port << '\n';
+        }
+        if (http_api) {
+            for (const auto& ep : http_api->endpoints()) out << "http " << ep.address << ' ' << ep.port << '\n';
         }
         if (!out) return false;
     }
@@ -161,6 +166,16 @@ int run_server(const options& opts) {
         }
         listeners.push_back(std::move(l));
     }
+    // The query API reads the store on a thread of its own (never a worker's).
+    std::unique_ptr<http::server> http_api;
+    if (store && !cfg->http_listeners.empty()) {
+        http_api = std::make_unique<http::server>(store->store(), log);
+        std::string error;
+        if (!http_api->open(cfg->http_listeners, error)) {
+            log.error("Error: ", error, ".");
+            return 1;
+        }
+    }
     if (!drop_privileges(cfg->user, log)) return 1;
 
     // Signals are handled on the main thread, away from the workers; the sets
@@ -194,7 +209,8 @@ int run_server(const options& opts) {
     if (store) store->start();
     broker.start();
     for (auto& l : listeners) l->start();
-    if (!opts.ports_file.empty() && !write_ports_file(opts.ports_file, listeners)) {
+    if (http_api) http_api->start();
+    if (!opts.ports_file.empty() && !write_ports_file(opts.ports_file, listeners, http_api.get())) {
         log.error("Error: unable to write ports file ", opts.ports_file, ".");
     }
     log.notice("strata version ", STRATA_VERSION, " running");
@@ -203,6 +219,8 @@ int run_server(const options& opts) {
     main_io.run();
 
     log.notice("strata version ", STRATA_VERSION, " terminating");
+    // First: a purge in progress needs the store's writer, which stops last.
+    if (http_api) http_api->stop();
     for (auto& l : listeners) l->close();
     broker.shutdown(shutdown_grace);
     if (store) store->stop();  // after the workers: their last writes are committed

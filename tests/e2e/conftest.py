@@ -45,7 +45,9 @@ def _free_port():
 class Broker:
     """A running broker process. `port` is its MQTT listener on 127.0.0.1;
     `ports` lists the port of every socket in the ports file, in its order
-    (strata only; [port] for Mosquitto). verbose=False leaves out -v."""
+    (strata only; [port] for Mosquitto). `http_ports` lists the ports of the
+    query API (http_listener; strata only) and `http_port` is the first, or
+    None. verbose=False leaves out -v."""
 
     def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True, verbose=True):
         self.workdir = pathlib.Path(workdir)
@@ -70,6 +72,8 @@ class Broker:
         self.extra_args = list(args)
         self.verbose = verbose
         self.ports = []
+        self.http_ports = []
+        self.http_port = None
         self.proc = None
         self.start()
 
@@ -105,14 +109,19 @@ class Broker:
         raise RuntimeError(f"broker did not start listening:\n{self.log()}")
 
     def _read_ports(self):
-        # one line per bound socket: "<protocol> <address> <port>"; `port` is the first
+        # one line per bound socket: "<protocol> <address> <port>"; `port` is the
+        # first mqtt one, `http_port` the first http one
         self.ports = []
+        self.http_ports = []
         for line in self.ports_path.read_text().splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[0] == "mqtt":
                 self.ports.append(int(parts[2]))
+            elif len(parts) == 3 and parts[0] == "http":
+                self.http_ports.append(int(parts[2]))
         if self.ports:
             self.port = self.ports[0]
+        self.http_port = self.http_ports[0] if self.http_ports else None
 
     def _connectable(self):
         if self.port is None:
