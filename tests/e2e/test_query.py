@@ -8,6 +8,7 @@ visible to queries from then on."""
 import base64
 import http.client
 import json
+import socket
 import subprocess
 import time
 import urllib.error
@@ -374,6 +375,19 @@ def test_keep_alive_and_request_bounds(broker_factory, tmp_path):
     assert r.status == 413
     conn.close()
     assert get(b, "/health")["status"] == "ok"
+
+
+def test_shutdown_with_open_http_connections(broker_factory, tmp_path):
+    b = query_broker(broker_factory, tmp_path)
+    idle = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=10)
+    idle.request("GET", "/health")
+    assert idle.getresponse().read()
+    partial = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
+    partial.sendall(b"GET /health HTTP/1.1\r\nHo")  # never finished
+    assert b.stop(timeout=10) == 0  # SIGTERM: no wait for the idle timeout
+    assert partial.recv(100) == b""
+    partial.close()
+    idle.close()
 
 
 # ------------------------------------------------------------------ strata query / purge
