@@ -20,6 +20,7 @@
 #include "core/logger.hpp"
 #include "http/server.hpp"
 #include "net/listener.hpp"
+#include "plugin/host.hpp"
 
 namespace strata::app {
 
@@ -117,6 +118,16 @@ bool same_listeners(const config::broker_config& a, const config::broker_config&
 int check_configuration(const options& opts) {
     auto cfg = load_configuration(opts, std::cerr);
     if (!cfg) return 1;
+    // Plugins are loaded (not initialised) to see that they would start.
+    bool plugins_ok = true;
+    for (const auto& p : cfg->plugins) {
+        std::string error;
+        if (!plugin::host::probe(p, error)) {
+            std::cerr << p.defined_at << ": plugin: " << error << '\n';
+            plugins_ok = false;
+        }
+    }
+    if (!plugins_ok) return 1;
     std::cout << (opts.config_file.empty() ? std::string("defaults") : opts.config_file) << ": configuration OK\n";
     return 0;
 }
@@ -147,6 +158,14 @@ int run_server(const options& opts) {
     }
 
     core::broker broker(cfg, log);
+    // Plugins start before any client can connect; their callbacks reach the
+    // workers before the threads run (docs/plugins.md).
+    plugin::host plugins(broker, log);
+    if (std::string error; !plugins.load(cfg->plugins, error)) {
+        log.error("Error: ", error, ".");
+        return 1;
+    }
+    plugins.install();
     std::unique_ptr<store_runtime> store;
     if (cfg->storage.enabled) {
         std::string error;
@@ -202,6 +221,7 @@ int run_server(const options& opts) {
                 cfg = std::make_shared<const config::broker_config>(std::move(*next));
                 log.reconfigure(cfg->log);
                 broker.apply_config(cfg);
+                plugins.reload(cfg->plugins);
             }
             wait_reload();
         });
@@ -223,6 +243,7 @@ int run_server(const options& opts) {
     if (http_api) http_api->stop();
     for (auto& l : listeners) l->close();
     broker.shutdown(shutdown_grace);
+    plugins.shutdown();  // after the workers: no callback runs any more
     if (store) store->stop();  // after the workers: their last writes are committed
     if (!cfg->pid_file.empty()) {
         std::error_code ec;

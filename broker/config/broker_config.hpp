@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace strata::config {
@@ -76,6 +77,13 @@ struct http_listener_config {
     std::string defined_at;
 };
 
+// A `plugin PATH` line and the `plugin_opt_KEY VALUE` lines after it.
+struct plugin_config {
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> options;  // KEY (without plugin_opt_), VALUE; conf order
+    std::string defined_at;  // "file:line" of the plugin line, for messages
+};
+
 struct broker_config {
     std::vector<listener_config> listeners;
     bool per_listener_settings = false;
@@ -84,6 +92,7 @@ struct broker_config {
     bool allow_anonymous = false;           // Mosquitto 2: false unless set (true without a conf file)
     bool allow_zero_length_clientid = true; // with per_listener_settings, every listener must agree for now
     std::string auto_id_prefix = "auto-";   // idem
+    std::vector<plugin_config> plugins;     // called in this order (docs/plugins.md)
 
     // Limits
     std::uint16_t max_inflight_messages = 20;

@@ -154,9 +154,10 @@ constexpr key_spec table[] = {
      }},
     {.name = "allow_anonymous", .kind = value_kind::boolean, .scope = key_scope::security,
      .section = key_section::access, .default_text = "false",
-     .doc = "Whether clients may connect without a username. Defaults to false, except without any listener "
-            "(loopback only) where it defaults to true; strata keeps an explicit false there (Mosquitto 2.0 "
-            "overrides it).",
+     .doc = "Whether clients may connect without being authenticated. Defaults to false, except without any "
+            "listener (loopback only) where it defaults to true; strata keeps an explicit false there (Mosquitto "
+            "2.0 overrides it). With plugins, a plugin that answers the `auth_basic` event decides; this value "
+            "applies when none does (docs/plugins.md).",
      .apply = [](apply_context& c, const key_value& v) -> result {
          if (c.listener) {
              c.listener->allow_anonymous = v.flag;
@@ -181,15 +182,44 @@ constexpr key_spec table[] = {
      }},
     {.name = "check_retain_source", .kind = value_kind::boolean, .section = key_section::access,
      .default_text = "true",
-     .doc = "Re-check a retained message's publisher against the ACLs before delivering it. strata has no ACLs "
-            "yet (acl_file is refused), so there is nothing to check and both values are accepted.",
+     .doc = "Re-check a retained message's publisher against the ACLs before delivering it. Accepted for "
+            "compatibility: strata has no acl_file yet, and plugins' `acl` read check applies to every retained "
+            "message sent to a subscriber, whatever this says.",
      .apply = [](apply_context&, const key_value&) -> result { return ok; }},
     later("password_file", release::auth, key_section::access, "Username and password file."),
     later("acl_file", release::auth, key_section::access, "Access control list file."),
-    later("auth_plugin", release::auth, key_section::access, "Authentication plugin (Mosquitto 1.x API)."),
-    later("plugin", release::auth, key_section::access, "Plugin to load."),
-    later("plugin_opt_*", release::auth, key_section::access, "Options of the current plugin."),
-    later("auth_opt_*", release::auth, key_section::access, "Options of the current plugin (old name)."),
+    {.name = "plugin", .syntax = "PATH", .section = key_section::access,
+     .doc = "Loads a strata plugin (a shared object exporting `strata_plugin_version`, `strata_plugin_init` and "
+            "`strata_plugin_cleanup`, see docs/plugins.md). Repeat the line for several plugins; their callbacks "
+            "run in the order of the lines. Plugins apply to every listener. `--check` loads each one to check it. "
+            "Changes take effect at restart; SIGHUP passes new `plugin_opt_*` values to the reload event.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.plugins.push_back({std::string(v.text), {}, std::string(c.at)});
+         return ok;
+     }},
+    {.name = "plugin_opt_*", .syntax = "VALUE", .section = key_section::access,
+     .doc = "`plugin_opt_KEY VALUE`: option KEY of the plugin of the last `plugin` line (the plugin receives KEY "
+            "without the `plugin_opt_` prefix). Each KEY at most once per plugin.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (c.cfg.plugins.empty()) return "must come after a 'plugin' line";
+         constexpr std::string_view prefix = "plugin_opt_";
+         const auto name = c.key.substr(prefix.size());
+         auto& options = c.cfg.plugins.back().options;
+         const bool seen = std::any_of(options.begin(), options.end(), [&](const auto& o) { return o.first == name; });
+         if (seen) return "set twice for the plugin at " + c.cfg.plugins.back().defined_at;
+         options.emplace_back(std::string(name), std::string(v.text));
+         return ok;
+     }},
+    {.name = "auth_plugin", .section = key_section::access,
+     .doc = "the Mosquitto 1.x auth plugin API is not supported (strata plugins have their own); write a "
+            "strata plugin (docs/plugins.md) and load it with `plugin`.",
+     .status = key_status::not_supported},
+    {.name = "auth_opt_*", .section = key_section::access,
+     .doc = "the Mosquitto 1.x auth plugin API is not supported, nor its options; use `plugin_opt_*` with a "
+            "strata plugin (docs/plugins.md).",
+     .status = key_status::not_supported},
     later("auth_plugin_deny_special_chars", release::auth, key_section::access,
           "Deny + and # in usernames and client ids before plugin ACL checks."),
     later("use_username_as_clientid", release::auth, key_section::access, "Replace the client id with the username."),

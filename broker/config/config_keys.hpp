@@ -48,6 +48,7 @@ enum class key_status {
     supported,
     ignored,            // accepted for compatibility, has no effect (documented per key)
     not_supported_yet,  // refused with "not supported yet (<release>)" so that it is never ignored
+    not_supported,      // refused for good; `doc` says why and what to use instead
 };
 
 // The strata release that brings a feature. Only names, so that the messages
@@ -92,6 +93,8 @@ struct apply_context {
     broker_config& cfg;
     listener_config* listener;  // target of a listener (or per-listener security) key; nullptr for global
     parser_hooks& parser;
+    std::string_view key;       // as written (prefix keys such as plugin_opt_* need the rest of the name)
+    std::string_view at;        // "file:line" of the line
 };
 
 // Stores a checked value. Returns the reason (without "file:line: key: ")

@@ -276,6 +276,10 @@ void parser::parse_line(std::string_view raw) {
         error(key, "not supported yet (" + std::string(release_name(k->when)) + ")");
         return;
     }
+    if (k->status == key_status::not_supported) {
+        error(key, std::string(k->doc));
+        return;
+    }
 
     // Read the argument according to the key's kind.
     key_value v;
@@ -363,7 +367,8 @@ void parser::parse_line(std::string_view raw) {
     }
 
     current_key_ = std::string(key);
-    apply_context ctx{cfg_, target, *this};
+    const std::string at = where();
+    apply_context ctx{cfg_, target, *this, key, at};
     if (auto problem = k->apply(ctx, v)) return error(key, *problem);
 
     if (k->one_value_for_all_listeners && target) {

@@ -128,7 +128,20 @@ std::string reference_markdown() {
         new_block(out);
         out += "## " + std::string(section_titles[s]) + "\n";
         for (const auto& k : all_keys()) {
-            if (k.section == section_order[s] && k.status != key_status::not_supported_yet) render_key(out, k);
+            if (k.section == section_order[s] && k.status != key_status::not_supported_yet &&
+                k.status != key_status::not_supported) {
+                render_key(out, k);
+            }
+        }
+    }
+    new_block(out);
+    out += "## Not supported\n\nThese Mosquitto keys stop the broker with `not supported` and the reason below.\n\n"
+           "| Key | Why, and what to use instead |\n| --- | --- |\n";
+    for (const auto& k : all_keys()) {
+        if (k.status == key_status::not_supported) {
+            std::string why(k.doc);
+            why[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(why[0])));
+            out += "| " + code(k.name) + " | " + why + " |\n";
         }
     }
     new_block(out);

@@ -87,9 +87,14 @@ void worker::route_local(const message_ref& m) {
         if (e.options.retain_as_published && m->retain()) p->retain = true;  // [MQTT-3.3.1-13]
         if (e.identifier != 0) p->ids.push_back(e.identifier);
     });
+    // Plugins (acl read, message_out) may hold a message back from a subscriber.
+    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
+    if (inspected) hooks_.prepare_delivery(*m);
     for (std::size_t i = 0; i < plan_count_; ++i) {
         auto& p = plans_[i];
-        p.target->deliver(m, delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos), p.retain, p.ids);
+        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
+        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
+        p.target->deliver(m, qos, p.retain, p.ids);
     }
 }
 
@@ -113,6 +118,10 @@ void worker::route_shared(const message_ref& m) {
 void worker::deliver_directed(const directed_delivery& d) {
     auto it = sessions_by_id_.find(d.session_id);
     if (it == sessions_by_id_.end()) return;  // the member left while the message was on its way
+    if (hooks_.inspects_delivery()) {
+        hooks_.prepare_delivery(*d.msg);
+        if (!hooks_.allow_delivery(*it->second, d.qos, d.retain)) return;
+    }
     const std::uint32_t ids[1] = {d.subscription_id};
     it->second->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0));
 }
@@ -234,7 +243,12 @@ void worker::send_retained(session& s, std::string_view filter, const subscripti
     const std::span<const std::uint32_t> id_span(ids, identifier ? 1 : 0);
     retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
         // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
-        s.deliver(m, delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos), true, id_span);
+        const auto qos = delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos);
+        if (hooks_.inspects_delivery()) {
+            hooks_.prepare_delivery(*m);
+            if (!hooks_.allow_delivery(s, qos, true)) return;
+        }
+        s.deliver(m, qos, true, id_span);
     });
 }
 

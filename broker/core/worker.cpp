@@ -28,7 +28,8 @@ worker::worker(broker& owner, std::size_t index, std::shared_ptr<const config::b
       index_(index),
       io_(std::make_unique<boost::asio::io_context>(1)),
       config_(std::move(cfg)),
-      limits_(limits_from(*config_)) {
+      limits_(limits_from(*config_)),
+      hooks_(static_cast<std::uint32_t>(index), owner.log()) {
     tick_timer_.emplace(*io_);
 }
 
@@ -89,6 +90,14 @@ std::string worker::make_client_id() {
         for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(hex[bits & 0xF]);
     }
     return id;
+}
+
+void worker::end_authentication(const std::string& client_id) {
+    const auto it = authenticating_.find(client_id);
+    if (it == authenticating_.end() || --it->second > 0) return;
+    authenticating_.erase(it);
+    // Refused before any session existed here: the id is free again.
+    if (!sessions_.contains(client_id)) broker_.registry().release(client_id, index_);
 }
 
 attach_result worker::attach(protocol::connection& c, const std::string& client_id, bool clean_start) {
@@ -181,7 +190,8 @@ void worker::end_session(session& s, bool release_client_id) {
         persistence_->remove_session(s);
         schedule_flush();
     }
-    if (release_client_id) broker_.registry().release(s.client_id(), index_);
+    // A connection still authenticating with this id keeps the claim (see end_authentication).
+    if (release_client_id && !authenticating_.contains(s.client_id())) broker_.registry().release(s.client_id(), index_);
     sessions_by_id_.erase(s.id());
     const std::string client_id = s.client_id();
     sessions_.erase(client_id);  // destroys s
@@ -253,6 +263,7 @@ void worker::tick() {
     retained_.sweep(now);
     stats_.retained_messages.store(retained_.size(), std::memory_order_relaxed);
     if (index_ == 0) sys_.tick(broker_, *this, now);
+    hooks_.tick(now);
 }
 
 void worker::publish_all_wills() {

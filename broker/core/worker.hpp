@@ -27,6 +27,7 @@
 #include "core/persistence.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
+#include "plugin/worker_hooks.hpp"
 #include "session/session.hpp"
 #include "topic/retained_store.hpp"
 #include "topic/topic_trie.hpp"
@@ -90,6 +91,8 @@ public:
     packet_scratch& scratch() { return scratch_; }
     // Buffer that transports read into before handing bytes to a connection.
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
+    // The plugin callbacks as this worker calls them (empty without plugins).
+    plugin::worker_hooks& hooks() { return hooks_; }
 
     // Sizes the outboxes for the other workers (called once all exist).
     void set_peer_count(std::size_t n);
@@ -131,6 +134,11 @@ public:
     void detach(session& s, bool publish_will_now);
     // A new client identifier, unique in this process.
     std::string make_client_id();
+    // A connection holding the registry's claim on `client_id` awaits its
+    // plugins' verdict; ended (accepted: the session now exists) or not, the
+    // claim is released when nothing on this worker holds the id any more.
+    void begin_authentication(const std::string& client_id) { ++authenticating_[client_id]; }
+    void end_authentication(const std::string& client_id);
 
     // ---- routing ----
     // Publishes a message accepted from a client (or a will): local delivery,
@@ -225,6 +233,8 @@ private:
     std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<>> timers_;
 
     sys_topics sys_;  // used by worker 0 only
+    plugin::worker_hooks hooks_;
+    std::unordered_map<std::string, std::uint32_t> authenticating_;  // client id -> connections awaiting plugins
     std::vector<outbox> outboxes_;
     bool flush_scheduled_ = false;
 

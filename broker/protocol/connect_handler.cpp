@@ -4,6 +4,7 @@
 #include "core/logger.hpp"
 #include "core/worker.hpp"
 #include "protocol/connection.hpp"
+#include "protocol/plugin_state.hpp"
 #include "topic/topic_name.hpp"
 
 namespace strata::protocol {
@@ -60,6 +61,8 @@ void connection::handle_connect(codec::bytes_view body) {
         notify_transport();
         return;
     }
+    // With plugins, they authenticate the client first (auth_handler.cpp).
+    if (worker_.hooks().snapshot()->handles_connections()) return start_authentication(body, assigned_id);
     accept_connect(p, assigned_id);
 }
 
@@ -73,9 +76,12 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
         // 3.1.1 only allows an empty id with a clean session [MQTT-3.1.3-8].
         if (!v5 && !p.clean_start) return reason_code::client_identifier_not_valid;
     }
-    if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
-    // No password file yet: without anonymous access nobody may connect.
-    if (!listener_.allow_anonymous.value_or(cfg.allow_anonymous)) return reason_code::not_authorized;
+    if (!worker_.hooks().snapshot()->handles_connections()) {  // else the plugins decide (auth_handler.cpp)
+        // No auth plugin takes an authentication method.
+        if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
+        // No password file yet: without anonymous access nobody may connect.
+        if (!anonymous_allowed()) return reason_code::not_authorized;
+    }
     // 3.1.1 cannot be told a shorter keep alive, so Mosquitto refuses it.
     if (!v5 && p.keep_alive > cfg.max_keepalive) return reason_code::client_identifier_not_valid;
     if (p.has_will) {
@@ -90,12 +96,16 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
     return reason_code::success;
 }
 
-void connection::refuse_connect(reason_code rc, std::string_view why) {
+bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(worker_.config().allow_anonymous); }
+
+void connection::refuse_connect(reason_code rc, std::string_view why, std::string_view reason_string) {
+    note_close(rc, false);
     worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, " refused: ", why.empty() ? codec::to_string(rc) : why, ".");
     if (version_ == protocol_version::v5) {
         codec::connack_packet ack;
         ack.reason = static_cast<std::uint8_t>(rc);
+        if (!reason_string.empty()) ack.props.reason_string = reason_string;
         codec::encode_connack(out_.bytes(), version_, ack);
     } else {
         // 3.1.1 has return codes only for refusals, not for protocol errors [MQTT-3.2.2-6].
@@ -160,6 +170,8 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     state_ = connection_state::active;
     session_->expiry_interval = expiry;
     session_->protocol_version = static_cast<std::uint8_t>(version_);
+    session_->username.assign(p.username);
+    session_->has_username = p.has_username;
     session_->will = make_will(p);
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
     worker_.session_started(*session_);
@@ -173,6 +185,10 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
         if (!cfg.retain_available) ack.props.retain_available = 0;
         if (cfg.max_packet_size != 0) ack.props.maximum_packet_size = cfg.max_packet_size;
         if (server_topic_alias_maximum_ > 0) ack.props.topic_alias_maximum = server_topic_alias_maximum_;
+        if (plugin_ && !plugin_->method.empty()) {  // enhanced authentication succeeded
+            ack.props.authentication_method = plugin_->method;
+            if (!plugin_->auth_data_out.empty()) ack.props.authentication_data = codec::as_chars(plugin_->auth_data_out);
+        }
     }
     codec::encode_connack(out_.bytes(), version_, ack);
 

@@ -5,11 +5,19 @@
 #include "core/broker.hpp"
 #include "core/logger.hpp"
 #include "core/worker.hpp"
+#include "protocol/plugin_state.hpp"
 
 namespace strata::protocol {
 
 using codec::packet_type;
 using codec::reason_code;
+
+namespace {
+
+// Bytes a client may send while its packets wait for a deferred plugin decision.
+constexpr std::size_t max_held_input = 1 << 20;
+
+}  // namespace
 
 connection::connection(core::worker& w, transport& t, std::string peer, const listener_settings& listener)
     : worker_(w),
@@ -31,6 +39,12 @@ connection::~connection() {
 
 void connection::on_input(std::span<const std::uint8_t> bytes) {
     if (state_ != connection_state::awaiting_connect && state_ != connection_state::active) return;
+    if (paused() && partial_.size() + bytes.size() > max_held_input) {
+        // Packets wait while a plugin decides; a client cannot make them pile up without bound.
+        worker_.log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
+        begin_close();
+        return;
+    }
     worker_.stats().add(worker_.stats().bytes_received, bytes.size());
     std::span<const std::uint8_t> data = bytes;
     const bool buffered = !partial_.empty();
@@ -41,7 +55,7 @@ void connection::on_input(std::span<const std::uint8_t> bytes) {
     const auto& cfg = worker_.config();
     std::size_t consumed = 0;
     bool progressed = false;
-    while (state_ == connection_state::awaiting_connect || state_ == connection_state::active) {
+    while ((state_ == connection_state::awaiting_connect || state_ == connection_state::active) && !paused()) {
         codec::fixed_header h;
         const auto status = codec::parse_fixed_header(data.subspan(consumed), h);
         if (status == codec::frame_status::incomplete) break;
@@ -82,7 +96,9 @@ void connection::on_input(std::span<const std::uint8_t> bytes) {
 std::vector<std::uint8_t> connection::take_unread_input() { return std::exchange(partial_, {}); }
 
 void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view body) {
-    if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect) {
+    // Only CONNECT comes first; AUTH packets may follow it while plugins authenticate.
+    if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect &&
+        !(h.type == packet_type::auth && plugin_)) {
         // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
         worker_.log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
         begin_close();
@@ -90,7 +106,7 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
     }
     switch (h.type) {
         case packet_type::connect:
-            if (state_ != connection_state::awaiting_connect) {
+            if (state_ != connection_state::awaiting_connect || plugin_) {
                 protocol_violation(reason_code::protocol_error, "second CONNECT");  // [MQTT-3.1.0-2]
                 return;
             }
@@ -128,18 +144,6 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
     }
 }
 
-void connection::handle_auth(codec::bytes_view body) {
-    codec::auth_packet p;
-    const auto rc = codec::decode_auth(body, p);
-    if (rc != reason_code::success) {
-        protocol_violation(rc, "malformed AUTH");
-        return;
-    }
-    // No authentication method was accepted at CONNECT (strata refuses them
-    // until an auth plugin handles one), so any AUTH is out of place (section 4.12).
-    protocol_violation(reason_code::protocol_error, "AUTH without an authentication method");
-}
-
 void connection::tick(time_point now) {
     if (state_ == connection_state::awaiting_connect) {
         const auto limit = std::chrono::seconds(worker_.config().connect_timeout);
@@ -161,6 +165,7 @@ void connection::tick(time_point now) {
 
 void connection::disconnect(reason_code rc, bool suppress_will) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
+    note_close(rc, false);
     if (suppress_will) will_suppressed_ = true;
     if (state_ == connection_state::active && version_ == codec::protocol_version::v5) {
         codec::disconnect_packet d;
@@ -172,6 +177,7 @@ void connection::disconnect(reason_code rc, bool suppress_will) {
 
 void connection::protocol_violation(reason_code rc, std::string_view what) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
+    note_close(rc, false);
     worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
     if (version_ == codec::protocol_version::v5 && state_ == connection_state::active) {
@@ -190,6 +196,7 @@ void connection::protocol_violation(reason_code rc, std::string_view what) {
 
 void connection::begin_close() {
     if (state_ == connection_state::closing || state_ == connection_state::closed) return;
+    if (plugin_) plugin_closing();
     if (state_ == connection_state::active) {
         worker_.stats().add(worker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
     }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "codec/packets.hpp"
+#include "plugin/table.hpp"
 #include "protocol/output_queue.hpp"
 #include "session/session.hpp"
 #include "topic/topic_trie.hpp"
@@ -90,6 +92,12 @@ public:
     // Sends PUBCOMP once the released inbound packet id is durable.
     void send_pubcomp(std::uint16_t packet_id) { send_ack(codec::packet_type::pubcomp, packet_id, codec::reason_code::success); }
 
+    // ---- plugin side (auth_handler.cpp) ----
+    // A deferred plugin decision arrives (host->resume, posted to this worker).
+    void resume(std::uint32_t sequence, plugin::answer a);
+    // This client as plugin events show it.
+    plugin::client_view plugin_client() const;
+
 private:
     // Packet handlers (one file per packet family).
     void handle_packet(const codec::fixed_header& h, codec::bytes_view body);
@@ -103,7 +111,8 @@ private:
 
     // CONNECT helpers
     codec::reason_code check_connect(const codec::connect_packet& p);
-    void refuse_connect(codec::reason_code rc, std::string_view why);
+    bool anonymous_allowed() const;
+    void refuse_connect(codec::reason_code rc, std::string_view why, std::string_view reason_string = {});
     void accept_connect(const codec::connect_packet& p, bool assigned_id);
     mutable_message_ref make_will(const codec::connect_packet& p);
 
@@ -116,6 +125,25 @@ private:
     // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
     void protocol_violation(codec::reason_code rc, std::string_view what);
     void begin_close();
+
+    // Plugins (auth_handler.cpp): the authentication chain of CONNECT and AUTH,
+    // the connect and disconnect events, refusals of PUBLISH.
+    struct plugin_state;
+    void start_authentication(codec::bytes_view connect_body, bool assigned_id);
+    void run_authentication(plugin::answer* late);
+    plugin::answer ask_plugin(const codec::connect_packet* p);
+    bool take_answer(plugin::answer a, const codec::connect_packet& p);
+    bool chain_exhausted(const codec::connect_packet& p);
+    bool authenticated(const codec::connect_packet& p);
+    void refuse_authentication(const plugin::answer& a, codec::reason_code fallback);
+    void finish_authentication(const codec::connect_packet& p);
+    void send_auth(codec::reason_code rc, std::span<const std::uint8_t> data, std::string_view reason_string);
+    void refuse_publish(const codec::publish_packet& p, codec::reason_code rc, std::string_view reason_string);
+    // A decision is deferred: further packets wait (held in partial_).
+    bool paused() const;
+    // Why the connection ends, for the disconnect event.
+    void note_close(codec::reason_code rc, bool client_initiated);
+    void plugin_closing();
     void notify_transport();
     bool wants_problem_information() const { return request_problem_information_; }
 
@@ -155,6 +183,8 @@ private:
 
     time_point created_at_;
     time_point last_packet_at_;
+    // Only when plugins take part in connections (else null: 8 bytes per connection).
+    std::unique_ptr<plugin_state> plugin_;
 };
 
 }  // namespace strata::protocol

@@ -124,6 +124,13 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         mounted += p.topic;
         topic = mounted;
     }
+    // Plugins (acl write, message_in) may refuse the message or rewrite it.
+    const plugin::message_draft* rewritten = nullptr;
+    if (worker_.hooks().inspects_publish()) {
+        std::string reason;
+        const auto refused = worker_.hooks().check_publish(plugin_client(), topic, p, rewritten, reason);
+        if (refused != reason_code::success) return refuse_publish(p, refused, reason);
+    }
     auto& forwarded = worker_.scratch().forwarded_properties;
     forwarded.clear();
     if (v5) encode_forwarded_properties(p.props, forwarded);
@@ -136,6 +143,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     in.origin_session = session_->id();
     in.has_expiry = p.props.message_expiry_interval.has_value();
     in.expiry_interval = p.props.message_expiry_interval.value_or(0);
+    if (rewritten) rewritten->apply(in, forwarded);
     if (worker_.log().enabled(config::log_debug)) {
         worker_.log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),

@@ -66,6 +66,16 @@ void connection::handle_subscribe(codec::bytes_view body) {
         o.no_local = req.no_local;
         o.retain_as_published = req.retain_as_published;
         o.retain_handling = req.retain_handling;
+        if (worker_.hooks().inspects_subscribe()) {
+            // Plugins (acl subscribe, subscribe) may refuse the filter or lower its QoS.
+            const auto refused = worker_.hooks().check_subscribe(plugin_client(), mount_point_, f, o, identifier);
+            if (refused != reason_code::success) {
+                ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(refused) : 0x80);
+                worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to '", req.filter,
+                                  "' refused by a plugin.");
+                continue;
+            }
+        }
         std::string filter = mounted_filter(mount_point_, req.filter, f);
         const bool is_new = worker_.subscribe(*session_, filter, o, identifier);
         ack.reasons.push_back(o.qos);
@@ -96,6 +106,14 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
         if (!topic::parse_subscription_filter(raw, f)) {
             ack.reasons.push_back(static_cast<std::uint8_t>(reason_code::topic_filter_invalid));
             continue;
+        }
+        if (worker_.hooks().inspects_unsubscribe()) {
+            // Plugins (acl unsubscribe, unsubscribe) may keep the subscription.
+            const auto refused = worker_.hooks().check_unsubscribe(plugin_client(), mount_point_, f);
+            if (refused != reason_code::success) {
+                ack.reasons.push_back(static_cast<std::uint8_t>(refused));
+                continue;
+            }
         }
         const bool existed = worker_.unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
         ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
@@ -131,6 +149,7 @@ void connection::handle_disconnect(codec::bytes_view body) {
     }
     // The will is dropped on a normal disconnect and sent for 0x04 [MQTT-3.14.4-3].
     will_suppressed_ = p.reason != reason_code::disconnect_with_will;
+    note_close(p.reason, true);
     if (worker_.config().log.connection_messages) worker_.log().notice("Client ", client_id_, " disconnected.");
     begin_close();
 }

@@ -144,6 +144,10 @@ public:
 
     // MQTT level of the last connection (3, 4 or 5), kept in the store.
     std::uint8_t protocol_version = 4;
+    // Username of the last connection, for plugins' checks of deliveries
+    // (acl read, message_out) while the client is away; not kept in the store.
+    std::string username;
+    bool has_username = false;
 
     // ---- will and expiry (managed by the worker) ----
     mutable_message_ref will;

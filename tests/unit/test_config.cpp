@@ -316,14 +316,31 @@ TEST_CASE("config: max_qos and max_topic_alias hold one value for every listener
     CHECK(error("listener 1883\nmax_qos 3\n") == "t.conf:2: max_qos: expected an integer from 0 to 2, got '3'");
 }
 
+TEST_CASE("config: plugin lines and their options, in conf order") {
+    const auto c = parse("plugin /a.so\nplugin_opt_user alice\nplugin_opt_path /x y\nplugin /b.so\nplugin_opt_user bob\n");
+    REQUIRE(c.plugins.size() == 2);
+    CHECK(c.plugins[0].path == "/a.so");
+    CHECK(c.plugins[0].defined_at == "t.conf:1");
+    REQUIRE(c.plugins[0].options.size() == 2);
+    CHECK(c.plugins[0].options[0] == std::pair<std::string, std::string>("user", "alice"));
+    CHECK(c.plugins[0].options[1] == std::pair<std::string, std::string>("path", "/x y"));
+    REQUIRE(c.plugins[1].options.size() == 1);
+    CHECK(c.plugins[1].options[0].second == "bob");
+    CHECK(error("plugin_opt_db x\n") == "t.conf:1: plugin_opt_db: must come after a 'plugin' line");
+    CHECK(error("plugin /a.so\nplugin_opt_u 1\nplugin_opt_u 2\n") ==
+          "t.conf:3: plugin_opt_u: set twice for the plugin at t.conf:1");
+    // Mosquitto 1.x auth plugins are refused for good, with the reason.
+    CHECK(error("auth_plugin /usr/lib/auth.so\n").starts_with(
+        "t.conf:1: auth_plugin: the Mosquitto 1.x auth plugin API is not supported"));
+    CHECK(error("auth_opt_db x\n").starts_with("t.conf:1: auth_opt_db: the Mosquitto 1.x auth plugin API is not supported"));
+}
+
 TEST_CASE("config: keys of later releases are refused") {
     CHECK(error("listener 8883\ncafile /etc/ca.pem\n") == "t.conf:2: cafile: not supported yet (TLS release)");
     CHECK(error("listener 8883\ncertfile /etc/cert.pem\n") == "t.conf:2: certfile: not supported yet (TLS release)");
     CHECK(error("ciphers_tls1.3 x\n") == "t.conf:1: ciphers_tls1.3: not supported yet (TLS release)");
     CHECK(error("password_file /etc/pw\n") == "t.conf:1: password_file: not supported yet (authentication release)");
     CHECK(error("acl_file /etc/acl\n") == "t.conf:1: acl_file: not supported yet (authentication release)");
-    CHECK(error("plugin_opt_db x\n") == "t.conf:1: plugin_opt_db: not supported yet (authentication release)");
-    CHECK(error("auth_opt_db x\n") == "t.conf:1: auth_opt_db: not supported yet (authentication release)");
     CHECK(error("http_dir /var/www\n") == "t.conf:1: http_dir: not supported yet (WebSocket release)");
     CHECK(error("connection remote\n") == "t.conf:1: connection: not supported yet (bridge release)");
     CHECK(error("topic # both 0\n") == "t.conf:1: topic: not supported yet (bridge release)");
@@ -501,6 +518,7 @@ TEST_CASE("config: the key table is consistent") {
             CHECK(k.when != cfg::release::none);
             continue;
         }
+        if (k.status == cfg::key_status::not_supported) continue;  // refused with its doc, never applied
         CHECK(static_cast<bool>(k.apply));
         if (!k.only_value.empty()) CHECK(k.when != cfg::release::none);
         // Defaults of one-word keys are valid values of the key.
