@@ -1,0 +1,144 @@
+// A plugin for the end-to-end tests (tests/e2e/test_plugins.py), in C++ to
+// show that side of the C ABI. Options:
+//   defer_user NAME, defer_password PW  auth_basic for NAME is deferred and answered
+//                                       from another thread (OK if the password is PW)
+//   deny_subscribe PREFIX               acl: subscriptions to filters starting with PREFIX are refused
+//   auth_method NAME                    enhanced authentication: AUTH "challenge", then
+//                                       the client must answer "secret" (CONNACK data "welcome")
+//   log_events true                     log connect, disconnect and the first tick
+//   marker TEXT                         logged by the reload event
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "hooks.hpp"
+
+namespace {
+
+struct state {
+    const strata_host* host = nullptr;
+    std::string defer_user, defer_password, deny_subscribe, auth_method;
+    bool log_events = false;
+    std::atomic<bool> ticked{false};
+    std::mutex threads_mutex;
+    std::vector<std::thread> threads;  // joined at cleanup
+};
+
+std::string_view view(strata_str s) { return s.data ? std::string_view(s.data, s.size) : std::string_view(); }
+std::string_view view(strata_bytes b) { return {reinterpret_cast<const char*>(b.data), b.size}; }
+
+std::string option(const strata_host* host, const char* key) {
+    const char* v = host->option(host, key);
+    return v ? v : "";
+}
+
+void log(state& s, const std::string& line) { s.host->log(s.host, STRATA_LOG_NOTICE, line.c_str()); }
+
+int on_auth_basic(int, void* data, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    auto& ev = *static_cast<strata_event_auth_basic*>(data);
+    if (s.defer_user.empty() || view(ev.client->username) != s.defer_user) return STRATA_PASS;
+    // An "asynchronous backend": the answer comes from another thread.
+    const bool good = ev.has_password && view(ev.password) == s.defer_password;
+    const strata_defer handle = ev.defer;
+    std::lock_guard lock(s.threads_mutex);
+    s.threads.emplace_back([&s, handle, good] {
+        strata_resume r{};
+        r.struct_size = sizeof r;
+        r.defer = handle;
+        r.result = good ? STRATA_OK : STRATA_DENY;
+        r.reason_code = good ? 0 : 0x86;
+        s.host->resume(s.host, &r);
+    });
+    return STRATA_DEFER;
+}
+
+int on_acl(int, void* data, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    auto& ev = *static_cast<strata_event_acl*>(data);
+    if (ev.access == STRATA_ACCESS_SUBSCRIBE && !s.deny_subscribe.empty() &&
+        view(ev.topic).starts_with(s.deny_subscribe)) {
+        return STRATA_DENY;
+    }
+    return STRATA_PASS;
+}
+
+int on_auth_extended(int, void* data, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    auto& ev = *static_cast<strata_event_auth_extended*>(data);
+    if (view(ev.method) != s.auth_method) return STRATA_PASS;
+    static const char challenge[] = "challenge";
+    static const char welcome[] = "welcome";
+    if (ev.stage == STRATA_AUTH_START) {
+        ev.data_out = {reinterpret_cast<const std::uint8_t*>(challenge), sizeof challenge - 1};
+        return STRATA_CONTINUE;
+    }
+    if (view(ev.data) != "secret") return STRATA_DENY;
+    ev.data_out = {reinterpret_cast<const std::uint8_t*>(welcome), sizeof welcome - 1};
+    return STRATA_OK;
+}
+
+int on_connect(int, void* data, void* userdata) {
+    auto& ev = *static_cast<strata_event_connect*>(data);
+    log(*static_cast<state*>(userdata), "event connect " + std::string(view(ev.client->client_id)));
+    return STRATA_OK;
+}
+
+int on_disconnect(int, void* data, void* userdata) {
+    auto& ev = *static_cast<strata_event_disconnect*>(data);
+    log(*static_cast<state*>(userdata), "event disconnect " + std::string(view(ev.client->client_id)) +
+                                            " accepted=" + std::to_string(ev.accepted) +
+                                            " client=" + std::to_string(ev.client_initiated));
+    return STRATA_OK;
+}
+
+int on_tick(int, void*, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    if (!s.ticked.exchange(true)) log(s, "event tick");
+    return STRATA_OK;
+}
+
+int on_reload(int, void* data, void* userdata) {
+    auto& ev = *static_cast<strata_event_reload*>(data);
+    std::string marker;
+    for (std::size_t i = 0; i < ev.option_count; ++i) {
+        if (std::string_view(ev.options[i].key) == "marker") marker = ev.options[i].value;
+    }
+    log(*static_cast<state*>(userdata), "event reload marker=" + marker);
+    return STRATA_OK;
+}
+
+}  // namespace
+
+int strata_plugin_version(void) { return STRATA_PLUGIN_API_VERSION; }
+
+int strata_plugin_init(const strata_host* host, const strata_option*, size_t, void** userdata) {
+    auto* s = new state;
+    s->host = host;
+    s->defer_user = option(host, "defer_user");
+    s->defer_password = option(host, "defer_password");
+    s->deny_subscribe = option(host, "deny_subscribe");
+    s->auth_method = option(host, "auth_method");
+    s->log_events = option(host, "log_events") == "true";
+    if (!s->defer_user.empty()) host->register_event(host, STRATA_EVENT_AUTH_BASIC, on_auth_basic, s);
+    if (!s->deny_subscribe.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
+    if (!s->auth_method.empty()) host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended, s);
+    if (s->log_events) {
+        host->register_event(host, STRATA_EVENT_CONNECT, on_connect, s);
+        host->register_event(host, STRATA_EVENT_DISCONNECT, on_disconnect, s);
+        host->register_event(host, STRATA_EVENT_TICK, on_tick, s);
+    }
+    host->register_event(host, STRATA_EVENT_RELOAD, on_reload, s);
+    *userdata = s;
+    return STRATA_OK;
+}
+
+int strata_plugin_cleanup(void* userdata, const strata_option*, size_t) {
+    auto* s = static_cast<state*>(userdata);
+    for (auto& t : s->threads) t.join();
+    delete s;
+    return STRATA_OK;
+}
