@@ -11,12 +11,6 @@ using codec::reason_code;
 
 namespace {
 
-// The reason code a plugin gave for a refusal, or the event's default (a
-// refusal needs a code of 0x80 or above).
-reason_code refusal(std::uint8_t given, reason_code fallback) {
-    return given >= 0x80 ? static_cast<reason_code>(given) : fallback;
-}
-
 // Points the property fields of a message event at decoded properties.
 void fill_properties(strata_event_message& e, const codec::properties& props, std::vector<strata_user_property>& views) {
     e.payload_format = props.payload_format_indicator ? static_cast<std::int16_t>(*props.payload_format_indicator) : -1;

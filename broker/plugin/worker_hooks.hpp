@@ -149,4 +149,10 @@ private:
 // Builds the event view of a session (its connection's when it is online).
 client_view view_of(const session& s);
 
+// The reason code a plugin gave for a refusal, or the event's default (a
+// refusal needs a code of 0x80 or above).
+inline codec::reason_code refusal(std::uint8_t given, codec::reason_code fallback) {
+    return given >= 0x80 ? static_cast<codec::reason_code>(given) : fallback;
+}
+
 }  // namespace strata::plugin

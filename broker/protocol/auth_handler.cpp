@@ -17,16 +17,6 @@ using codec::packet_type;
 using codec::protocol_version;
 using codec::reason_code;
 
-namespace {
-
-reason_code refusal_code(std::uint8_t given, reason_code fallback) {
-    return given >= 0x80 ? static_cast<reason_code>(given) : fallback;
-}
-
-strata_bytes view_bytes(std::span<const std::uint8_t> b) { return {b.data(), b.size()}; }
-
-}  // namespace
-
 plugin::client_view connection::plugin_client() const {
     plugin::client_view v;
     v.client_id = client_id_;
@@ -129,7 +119,7 @@ plugin::answer connection::ask_plugin(const codec::connect_packet* p) {
             plugin::init_event(ev, ps.event, w);
             ev.client = &client;
             ev.has_password = p->has_password ? 1 : 0;
-            ev.password = view_bytes(p->password);
+            ev.password = plugin::to_c_bytes(p->password.data(), p->password.size());
             ev.defer = defer;
             return plugin::call(r, ps.event, ev.header);
         }
@@ -139,10 +129,10 @@ plugin::answer connection::ask_plugin(const codec::connect_packet* p) {
             ev.client = &client;
             ev.stage = ps.stage;
             ev.method = plugin::to_c(ps.method);
-            ev.data = view_bytes(ps.auth_data);
+            ev.data = plugin::to_c_bytes(ps.auth_data.data(), ps.auth_data.size());
             if (p && ps.stage == STRATA_AUTH_START) {
                 ev.has_password = p->has_password ? 1 : 0;
-                ev.password = view_bytes(p->password);
+                ev.password = plugin::to_c_bytes(p->password.data(), p->password.size());
             }
             ev.defer = defer;
             auto a = plugin::call(r, ps.event, ev.header);
@@ -248,7 +238,7 @@ bool connection::authenticated(const codec::connect_packet& p) {
 
 void connection::refuse_authentication(const plugin::answer& a, reason_code fallback) {
     auto& ps = *plugin_;
-    const auto rc = refusal_code(a.reason_code, fallback);
+    const auto rc = plugin::refusal(a.reason_code, fallback);
     const auto& regs = ps.table->at(ps.event);
     const std::string by = ps.index < regs.size() ? std::string(plugin::plugin_name(regs[ps.index])) : "a plugin";
     ps.event = 0;
