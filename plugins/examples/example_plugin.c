@@ -13,6 +13,9 @@
  * atomic pointer. Reload swaps in a new one; the old ones are freed at
  * cleanup, when no callback can still be reading them.
  */
+/* strdup is POSIX, not ISO C: ask for it, so that -std=c11 builds work too. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
