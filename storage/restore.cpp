@@ -124,7 +124,12 @@ restore_report restore_into(store& s, core::broker& b) {
         }
         const std::string inbound = inbound_prefix(client_id);
         for (d->Seek(inbound); d->Valid() && d->key().starts_with(inbound); d->Next()) {
-            if (d->key().size() == inbound.size() + 2) sess.inbound_add(get_u16(d->key().data() + inbound.size()));
+            if (d->key().size() != inbound.size() + 2) continue;
+            // A QoS 2 message received but not yet released by PUBREL is held again.
+            message_ref held;
+            message_key k;
+            if (decode_message_key(d->value().ToStringView(), k)) held = load_message(s, k);
+            sess.inbound_add(get_u16(d->key().data() + inbound.size()), std::move(held));
         }
         sess.set_journal(w.store());
         ++report.sessions;

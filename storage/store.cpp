@@ -1,6 +1,10 @@
 #include "store.hpp"
 
 #include <chrono>
+#include <sys/statvfs.h>
+
+#include <cstdarg>
+#include <cstdio>
 #include <future>
 
 #include <rocksdb/filter_policy.h>
@@ -16,6 +20,24 @@ namespace {
 constexpr auto retention_period_us = std::uint64_t{60} * 1'000'000;
 
 const char* const cf_names[] = {"messages", "topics", "sessions", "retained", "cursors"};
+
+// RocksDB's info log, sent to the broker's log (warnings and errors only).
+class forwarding_logger final : public rocksdb::Logger {
+public:
+    explicit forwarding_logger(std::function<void(std::string_view)> sink)
+        : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), sink_(std::move(sink)) {}
+    using rocksdb::Logger::Logv;
+    void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+    void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+        if (level < GetInfoLogLevel() || !sink_) return;
+        char line[1024];
+        const int n = std::vsnprintf(line, sizeof line, format, ap);
+        if (n > 0) sink_(std::string_view(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1)));
+    }
+
+private:
+    std::function<void(std::string_view)> sink_;
+};
 
 // A clear sentence for the ways opening a store fails.
 std::string explain_open_failure(const std::string& path, const rocksdb::Status& s) {
@@ -55,7 +77,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     db_options.create_missing_column_families = true;
     db_options.paranoid_checks = true;
     db_options.max_background_jobs = 2;
-    db_options.keep_log_file_num = 5;
+    db_options.info_log = std::make_shared<forwarding_logger>(options.log);
 
     rocksdb::ColumnFamilyOptions plain;
     rocksdb::ColumnFamilyOptions messages;
@@ -190,6 +212,7 @@ void store::run_writer() {
             tasks.swap(writer_tasks_);
             stopping = stopping_;
         }
+        check_space();
         if (!sets.empty()) commit(sets);
         for (auto& t : tasks) t();
         const auto now = now_us();
@@ -197,16 +220,31 @@ void store::run_writer() {
             apply_retention(now);
             next_retention_us_ = now + retention_period_us;
         }
-        if (!writable_.load(std::memory_order_relaxed)) {
-            // Try to leave the error state (e.g. space was freed).
-            if (db_->Resume().ok()) writable_.store(true, std::memory_order_relaxed);
-        }
         if (stopping) {
             std::lock_guard lock(queue_mutex_);
             if (queue_.empty() && writer_tasks_.empty()) break;
         }
     }
-    db_->FlushWAL(options_.mode == durability::fsync);
+    // After a failed write RocksDB's log writer keeps the error: leave it alone.
+    if (!write_failed_) db_->FlushWAL(options_.mode == durability::fsync);
+}
+
+void store::refresh_writable() { writable_.store(!space_low_ && !write_failed_, std::memory_order_relaxed); }
+
+void store::check_space() {
+    struct statvfs fs {};
+    if (::statvfs(options_.path.c_str(), &fs) != 0) return;
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    // 10% hysteresis, so that the state does not flap around the threshold.
+    const bool low = space_low_ ? free_bytes < options_.min_free_bytes + options_.min_free_bytes / 10
+                                : free_bytes < options_.min_free_bytes;
+    if (low != space_low_ && options_.log) {
+        options_.log(low ? "free space " + std::to_string(free_bytes >> 20) + " MiB is below storage_min_free_space: "
+                               "refusing QoS 1/2 publishes until space returns"
+                         : std::string("free space is back: accepting QoS 1/2 publishes again"));
+    }
+    space_low_ = low;
+    refresh_writable();
 }
 
 void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
@@ -216,6 +254,7 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
 
     // Topic names first: messages of those topics are in the sets below.
     rocksdb::WriteBatch dictionary;
+    std::size_t written_topics = 0;
     {
         std::lock_guard lock(dictionary_mutex_);
         for (const auto& [id, name] : new_topics_) {
@@ -224,9 +263,14 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
             dictionary.Put(cf_topics_, topic_name_key(name), id_bytes);
             dictionary.Put(cf_topics_, topic_id_key(id), name);
         }
-        if (ok) new_topics_.clear();
+        written_topics = new_topics_.size();
     }
     if (ok && dictionary.Count() > 0) ok = db_->Write(wo, &dictionary).ok();
+    if (ok && written_topics > 0) {
+        // Only what was written leaves the list: a failed write is retried with the next commit.
+        std::lock_guard lock(dictionary_mutex_);
+        new_topics_.erase(new_topics_.begin(), new_topics_.begin() + static_cast<std::ptrdiff_t>(written_topics));
+    }
     for (auto& set : sets) {
         if (ok && set->batch.Count() > 0) ok = db_->Write(wo, &set->batch).ok();
     }
@@ -258,7 +302,14 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
         if (tail.Count() > 0) ok = db_->Write(last, &tail).ok();
         else if (last.sync) ok = db_->FlushWAL(true).ok();
     }
-    if (!ok) writable_.store(false, std::memory_order_relaxed);
+    if (!ok && writable_.load(std::memory_order_relaxed)) {
+        write_failed_ = true;
+        refresh_writable();
+        if (options_.log) {
+            options_.log("a write to the store failed; QoS 1/2 publishes are refused until strata is restarted "
+                         "(subscribers are still served)");
+        }
+    }
 
     // Completions, per worker, in commit order.
     std::unordered_map<std::uint32_t, std::vector<std::pair<std::function<void(bool)>, bool>>> work;
@@ -299,11 +350,15 @@ std::uint64_t store::delete_before(std::uint64_t topic_id, std::uint64_t before_
     batch.Put(cf_topics_, topic_stats_key(topic_id), encode_stats(st));
     rocksdb::WriteOptions wo;
     wo.disableWAL = options_.mode == durability::none;
-    if (!db_->Write(wo, &batch).ok()) writable_.store(false, std::memory_order_relaxed);
+    if (!db_->Write(wo, &batch).ok()) {
+        write_failed_ = true;
+        refresh_writable();
+    }
     return removed;
 }
 
 void store::apply_retention(std::uint64_t now) {
+    if (!writable()) return;
     std::vector<std::uint64_t> ids;
     {
         std::lock_guard lock(stats_mutex_);

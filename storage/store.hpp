@@ -34,6 +34,13 @@ struct store_options {
     std::string path;
     durability mode = durability::wal;
     retention_policy retention;
+    // Below this much free space on the store's file system, QoS 1/2
+    // publishes are refused before RocksDB runs into a full disk (a failed
+    // write-ahead-log append cannot be recovered without reopening the store).
+    std::uint64_t min_free_bytes = 128ull << 20;
+    // Where RocksDB's own warnings and errors go (instead of a LOG file in the
+    // store's directory: that file would be the first victim of a full disk).
+    std::function<void(std::string_view)> log;
 };
 
 // Work for a worker thread once the write set holding it is committed.
@@ -102,8 +109,8 @@ public:
     // Hands a write set to the writer (thread-safe, never blocks on I/O).
     void submit(std::unique_ptr<write_set> set);
 
-    // False while writes fail (disk full, I/O errors); the writer retries
-    // and turns this back on when a write succeeds again.
+    // False while the file system is short of space (back on when space
+    // returns) or after a write failed (until strata restarts).
     bool writable() const { return writable_.load(std::memory_order_relaxed); }
 
     // Per-topic counters as the writer keeps them (thread-safe copy).
@@ -153,6 +160,10 @@ private:
     std::mutex stats_mutex_;
     std::atomic<bool> writable_{true};
     std::uint64_t next_retention_us_ = 0;
+    void check_space();
+    void refresh_writable();
+    bool space_low_ = false;     // writer thread
+    bool write_failed_ = false;  // writer thread; sticky
 };
 
 // Wall clock in microseconds since the Unix epoch.

@@ -110,8 +110,29 @@ void worker_store::remove_session(const session& s) {
     set.batch.DeleteRange(store_.sessions(), inbound, prefix_end(inbound));
 }
 
-void worker_store::save_inbound(const session& s, std::uint16_t packet_id) {
-    current().batch.Put(store_.sessions(), inbound_key(s.client_id(), packet_id), rocksdb::Slice());
+void worker_store::save_inbound(const session& s, std::uint16_t packet_id, const message* held) {
+    std::string value;
+    if (held && held->stored_at().topic_id != 0) {
+        const auto& at = held->stored_at();
+        value = encode_message_key(message_key{at.topic_id, at.ts_us, at.seq});
+    }
+    current().batch.Put(store_.sessions(), inbound_key(s.client_id(), packet_id), value);
+}
+
+core::persistence::encoded_record worker_store::encode_planned(const session& s, const pending_delivery& d) {
+    delivery_record r;
+    r.state = delivery_state::queued;
+    r.qos = d.qos;
+    r.retain = d.retain;
+    r.subscription_ids = d.subscription_ids;
+    const auto& at = d.msg->stored_at();
+    r.message = message_key{at.topic_id, at.ts_us, at.seq};
+    return {delivery_key(s.client_id(), d.journal_seq), encode_delivery(r)};
+}
+
+void worker_store::write_planned(const std::vector<encoded_record>& records) {
+    auto& set = current();
+    for (const auto& [key, value] : records) set.batch.Put(store_.sessions(), key, value);
 }
 
 void worker_store::remove_inbound(const session& s, std::uint16_t packet_id) {
@@ -143,6 +164,12 @@ void worker_store::delivery_saved(const session& s, const pending_delivery& d, s
 
 void worker_store::delivery_removed(const session& s, std::uint64_t journal_seq) {
     current().batch.Delete(store_.sessions(), delivery_key(s.client_id(), journal_seq));
+}
+
+void worker_store::send_publish_when_durable(const session& s, std::uint16_t packet_id) {
+    after_commit([&w = worker_, id = s.id(), packet_id](bool) {
+        if (session* target = w.find_session(id)) target->send_held(packet_id);
+    });
 }
 
 void worker_store::send_pubrel_when_durable(const session& s, std::uint16_t packet_id) {

@@ -30,7 +30,9 @@ public:
 
     void save_session(const session& s, std::uint8_t protocol_version, std::uint64_t disconnected_us) override;
     void remove_session(const session& s) override;
-    void save_inbound(const session& s, std::uint16_t packet_id) override;
+    void save_inbound(const session& s, std::uint16_t packet_id, const message* held) override;
+    encoded_record encode_planned(const session& s, const pending_delivery& d) override;
+    void write_planned(const std::vector<encoded_record>& records) override;
     void remove_inbound(const session& s, std::uint16_t packet_id) override;
     void after_commit(std::function<void(bool)> fn) override;
     void flush() override;
@@ -39,6 +41,7 @@ public:
     void delivery_saved(const session& s, const pending_delivery& d, state st, std::uint16_t packet_id) override;
     void delivery_removed(const session& s, std::uint64_t journal_seq) override;
     void send_pubrel_when_durable(const session& s, std::uint16_t packet_id) override;
+    void send_publish_when_durable(const session& s, std::uint16_t packet_id) override;
 
 private:
     write_set& current();

@@ -8,7 +8,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "session/message.hpp"
 #include "session/session.hpp"
@@ -38,8 +41,17 @@ public:
     // inbound QoS 2 packet ids awaiting PUBREL.
     virtual void save_session(const session& s, std::uint8_t protocol_version, std::uint64_t disconnected_us) = 0;
     virtual void remove_session(const session& s) = 0;
-    virtual void save_inbound(const session& s, std::uint16_t packet_id) = 0;
+    // `held`: the QoS 2 message kept until PUBREL (its key is recorded, so a
+    // restart still has it), or null.
+    virtual void save_inbound(const session& s, std::uint16_t packet_id, const message* held) = 0;
     virtual void remove_inbound(const session& s, std::uint16_t packet_id) = 0;
+
+    // Delivery records written ahead of a QoS 2 delivery: every worker encodes
+    // the records of its sessions, and the publisher's worker writes them all
+    // in one set, so that a crash leaves either all of them or none.
+    using encoded_record = std::pair<std::string, std::string>;
+    virtual encoded_record encode_planned(const session& s, const pending_delivery& d) = 0;
+    virtual void write_planned(const std::vector<encoded_record>& records) = 0;
 
     // Runs `fn` on this worker once everything written so far is committed.
     virtual void after_commit(std::function<void(bool committed)> fn) = 0;

@@ -26,7 +26,10 @@ void worker::publish(message* raw, std::string_view client_id, std::function<voi
         if (m->retain()) persistence_->retained(*m);
         schedule_flush();
     }
-    message_ref shared(std::move(m));
+    distribute(message_ref(std::move(m)));
+}
+
+void worker::distribute(const message_ref& shared) {
     for (std::size_t i = 0; i < outboxes_.size(); ++i) {
         if (i != index_) outboxes_[i].broadcast.push_back(shared);
     }
@@ -62,6 +65,19 @@ void worker::route_one(const message_ref& m) {
 }
 
 void worker::route_local(const message_ref& m) {
+    match_local(m);
+    // Plugins (acl read, message_out) may hold a message back from a subscriber.
+    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
+    if (inspected) hooks_.prepare_delivery(*m);
+    for (std::size_t i = 0; i < plan_count_; ++i) {
+        auto& p = plans_[i];
+        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
+        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
+        p.target->deliver(m, qos, p.retain, p.ids);
+    }
+}
+
+void worker::match_local(const message_ref& m) {
     ++match_stamp_;
     plan_count_ = 0;
     subscriptions_.match(m->topic(), [&](subscriber_entry& e) {
@@ -87,15 +103,6 @@ void worker::route_local(const message_ref& m) {
         if (e.options.retain_as_published && m->retain()) p->retain = true;  // [MQTT-3.3.1-13]
         if (e.identifier != 0) p->ids.push_back(e.identifier);
     });
-    // Plugins (acl read, message_out) may hold a message back from a subscriber.
-    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
-    if (inspected) hooks_.prepare_delivery(*m);
-    for (std::size_t i = 0; i < plan_count_; ++i) {
-        auto& p = plans_[i];
-        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
-        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
-        p.target->deliver(m, qos, p.retain, p.ids);
-    }
 }
 
 void worker::route_shared(const message_ref& m) {

@@ -42,6 +42,16 @@ class connection;
 namespace strata::core {
 
 class broker;
+struct route_plan;
+
+// A delivery decided when a QoS 2 message was planned, made at its release.
+struct planned_delivery {
+    std::uint64_t session_id = 0;
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::vector<std::uint32_t> ids;
+    std::uint64_t journal_seq = 0;  // its record, for journaled sessions
+};
 
 // A subscription as stored in the worker's trie: copies of what fan-out needs.
 struct subscriber_entry {
@@ -146,6 +156,16 @@ public:
     // With the store on, the message is stored; `ack` (QoS 1/2 of a client)
     // then runs once it is durable (see persistence::store_message).
     void publish(message* m, std::string_view client_id = {}, std::function<void(bool)> ack = {});
+
+    // ---- QoS 2 with the store on (durable_route.cpp) ----
+    // Stores a QoS 2 message received from a client; it is routed only at
+    // PUBREL, with route_durably().
+    void store_held(message& m, std::string_view client_id);
+    // Routes a held QoS 2 message so that its deliveries become durable
+    // together: every worker plans the deliveries of its sessions, the
+    // records are committed in one write set (with what `before_commit` adds),
+    // `done(committed)` runs, and only then do subscribers receive it.
+    void route_durably(const message_ref& m, std::function<void()> before_commit, std::function<void(bool)> done);
     // Adds or replaces a subscription of `s`; returns true if it is new.
     bool subscribe(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
     // Removes a subscription; false if it did not exist.
@@ -192,8 +212,17 @@ private:
         bool operator>(const timer_entry& o) const { return due > o.due; }
     };
 
+    void distribute(const message_ref& m);  // to this worker's subscribers and every other worker
     void route_one(const message_ref& m);
     void route_local(const message_ref& m);
+    void match_local(const message_ref& m);  // fills plans_ for m
+    void plan_route(const std::shared_ptr<route_plan>& plan);
+    void plan_directed(const std::shared_ptr<route_plan>& plan, std::uint64_t session_id, std::uint8_t qos,
+                       bool retain, std::uint32_t subscription_id);
+    void plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
+    void plan_finished(const std::shared_ptr<route_plan>& plan);
+    void finish_plan(const std::shared_ptr<route_plan>& plan);
+    void release_route(const message_ref& m, bool committed);
     void route_shared(const message_ref& m);
     void deliver_directed(const directed_delivery& d);
     void schedule_flush();
@@ -242,6 +271,9 @@ private:
     // a delivery closed a connection) wait here instead of re-entering it.
     bool routing_ = false;
     std::vector<message_ref> deferred_routes_;
+
+    // QoS 2 deliveries planned and waiting for their commit, by message.
+    std::unordered_map<const message*, std::vector<planned_delivery>> planned_;
 
     // Fan-out scratch, reused for every message.
     std::uint64_t match_stamp_ = 0;

@@ -119,6 +119,8 @@ private:
     // PUBLISH helpers
     bool resolve_topic_alias(codec::publish_packet& p);
     void acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, codec::reason_code rc);
+    // PUBREL of a QoS 2 message held with the store on: route it durably.
+    void release_held(std::uint16_t packet_id, const message_ref& held);
     void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
 
     // Closes because of a protocol violation: DISCONNECT with the reason in

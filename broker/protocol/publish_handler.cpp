@@ -85,7 +85,8 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         }
         return;
     }
-    if (p.qos > 0 && session_->inbound_count() + awaiting_commit_ >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
+    // Only MQTT 5 has a Receive Maximum: a 3.1.1 client was never told one.
+    if (v5 && p.qos > 0 && session_->inbound_count() + awaiting_commit_ >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
         protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
         return;
     }
@@ -149,23 +150,49 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
                             " bytes))");
     }
-    if (p.qos == 2) {
-        session_->inbound_add(p.packet_id);
-        if (store && session_->journaled()) store->save_inbound(*session_, p.packet_id);
+    const bool durable = store && store->durable_acks();
+    auto acknowledge_when_committed = [&w = worker_, id = this->id, pid = p.packet_id, qos = p.qos](bool committed) {
+        if (auto* c = w.find_connection(id)) c->complete_publish(pid, qos, committed);
+    };
+    if (p.qos == 2 && durable) {
+        // Held until PUBREL and routed then (durable_route.cpp); PUBREC once it is stored.
+        mutable_message_ref held(message::create(in));
+        worker_.store_held(*held, client_id_);
+        if (session_->journaled()) store->save_inbound(*session_, p.packet_id, held.get());
+        session_->inbound_add(p.packet_id, message_ref(held));
+        ++awaiting_commit_;
+        awaiting_pubrec_.push_back(p.packet_id);
+        store->after_commit(std::move(acknowledge_when_committed));
+        return;
     }
-    if (p.qos > 0 && store && store->durable_acks()) {
+    if (p.qos == 2) session_->inbound_add(p.packet_id);
+    if (p.qos == 1 && durable) {
         // The acknowledgement promises the message survives a crash: it goes
         // out when the store has committed it and every delivery record.
         ++awaiting_commit_;
-        if (p.qos == 2) awaiting_pubrec_.push_back(p.packet_id);
-        worker_.publish(message::create(in), client_id_,
-                        [&w = worker_, id = this->id, pid = p.packet_id, qos = p.qos](bool committed) {
-                            if (auto* c = w.find_connection(id)) c->complete_publish(pid, qos, committed);
-                        });
+        worker_.publish(message::create(in), client_id_, std::move(acknowledge_when_committed));
         return;
     }
     worker_.publish(message::create(in), client_id_);
     acknowledge_publish(p.qos, p.packet_id, reason_code::success);
+}
+
+void connection::release_held(std::uint16_t packet_id, const message_ref& held) {
+    worker_.route_durably(
+        held,
+        [&w = worker_, sid = session_->id(), packet_id] {
+            // In the same write set as the delivery records: both or neither.
+            // (A session that ended meanwhile took its records with it.)
+            if (session* s = w.find_session(sid); s && s->journaled()) w.store()->remove_inbound(*s, packet_id);
+        },
+        [&w = worker_, cid = this->id, sid = session_->id(), packet_id, held](bool committed) {
+            if (!committed) {
+                // Nothing was written: keep it held, the client sends PUBREL again.
+                if (session* again = w.find_session(sid)) again->inbound_add(packet_id, held);
+                return;
+            }
+            if (auto* c = w.find_connection(cid)) c->send_pubcomp(packet_id);
+        });
 }
 
 void connection::complete_publish(std::uint16_t packet_id, std::uint8_t qos, bool committed) {
@@ -213,8 +240,13 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             }
             break;
         case packet_type::pubrel: {
+            const message_ref held = session_->inbound_message(id);
             const bool known = session_->inbound_release(id);
             core::persistence* store = worker_.store();
+            if (held && store) {
+                release_held(id, held);  // PUBCOMP once its deliveries are durable
+                break;
+            }
             if (known && store && session_->journaled()) {
                 // PUBCOMP frees the id for the client: only once the store has forgotten it too.
                 store->remove_inbound(*session_, id);

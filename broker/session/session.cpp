@@ -43,41 +43,73 @@ void session::unjournal(const pending_delivery& d) {
 
 bool session::send_inflight(inflight_delivery& d, bool dup) {
     const auto& p = d.delivery;
-    return sink_->send_publish(*p.msg, p.qos, p.retain, d.packet_id, dup, p.subscription_ids);
+    const bool resend = dup && d.sent;
+    d.sent = true;
+    return sink_->send_publish(*p.msg, p.qos, p.retain, d.packet_id, resend, p.subscription_ids);
 }
 
-void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
+// Puts a delivery in flight: a journaled QoS 2 PUBLISH goes out only once its
+// record is durable; everything else now. False: too large for the client.
+bool session::start_inflight(inflight_delivery& d) {
+    journal(d.delivery, session_journal::state::in_flight, d.packet_id);
+    if (journal_ && d.delivery.journal_seq != 0 && d.delivery.qos == 2) {
+        d.held = true;
+        journal_->send_publish_when_durable(*this, d.packet_id);
+        return true;
+    }
+    return send_inflight(d, false);
+}
+
+void session::send_held(std::uint16_t packet_id) {
+    const auto i = find_inflight(packet_id);
+    if (i == inflight_.size() || !inflight_[i].held) return;
+    inflight_[i].held = false;
+    if (!sink_) return;  // offline: resent at the next connection
+    if (!send_inflight(inflight_[i], false)) complete(i);  // too large: as if delivered [MQTT-3.1.2-25]
+}
+
+std::uint64_t session::journal_seq_for(const message& m, std::uint64_t planned) {
+    if (planned != 0) return planned;
+    return journal_ && m.stored_at().topic_id != 0 ? next_journal_seq_++ : 0;
+}
+
+void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
+                      std::uint64_t journal_seq) {
     if (qos == 0) {
         if (sink_) {
             sink_->send_publish(*m, 0, retain, 0, false, ids);
+            if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         } else if (limits_.queue_qos0_messages) {
-            enqueue(m, 0, retain, ids);
+            enqueue(m, 0, retain, ids, journal_seq);
+        } else if (journal_seq != 0) {
+            journal_->delivery_removed(*this, journal_seq);
         }
         return;
     }
     // Messages wait behind older queued ones so that order is kept [MQTT-4.6.0-6].
     if (sink_ && queue_.empty() && inflight_.size() < window()) {
         const auto id = packet_ids_.allocate();
-        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, 0}, id, false};
-        if (journal_ && m->stored_at().topic_id != 0) d.delivery.journal_seq = next_journal_seq_++;
-        if (send_inflight(d, false)) {
-            journal(d.delivery, session_journal::state::in_flight, id);
+        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)},
+                            id, false, false, false};
+        if (start_inflight(d)) {
             inflight_.push_back(std::move(d));
         } else {
+            unjournal(d.delivery);
             packet_ids_.release(id);  // too large for this client: as if delivered
         }
         return;
     }
-    enqueue(m, qos, retain, ids);
+    enqueue(m, qos, retain, ids, journal_seq);
 }
 
-void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
+void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
+                      std::uint64_t journal_seq) {
     if (limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) {
         ++dropped_;
+        if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         return;
     }
-    pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, 0};
-    if (journal_ && m->stored_at().topic_id != 0) d.journal_seq = next_journal_seq_++;
+    pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)};
     journal(d, session_journal::state::queued, 0);
     queue_.push_back(std::move(d));
 }
@@ -100,10 +132,9 @@ void session::pump() {
         }
         if (inflight_.size() >= window()) return;
         const auto id = packet_ids_.allocate();
-        inflight_delivery d{std::move(next), id, false};
+        inflight_delivery d{std::move(next), id, false, false, false};
         queue_.pop_front();
-        if (send_inflight(d, false)) {
-            journal(d.delivery, session_journal::state::in_flight, id);
+        if (start_inflight(d)) {
             inflight_.push_back(std::move(d));
         } else {
             unjournal(d.delivery);
@@ -118,6 +149,8 @@ void session::resend_inflight() {
         auto& d = inflight_[i];
         if (d.released) {
             sink_->send_pubrel(d.packet_id);
+        } else if (d.held) {
+            // Not durable yet: send_held() sends it once it is.
         } else if (!send_inflight(d, true)) {
             // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
             unjournal(d.delivery);
@@ -180,7 +213,8 @@ bool session::on_pubcomp(std::uint16_t packet_id) {
 void session::restore_in_flight(pending_delivery d, std::uint16_t packet_id, bool released) {
     next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
     packet_ids_.reserve(packet_id);
-    inflight_.push_back(inflight_delivery{std::move(d), packet_id, released});
+    // It may have reached the client before the crash: resent with DUP.
+    inflight_.push_back(inflight_delivery{std::move(d), packet_id, released, true, false});
 }
 
 void session::restore_queued(pending_delivery d) {

@@ -72,6 +72,10 @@ public:
     // Sends PUBREL for `packet_id` once the "released" state is durable, so
     // that a crash cannot turn it back into a resent PUBLISH (a duplicate).
     virtual void send_pubrel_when_durable(const session& s, std::uint16_t packet_id) = 0;
+    // Sends the QoS 2 PUBLISH in flight as `packet_id` once its record (with
+    // that packet id) is durable: after a crash it is resent with the same id,
+    // which the receiver recognises, never with a new one.
+    virtual void send_publish_when_durable(const session& s, std::uint16_t packet_id) = 0;
 };
 
 // A QoS 1/2 message sent and not yet fully acknowledged.
@@ -79,6 +83,8 @@ struct inflight_delivery {
     pending_delivery delivery;
     std::uint16_t packet_id = 0;
     bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+    bool sent = false;      // the PUBLISH reached the connection at least once (DUP on resend)
+    bool held = false;      // a journaled QoS 2 PUBLISH waiting for its record to be durable
 };
 
 // Shared with shared-subscription owners on other threads, who prefer members that are online.
@@ -105,7 +111,14 @@ public:
 
     // ---- outbound delivery ----
     // Sends now, or queues (bounded) when offline or the in-flight window is full.
-    void deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> subscription_ids);
+    // `journal_seq`: a record the store already holds for this delivery (see
+    // reserve_journal_seq), else 0.
+    void deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> subscription_ids,
+                 std::uint64_t journal_seq = 0);
+    // A sequence number for a delivery record written ahead of the delivery.
+    std::uint64_t reserve_journal_seq() { return next_journal_seq_++; }
+    // Sends a journaled QoS 2 PUBLISH held until its record was durable.
+    void send_held(std::uint16_t packet_id);
     // After a reconnect with a kept session: resend in-flight PUBLISH with DUP
     // and PUBREL for released ones [MQTT-4.4.0-1], then send queued messages.
     void resend_inflight();
@@ -128,8 +141,16 @@ public:
     void restore_queued(pending_delivery d);
 
     // ---- inbound QoS 2 (packet ids received, PUBREL pending) ----
+    // With the store on, the message waits here until PUBREL (the spec's
+    // "method A"), so that it reaches subscribers only once; without it, the
+    // message was routed at PUBLISH and only the id is kept ("method B").
     bool inbound_pending(std::uint16_t packet_id) const { return inbound_qos2_.contains(packet_id); }
-    void inbound_add(std::uint16_t packet_id) { inbound_qos2_.insert(packet_id); }
+    void inbound_add(std::uint16_t packet_id, message_ref held = {}) { inbound_qos2_.emplace(packet_id, std::move(held)); }
+    // The held message of `packet_id` (null for method B or an unknown id).
+    message_ref inbound_message(std::uint16_t packet_id) const {
+        auto it = inbound_qos2_.find(packet_id);
+        return it == inbound_qos2_.end() ? message_ref{} : it->second;
+    }
     bool inbound_release(std::uint16_t packet_id) { return inbound_qos2_.erase(packet_id) > 0; }
     std::size_t inbound_count() const { return inbound_qos2_.size(); }
 
@@ -164,7 +185,10 @@ public:
 private:
     std::uint32_t window() const;
     bool send_inflight(inflight_delivery& d, bool dup);
-    void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
+    bool start_inflight(inflight_delivery& d);
+    std::uint64_t journal_seq_for(const message& m, std::uint64_t planned);
+    void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
+                 std::uint64_t journal_seq = 0);
     void complete(std::size_t index);
     std::size_t find_inflight(std::uint16_t packet_id) const;
     void journal(const pending_delivery& d, session_journal::state st, std::uint16_t packet_id);
@@ -179,7 +203,7 @@ private:
     ring_buffer<inflight_delivery> inflight_;  // in send order
     ring_buffer<pending_delivery> queue_;
     packet_id_pool packet_ids_;
-    std::unordered_set<std::uint16_t> inbound_qos2_;
+    std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;
     std::uint64_t dropped_ = 0;
     session_journal* journal_ = nullptr;
     std::uint64_t next_journal_seq_ = 1;

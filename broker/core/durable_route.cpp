@@ -1,0 +1,157 @@
+// QoS 2 with the store on: exactly once, also across a crash.
+//
+// A QoS 2 PUBLISH is stored and held in the publisher's session until PUBREL
+// (the spec's "method A"); PUBREC goes out once the message is committed. At
+// PUBREL the message is routed in two phases:
+//   1. plan: every worker works out the deliveries of its sessions (and of the
+//      shared-subscription members it owns) and encodes the delivery records
+//      of the persistent ones; nothing is sent;
+//   2. commit: the publisher's worker writes all those records, and the
+//      removal of the held message, in one write set; then PUBCOMP goes out
+//      and every worker releases its planned deliveries.
+// A crash before the commit leaves the message held (the client resends
+// PUBREL and it is routed then); after it, every delivery record exists.
+// Subscribers never see a message whose routing could be redone, so nobody
+// receives it twice.
+#include <atomic>
+#include <functional>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+
+#include "core/broker.hpp"
+#include "core/worker.hpp"
+
+namespace strata::core {
+
+struct route_plan {
+    message_ref msg;
+    std::uint32_t origin = 0;
+    std::atomic<int> remaining{0};  // workers (and shared members) still planning
+    std::mutex mutex;               // guards records
+    std::vector<persistence::encoded_record> records;
+    std::function<void()> before_commit;
+    std::function<void(bool)> done;
+};
+
+namespace {
+
+std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_qos, bool upgrade) {
+    return upgrade ? subscription_qos : std::min(message_qos, subscription_qos);
+}
+
+}  // namespace
+
+void worker::store_held(message& m, std::string_view client_id) {
+    if (m.retain()) m.set_retain_order(broker_.next_retain_order());
+    persistence_->store_message(m, client_id, {});
+    schedule_flush();
+}
+
+void worker::route_durably(const message_ref& m, std::function<void()> before_commit, std::function<void(bool)> done) {
+    auto plan = std::make_shared<route_plan>();
+    plan->msg = m;
+    plan->origin = static_cast<std::uint32_t>(index_);
+    plan->remaining.store(static_cast<int>(broker_.worker_count()), std::memory_order_relaxed);
+    plan->before_commit = std::move(before_commit);
+    plan->done = std::move(done);
+    for (std::size_t i = 0; i < broker_.worker_count(); ++i) {
+        if (i == index_) continue;
+        worker& w = broker_.worker_at(i);
+        boost::asio::post(w.io(), [&w, plan] { w.plan_route(plan); });
+    }
+    plan_route(plan);
+}
+
+void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
+    planned_delivery d{s.id(), qos, retain, {ids.begin(), ids.end()}, 0};
+    if (s.journaled() && qos > 0 && plan.msg->stored_at().topic_id != 0) {
+        d.journal_seq = s.reserve_journal_seq();
+        auto record = persistence_->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq});
+        std::lock_guard lock(plan.mutex);
+        plan.records.push_back(std::move(record));
+    }
+    planned_[plan.msg.get()].push_back(std::move(d));
+}
+
+void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
+    const message_ref& m = plan->msg;
+    match_local(m);
+    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
+    if (inspected) hooks_.prepare_delivery(*m);
+    for (std::size_t i = 0; i < plan_count_; ++i) {
+        auto& p = plans_[i];
+        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
+        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
+        plan_one(*plan, *p.target, qos, p.retain, p.ids);
+    }
+    shared_.route(m->topic(), [&](const shared_member& member) {
+        const auto qos = delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos);
+        const bool retain = member.options.retain_as_published && m->retain();
+        plan->remaining.fetch_add(1, std::memory_order_relaxed);  // balanced by plan_directed's plan_finished()
+        if (member.worker == index_) {
+            plan_directed(plan, member.session_id, qos, retain, member.subscription_id);
+            return;
+        }
+        worker& w = broker_.worker_at(member.worker);
+        boost::asio::post(w.io(), [&w, plan, id = member.session_id, qos, retain, sub = member.subscription_id] {
+            w.plan_directed(plan, id, qos, retain, sub);
+        });
+    });
+    plan_finished(plan);
+}
+
+void worker::plan_directed(const std::shared_ptr<route_plan>& plan, std::uint64_t session_id, std::uint8_t qos,
+                           bool retain, std::uint32_t subscription_id) {
+    if (session* s = find_session(session_id)) {
+        bool allowed = true;
+        if (hooks_.inspects_delivery()) {
+            hooks_.prepare_delivery(*plan->msg);
+            allowed = hooks_.allow_delivery(*s, qos, retain);
+        }
+        const std::uint32_t ids[1] = {subscription_id};
+        if (allowed) plan_one(*plan, *s, qos, retain, std::span<const std::uint32_t>(ids, subscription_id ? 1 : 0));
+    }
+    plan_finished(plan);
+}
+
+void worker::plan_finished(const std::shared_ptr<route_plan>& plan) {
+    if (plan->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (plan->origin == index_) {
+        finish_plan(plan);
+        return;
+    }
+    worker& origin = broker_.worker_at(plan->origin);
+    boost::asio::post(origin.io(), [&origin, plan] { origin.finish_plan(plan); });
+}
+
+void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
+    {
+        std::lock_guard lock(plan->mutex);
+        persistence_->write_planned(plan->records);
+    }
+    if (plan->msg->retain()) persistence_->retained(*plan->msg);
+    if (plan->before_commit) plan->before_commit();
+    persistence_->after_commit([this, plan](bool committed) {
+        plan->done(committed);
+        for (std::size_t i = 0; i < broker_.worker_count(); ++i) {
+            if (i == index_) continue;
+            worker& w = broker_.worker_at(i);
+            boost::asio::post(w.io(), [&w, m = plan->msg, committed] { w.release_route(m, committed); });
+        }
+        release_route(plan->msg, committed);
+    });
+    schedule_flush();
+}
+
+void worker::release_route(const message_ref& m, bool committed) {
+    auto node = planned_.extract(m.get());
+    if (!committed) return;  // nothing was written; the publisher will send PUBREL again
+    if (m->retain()) retained_.apply(m);
+    if (node.empty()) return;
+    for (auto& d : node.mapped()) {
+        if (session* s = find_session(d.session_id)) s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq);
+    }
+}
+
+}  // namespace strata::core
