@@ -68,6 +68,7 @@ struct storage_config {
     durability mode = durability::wal;
     std::vector<retention_rule> retention;  // first match wins
     std::uint64_t default_retention = 0;    // seconds; 0 = forever
+    std::uint64_t min_free_bytes = 128ull << 20;  // refuse QoS 1/2 publishes below this much free disk
 };
 
 // An HTTP listener of the query API.

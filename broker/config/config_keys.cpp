@@ -484,6 +484,17 @@ constexpr key_spec table[] = {
          c.cfg.storage.default_retention = static_cast<std::uint64_t>(*seconds);
          return ok;
      }},
+    {.name = "storage_min_free_space", .kind = value_kind::words, .syntax = "SIZE",
+     .section = key_section::persistence, .default_text = "128MB",
+     .doc = "When the store's file system has less free space than SIZE (`0`, `500KB`, `128MB`, `2GB`), QoS "
+            "1/2 publishes are refused (MQTT 5: reason 0x97; 3.1.1: the connection is closed) while "
+            "subscribers are still served, until space returns. Keeps RocksDB from running into a full disk.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         const auto bytes = v.words.size() == 1 ? parse_size(v.words[0]) : std::nullopt;
+         if (!bytes) return "expected a size such as 0, 500KB, 128MB or 2GB, got '" + std::string(v.text) + "'";
+         c.cfg.storage.min_free_bytes = static_cast<std::uint64_t>(*bytes);
+         return ok;
+     }},
     {.name = "http_listener", .kind = value_kind::words, .syntax = "PORT [ADDRESS]",
      .section = key_section::persistence,
      .doc = "Serve the query API (docs/http-api.md) on PORT (0 = ephemeral) and ADDRESS (default: every "
@@ -645,6 +656,20 @@ std::optional<std::int64_t> parse_integer(std::string_view text) {
     const auto* end = text.data() + text.size();
     const auto [ptr, ec] = std::from_chars(text.data(), end, n);
     if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+    return n;
+}
+
+std::optional<std::int64_t> parse_size(std::string_view text) {
+    static constexpr std::pair<std::string_view, std::int64_t> units[] = {
+        {"KB", 1ll << 10}, {"MB", 1ll << 20}, {"GB", 1ll << 30}, {"B", 1}};
+    for (const auto& [suffix, unit] : units) {
+        if (!text.ends_with(suffix) || text.size() <= suffix.size()) continue;
+        const auto n = parse_integer(text.substr(0, text.size() - suffix.size()));
+        if (!n || *n < 0 || *n > std::numeric_limits<std::int64_t>::max() / unit) return std::nullopt;
+        return *n * unit;
+    }
+    const auto n = parse_integer(text);
+    if (!n || *n < 0) return std::nullopt;
     return n;
 }
 

@@ -137,6 +137,8 @@ std::optional<std::int64_t> parse_integer(std::string_view text);
 
 // Mosquitto's duration ("12h", "14d", "2w", "1m" = 30 days, "1y" = 365 days) in seconds; > 0.
 std::optional<std::int64_t> parse_duration(std::string_view text);
+// Sizes: 500KB, 128MB, 2GB, or plain bytes.
+std::optional<std::int64_t> parse_size(std::string_view text);
 // strata's retention durations: 90s, 30min, 12h, 30d, 2w, 1y, forever (0).
 std::optional<std::int64_t> parse_retention(std::string_view text);
 
