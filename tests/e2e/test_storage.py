@@ -1,0 +1,280 @@
+"""The durable store: what survives a restart and a kill -9, and what the
+broker does when the store cannot be opened or written. strata only."""
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from clients import V5, V311
+from clients import client  # noqa: F401  (fixture)
+from rawmqtt import RawClient, PUBLISH, PUBREC, PUBREL, PUBCOMP, PUBACK, V5 as RAW_V5, sub_options
+from conftest import STRATA_BIN
+
+pytestmark = pytest.mark.strata_only
+
+
+def storage_conf(path, *extra):
+    return ["storage rocksdb", f"storage_path {path}", *extra]
+
+
+def restart(b, hard):
+    """Stops the broker (SIGKILL when hard, else SIGTERM) and starts it again on its data."""
+    if hard:
+        b.proc.kill()
+        b.proc.wait()
+    else:
+        assert b.stop() == 0
+    b.start()
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize("version", [V311, V5])
+def test_session_queue_and_retained_survive_restart(broker_factory, client, tmp_path, hard, version):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    kw = {"clean": False} if version == V311 else {"clean": False, "session_expiry": 3600}
+    sub = client(b, "keeper", version, **kw)
+    sub.subscribe("keep/#", 2)
+    sub.disconnect()
+    pub = client(b, "writer", V311)
+    for i in range(5):
+        pub.publish("keep/q", f"m{i}".encode(), 1 + i % 2)
+    pub.publish("keep/retained", b"still here", 1, retain=True)
+    pub.disconnect()
+    restart(b, hard)
+    sub = client(b, "keeper", version, **kw)
+    assert sub.connack.session_present is True
+    got = sub.expect(6)
+    # paho hands a QoS 2 message to the application only at PUBREL, so order
+    # is compared per QoS level.
+    for qos in (1, 2):
+        assert [m.payload for m in got if m.topic == "keep/q" and m.qos == qos] == \
+            [f"m{i}".encode() for i in range(5) if 1 + i % 2 == qos]
+    # The subscription itself was restored: new messages flow without subscribing again.
+    pub = client(b, "writer2", V311)
+    pub.publish("keep/q", b"after", 1)
+    assert sub.get().payload == b"after"
+    fresh = client(b, "fresh", V311)
+    fresh.subscribe("keep/retained", 0)
+    m = fresh.get()
+    assert m.payload == b"still here" and m.retain is True
+
+
+def test_cleared_retained_stays_cleared(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    pub = client(b, "p", V311)
+    pub.publish("r/t", b"x", 1, retain=True)
+    pub.publish("r/t", b"", 1, retain=True)
+    pub.disconnect()
+    restart(b, hard=True)
+    c = client(b, "c", V311)
+    c.subscribe("r/#", 1)
+    c.expect_none(0.5)
+
+
+def test_session_expiry_continues_across_restart(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    kw = {"clean": False, "session_expiry": 2}
+    c = client(b, "short", V5, **kw)
+    c.subscribe("x/#", 1)
+    c.disconnect()
+    restart(b, hard=False)
+    time.sleep(3)
+    c = client(b, "short", V5, **kw)
+    assert c.connack.session_present is False
+
+
+def test_clean_session_leaves_no_trace(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    c = client(b, "passing", V311)  # clean session
+    c.subscribe("y/#", 1)
+    c.disconnect()
+    restart(b, hard=True)
+    c = client(b, "passing", V311, clean=False)
+    assert c.connack.session_present is False
+
+
+def raw_connect(b, cid, clean=False):
+    c = RawClient(b, version=RAW_V5, timeout=5)
+    c.connack = c.connect(cid, clean=clean, props={"SessionExpiryInterval": 3600})
+    return c
+
+
+def test_unacknowledged_delivery_is_resent_after_kill(broker_factory, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    sub = raw_connect(b, "slow", clean=True)
+    sub.subscribe(1, [("d/t", sub_options(1))])
+    pub = raw_connect(b, "p")
+    pub.publish("d/t", b"must arrive", qos=1, pid=7)
+    pub.expect(PUBACK)
+    first = sub.expect(PUBLISH)  # never acknowledged
+    assert first.payload == b"must arrive"
+    b.proc.kill()
+    b.proc.wait()
+    b.start()
+    sub = raw_connect(b, "slow")
+    assert sub.connack.session_present
+    again = sub.expect(PUBLISH)
+    assert again.payload == b"must arrive" and again.dup and again.pid == first.pid
+    sub.puback(again.pid)
+    sub.disconnect()
+    sub = raw_connect(b, "slow")
+    assert sub.recv_packet(0.5) is None  # acknowledged: not sent again
+
+
+def test_inbound_qos2_is_delivered_once_across_kill(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    watcher_kw = {"clean": False}
+    watcher = client(b, "watch", V311, **watcher_kw)
+    watcher.subscribe("once/t", 2)
+    pub = raw_connect(b, "pub2")
+    pub.publish("once/t", b"exactly once", qos=2, pid=42)
+    assert pub.expect(PUBREC).pid == 42
+    b.proc.kill()
+    b.proc.wait()
+    b.start()
+    watcher = client(b, "watch", V311, **watcher_kw)
+    pub = raw_connect(b, "pub2")
+    # The client did not get PUBCOMP, so it resends the PUBLISH with DUP [MQTT-4.3.3]:
+    pub.publish("once/t", b"exactly once", qos=2, pid=42, dup=True)
+    assert pub.expect(PUBREC).pid == 42
+    pub.pubrel(42)
+    assert pub.expect(PUBCOMP).pid == 42
+    got = watcher.expect(1)
+    assert got[0].payload == b"exactly once"
+    watcher.expect_none(0.5)
+
+
+def test_outbound_qos2_released_state_survives_kill(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    sub = raw_connect(b, "recv2", clean=True)
+    sub.subscribe(1, [("rel/t", sub_options(2))])
+    pub = client(b, "p", V311)
+    pub.publish("rel/t", b"two step", 2)
+    p = sub.expect(PUBLISH)
+    sub.pubrec(p.pid)
+    assert sub.expect(PUBREL).pid == p.pid  # sent only once "released" is durable
+    b.proc.kill()
+    b.proc.wait()
+    b.start()
+    sub = raw_connect(b, "recv2")
+    # The broker must continue with PUBREL, not resend the PUBLISH (a duplicate).
+    again = sub.recv_packet(3)
+    assert again is not None and again.type == PUBREL and again.pid == p.pid
+    sub.pubcomp(p.pid)
+    assert sub.recv_packet(0.5) is None
+
+
+# ---- a store that cannot be opened ---------------------------------------------
+
+def start_failing(tmp_path, data, name="fail"):
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(f"listener 0 127.0.0.1\nallow_anonymous true\nstorage rocksdb\nstorage_path {data}\n")
+    return subprocess.run([str(STRATA_BIN), "-c", str(conf)], capture_output=True, text=True, timeout=20)
+
+
+def test_locked_store_stops_startup(broker_factory, tmp_path):
+    data = tmp_path / "data"
+    broker_factory(conf_lines=storage_conf(data))
+    out = start_failing(tmp_path, data)
+    assert out.returncode == 1
+    assert f"store {data} is in use by another process" in out.stderr
+
+
+def test_corrupt_store_stops_startup_and_is_not_wiped(broker_factory, tmp_path):
+    data = tmp_path / "data"
+    b = broker_factory(conf_lines=storage_conf(data))
+    pub = RawClient(b, version=RAW_V5)
+    pub.connect("c")
+    pub.publish("k/t", b"precious", qos=1, pid=1)
+    pub.expect(PUBACK)
+    assert b.stop() == 0
+    manifest = next(data.glob("MANIFEST-*"))
+    manifest.write_bytes(b"\x00garbage\xff" * 64)
+
+    def data_files():
+        # RocksDB's own info log (LOG*) and OPTIONS files are not data.
+        return {p.name: p.read_bytes() for p in data.iterdir() if not p.name.startswith(("LOG", "OPTIONS"))}
+
+    before = data_files()
+    out = start_failing(tmp_path, data)
+    assert out.returncode == 1
+    assert f"store {data}" in out.stderr and "corrupt" in out.stderr
+    assert data_files() == before  # nothing deleted, rewritten or repaired
+
+
+def try_mount_tmpfs(path, options):
+    path.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_read_only_store_stops_startup(tmp_path):
+    ro = tmp_path / "ro"
+    if not try_mount_tmpfs(ro, "ro,size=1m"):
+        pytest.skip("cannot mount a read-only tmpfs here (no CAP_SYS_ADMIN)")
+    try:
+        out = start_failing(tmp_path, ro / "data")
+        assert out.returncode == 1
+        assert f"store {ro / 'data'}" in out.stderr and ("cannot" in out.stderr or "read-only" in out.stderr.lower())
+    finally:
+        umount(ro)
+
+
+def test_full_disk_refuses_qos1_keeps_serving_and_recovers(broker_factory, client, tmp_path):
+    small = tmp_path / "small"
+    if not try_mount_tmpfs(small, "size=128m"):
+        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+    try:
+        b = broker_factory(conf_lines=storage_conf(small / "data", "storage_min_free_space 16MB"))
+        watcher = client(b, "watcher", V311)
+        watcher.subscribe("full/#", 0)
+        pub5 = client(b, "pub5", V5)
+        assert pub5.publish("full/t", b"before", 1) is not None
+        assert pub5.published[pub5.last_mid or max(pub5.published)] == 0
+        # Fill the file system until less than storage_min_free_space is left.
+        filler = small / "filler"
+        with open(filler, "wb") as f:
+            while shutil.disk_usage(small).free > 8 << 20:
+                f.write(b"\0" * (1 << 20))
+        refused = False
+        deadline = time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:  # the store notices within a second
+            info = pub5.publish("full/t", b"x" * 1000, 1, wait=False)
+            info.wait_for_publish(5)
+            refused = pub5.published.get(info.mid) == 0x97  # Quota exceeded
+            if not refused:
+                time.sleep(0.2)
+        assert refused, "no QoS 1 publish was refused with 0x97 on a full disk"
+        assert "below storage_min_free_space" in b.log()
+        # Subscribers are still served (QoS 0 needs no store write).
+        pub0 = client(b, "pub0", V311)
+        pub0.publish("full/q0", b"still routed", 0)
+        got = [m.payload for m in watcher.expect(1, timeout=5)]
+        while b"still routed" not in got:
+            got.append(watcher.get(timeout=5).payload)
+        # A 3.1.1 publisher of QoS 1 is disconnected (it cannot be told "refused").
+        pub3 = client(b, "pub3", V311)
+        pub3.publish("full/t", b"x", 1, wait=False)
+        pub3.wait_closed(5)
+        # Space comes back: the store accepts again.
+        filler.unlink()
+        ok = False
+        deadline = time.monotonic() + 10
+        while not ok and time.monotonic() < deadline:
+            info = pub5.publish("full/t", b"after", 1, wait=False)
+            info.wait_for_publish(5)
+            ok = pub5.published.get(info.mid) == 0
+            if not ok:
+                time.sleep(0.3)
+        assert ok, "the store did not accept publishes again after space was freed"
+        assert b.alive()
+    finally:
+        umount(small)
