@@ -16,7 +16,7 @@ from clients import V311, V5, TIMEOUT, collect
 from clients import client  # noqa: F401  (fixture)
 from rawmqtt import (CONNACK, DISCONNECT, PUBLISH, PUBACK, ConnectionClosed, RawClient,
                      assert_broker_healthy, open_client)
-from rawmqtt import connect as raw_connect, pingreq as raw_pingreq
+from rawmqtt import connect as raw_connect, disconnect as raw_disconnect, pingreq as raw_pingreq
 from rawmqtt import publish as raw_publish, subscribe as raw_subscribe
 
 # `threads` is a strata key
@@ -313,7 +313,12 @@ def test_takeover_across_workers(broker_factory, version):
         m = new.expect(PUBLISH)
         assert m.payload == b"to-new", m
         new.puback(m.pid)
-        new.disconnect()
+        # Wait until the broker has read the PUBACK and the DISCONNECT: the next
+        # attempt's CONNECT comes on another socket and may otherwise take the
+        # session over first, which (rightly) redelivers the unacknowledged message.
+        new.send(raw_disconnect(version=version))
+        assert new.expect_closed(3), f"attempt {attempt}: broker did not close after DISCONNECT"
+        new.close()
     assert_broker_healthy(b)
 
 
