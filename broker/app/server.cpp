@@ -20,6 +20,7 @@
 #include "core/logger.hpp"
 #include "http/server.hpp"
 #include "net/listener.hpp"
+#include "net/tls_context.hpp"
 #include "plugin/host.hpp"
 
 namespace strata::app {
@@ -106,7 +107,8 @@ bool same_listeners(const config::broker_config& a, const config::broker_config&
         const auto& x = a.listeners[i];
         const auto& y = b.listeners[i];
         if (x.port != y.port || x.bind_address != y.bind_address || x.domain != y.domain ||
-            x.mount_point != y.mount_point || x.max_connections != y.max_connections) {
+            x.mount_point != y.mount_point || x.max_connections != y.max_connections || x.protocol != y.protocol ||
+            x.tls.enabled() != y.tls.enabled()) {
             return false;
         }
     }
@@ -128,6 +130,18 @@ int check_configuration(const options& opts) {
         }
     }
     if (!plugins_ok) return 1;
+    // TLS files are read as at start-up, so that a missing key or a certificate
+    // that does not match it shows now.
+    bool tls_ok = true;
+    for (const auto& l : cfg->listeners) {
+        if (!l.tls.enabled()) continue;
+        std::string error;
+        if (!net::tls_context::create(l.tls, error)) {
+            std::cerr << l.defined_at << ": listener: " << error << '\n';
+            tls_ok = false;
+        }
+    }
+    if (!tls_ok) return 1;
     std::cout << (opts.config_file.empty() ? std::string("defaults") : opts.config_file) << ": configuration OK\n";
     return 0;
 }
@@ -217,6 +231,14 @@ int run_server(const options& opts) {
             } else {
                 if (!same_listeners(*cfg, *next)) {
                     log.warning("Warning: listener and thread changes take effect at restart only.");
+                } else {
+                    // Renewed certificates apply to new connections at once.
+                    for (std::size_t i = 0; i < listeners.size(); ++i) {
+                        std::string error;
+                        if (!listeners[i]->reload_tls(next->listeners[i], error)) {
+                            log.error("Error: TLS files not reloaded, keeping the current ones: ", error, ".");
+                        }
+                    }
                 }
                 cfg = std::make_shared<const config::broker_config>(std::move(*next));
                 log.reconfigure(cfg->log);

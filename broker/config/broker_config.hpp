@@ -13,12 +13,35 @@ namespace strata::config {
 
 enum class socket_domain { any, ipv4, ipv6 };
 
+// What a listener speaks on top of TCP (and TLS, when certfile is set).
+enum class listener_protocol { mqtt, websockets };
+
+// TLS of one listener, Mosquitto's keys (man mosquitto.conf, "Certificate
+// based SSL/TLS support"). TLS is on when certfile is set.
+struct tls_config {
+    std::string certfile;              // server certificate (chain), PEM
+    std::string keyfile;               // its private key, PEM
+    std::string cafile;                // CAs trusted for client certificates
+    std::string capath;                // a directory of them (c_rehash layout)
+    std::string crlfile;               // revoked client certificates
+    std::string dhparamfile;           // Diffie-Hellman parameters for DHE ciphers
+    std::string min_version;           // tlsv1.1 | tlsv1.2 | tlsv1.3; empty = TLS 1.2
+    std::string ciphers;               // OpenSSL cipher list for TLS <= 1.2
+    std::string ciphersuites;          // ciphers_tls1.3
+    bool require_certificate = false;  // clients must present a certificate the CAs signed
+    bool use_identity_as_username = false;  // the certificate's CN becomes the username
+    bool use_subject_as_username = false;   // the certificate's subject (RFC 2253) does
+    bool enabled() const { return !certfile.empty() || !keyfile.empty(); }
+};
+
 struct listener_config {
     std::uint16_t port = 1883;        // 0 = an ephemeral port chosen by the kernel
     std::string bind_address;         // empty = every interface
     socket_domain domain = socket_domain::any;
     int max_connections = -1;         // -1 = unlimited
     std::string mount_point;          // prefix added to topics of clients on this listener
+    listener_protocol protocol = listener_protocol::mqtt;
+    tls_config tls;
     // Set on every listener when per_listener_settings is true (then it replaces
     // the global value for this listener); unset otherwise.
     std::optional<bool> allow_anonymous;
@@ -108,6 +131,7 @@ struct broker_config {
     std::uint16_t max_topic_alias = 10;     // idem
     bool upgrade_outgoing_qos = false;
     int max_connections = -1;               // broker-wide; no conf key sets it (Mosquitto's is per listener)
+    std::uint32_t websockets_headers_size = 4096;  // bytes of a WebSocket upgrade request at most
     std::uint32_t connect_timeout = 10;     // seconds a client has to send CONNECT
 
     // Process

@@ -20,7 +20,8 @@ constexpr std::int64_t int32_max = std::numeric_limits<std::int32_t>::max();
 constexpr std::int64_t uint32_max = std::numeric_limits<std::uint32_t>::max();
 
 constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
-constexpr key_choice protocols[] = {{"mqtt"}, {"websockets", release::websockets}};
+constexpr key_choice protocols[] = {{"mqtt"}, {"websockets"}};
+constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
 constexpr key_choice storage_kinds[] = {{"none"}, {"rocksdb"}};
 constexpr key_choice durability_modes[] = {{"none"}, {"wal"}, {"fsync"}};
 constexpr key_choice log_dests[] = {{"stdout"}, {"stderr"}, {"syslog"}, {"file"}, {"none"},
@@ -79,8 +80,12 @@ constexpr key_spec table[] = {
      }},
     {.name = "protocol", .kind = value_kind::choice, .choices = protocols, .scope = key_scope::listener,
      .section = key_section::listeners, .default_text = "mqtt",
-     .doc = "The protocol of the listener: MQTT over TCP.",
-     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "The protocol of the listener: `mqtt` (MQTT over TCP) or `websockets` (MQTT over WebSocket, on any "
+            "path, subprotocol `mqtt`; see docs/security.md). With `certfile` either one runs over TLS.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->protocol = v.choice == 0 ? listener_protocol::mqtt : listener_protocol::websockets;
+         return ok;
+     }},
     {.name = "max_connections", .kind = value_kind::integer, .min = -1, .max = int32_max,
      .scope = key_scope::listener, .section = key_section::listeners, .default_text = "-1",
      .doc = "The most clients connected to this listener at once; -1 = unlimited.",
@@ -121,23 +126,104 @@ constexpr key_spec table[] = {
      .doc = "Accepted for compatibility: strata always disables Nagle's algorithm and batches its writes itself.",
      .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
     later("bind_interface", release::later, key_section::listeners, "Bind a listener to a network interface."),
-    later("http_dir", release::websockets, key_section::listeners, "Serve files over HTTP on a websockets listener."),
-    later("websockets_headers_size", release::websockets, key_section::listeners, "Buffer size for HTTP headers."),
-    later("websockets_log_level", release::websockets, key_section::logging, "libwebsockets log level."),
-    later("cafile", release::tls, key_section::listeners, "CA certificates trusted for client certificates."),
-    later("capath", release::tls, key_section::listeners, "Directory of trusted CA certificates."),
-    later("certfile", release::tls, key_section::listeners, "Server certificate (enables TLS)."),
-    later("keyfile", release::tls, key_section::listeners, "Server private key."),
-    later("tls_version", release::tls, key_section::listeners, "Minimum TLS version."),
-    later("ciphers", release::tls, key_section::listeners, "TLS 1.2 cipher list."),
-    later("ciphers_tls1.3", release::tls, key_section::listeners, "TLS 1.3 cipher suites."),
-    later("require_certificate", release::tls, key_section::listeners, "Require a client certificate."),
-    later("use_identity_as_username", release::tls, key_section::listeners,
-          "Use the certificate CN or PSK identity as the username."),
-    later("use_subject_as_username", release::tls, key_section::listeners,
-          "Use the certificate subject as the username."),
-    later("crlfile", release::tls, key_section::listeners, "Certificate revocation list."),
-    later("dhparamfile", release::tls, key_section::listeners, "Diffie-Hellman parameters."),
+    later("http_dir", release::later, key_section::listeners, "Serve files over HTTP on a websockets listener."),
+    {.name = "websockets_headers_size", .kind = value_kind::integer, .min = 0, .max = 65536,
+     .section = key_section::listeners, .default_text = "4096",
+     .doc = "The largest WebSocket upgrade request (HTTP request line and headers) accepted, in bytes, on every "
+            "websockets listener; a larger one is answered 431 and closed. 0 = 4096. (Mosquitto's default is 1024, "
+            "which browsers with cookies exceed.)",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.websockets_headers_size = v.number == 0 ? 4096 : static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "websockets_log_level", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .section = key_section::logging, .default_text = "0",
+     .doc = "Accepted for compatibility: libwebsockets' log level. strata has no libwebsockets; `log_type "
+            "websockets` logs WebSocket handshakes.",
+     .status = key_status::ignored, .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+    {.name = "certfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "PEM file with the server certificate (and its chain): turns TLS on for the listener. Needs `keyfile`. "
+            "Re-read on SIGHUP: new connections get the new certificate, open ones keep theirs.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.certfile = std::string(v.text);
+         return ok;
+     }},
+    {.name = "keyfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "PEM file with the private key of `certfile` (not encrypted with a passphrase).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.keyfile = std::string(v.text);
+         return ok;
+     }},
+    {.name = "cafile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "PEM file of the CA certificates that client certificates must be signed by (with "
+            "`require_certificate true`).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.cafile = std::string(v.text);
+         return ok;
+     }},
+    {.name = "capath", .syntax = "DIRECTORY", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "Directory of CA certificates in OpenSSL's hashed layout (`openssl rehash`), as `cafile`.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.capath = std::string(v.text);
+         return ok;
+     }},
+    {.name = "tls_version", .kind = value_kind::choice, .choices = tls_versions, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "tlsv1.2",
+     .doc = "The oldest TLS version accepted; TLS 1.3 is always offered.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.min_version = std::string(v.text);
+         return ok;
+     }},
+    {.name = "ciphers", .syntax = "CIPHER_LIST", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "OpenSSL cipher list for TLS 1.2 and older (`openssl ciphers` syntax); default: OpenSSL's.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.ciphers = std::string(v.text);
+         return ok;
+     }},
+    {.name = "ciphers_tls1.3", .syntax = "SUITES", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "TLS 1.3 cipher suites, colon-separated (e.g. `TLS_AES_256_GCM_SHA384`); default: OpenSSL's.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.ciphersuites = std::string(v.text);
+         return ok;
+     }},
+    {.name = "require_certificate", .kind = value_kind::boolean, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "false",
+     .doc = "true: clients must present a certificate signed by `cafile`/`capath`, or the TLS handshake fails. "
+            "false: no client certificate is asked for.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.require_certificate = v.flag;
+         return ok;
+     }},
+    {.name = "use_identity_as_username", .kind = value_kind::boolean, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "false",
+     .doc = "true: the Common Name of the client certificate is the client's username (for ACLs and plugins), "
+            "whatever CONNECT says, and the password file is not consulted for this listener. Needs "
+            "`require_certificate true`.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.use_identity_as_username = v.flag;
+         return ok;
+     }},
+    {.name = "use_subject_as_username", .kind = value_kind::boolean, .scope = key_scope::listener,
+     .section = key_section::listeners, .default_text = "false",
+     .doc = "As `use_identity_as_username`, with the certificate's whole subject in RFC 2253 form "
+            "(`CN=sensor-1,O=Example`).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.use_subject_as_username = v.flag;
+         return ok;
+     }},
+    {.name = "crlfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "PEM certificate revocation list: client certificates it lists are refused. Needs "
+            "`require_certificate true`.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.crlfile = std::string(v.text);
+         return ok;
+     }},
+    {.name = "dhparamfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
+     .doc = "PEM Diffie-Hellman parameters for DHE cipher suites; without it OpenSSL picks built-in groups.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->tls.dhparamfile = std::string(v.text);
+         return ok;
+     }},
     later("tls_engine", release::tls, key_section::listeners, "OpenSSL engine."),
     later("tls_engine_kpass_sha1", release::tls, key_section::listeners, "SHA-1 of the engine key password."),
     later("tls_keyform", release::tls, key_section::listeners, "Private key form (pem or engine)."),

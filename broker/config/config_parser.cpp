@@ -206,6 +206,8 @@ private:
     };
 
     void parse_line(std::string_view raw);
+    // Settings of one listener that only make sense together (TLS).
+    void check_listener(const listener_config& l);
     listener_config* listener_target(std::string_view key, const key_spec& k);
     void check_uniform_values(const key_spec& k, const std::vector<uniform_note>& notes);
 
@@ -420,6 +422,30 @@ void parser::check_uniform_values(const key_spec& k, const std::vector<uniform_n
     }
 }
 
+void parser::check_listener(const listener_config& l) {
+    const auto& t = l.tls;
+    const auto refuse = [&](const std::string& reason) {
+        // defined_at is already "file:line" of the listener line.
+        errors_.push_back({ordinal_, {{}, 0, l.defined_at + ": listener: " + reason}});
+    };
+    if (!t.enabled()) {
+        if (!t.cafile.empty() || !t.capath.empty() || t.require_certificate || !t.crlfile.empty() ||
+            t.use_identity_as_username || t.use_subject_as_username) {
+            refuse("TLS settings need certfile and keyfile (TLS is off without them)");
+        }
+        return;
+    }
+    if (t.certfile.empty()) return refuse("keyfile needs certfile");
+    if (t.keyfile.empty()) return refuse("certfile needs keyfile");
+    if (t.require_certificate && t.cafile.empty() && t.capath.empty()) {
+        return refuse("require_certificate needs cafile or capath to check client certificates against");
+    }
+    if ((t.use_identity_as_username || t.use_subject_as_username) && !t.require_certificate) {
+        return refuse("use_identity_as_username and use_subject_as_username need require_certificate true");
+    }
+    if (!t.crlfile.empty() && !t.require_certificate) return refuse("crlfile needs require_certificate true");
+}
+
 load_result parser::finish() {
     if (default_listener_) {
         if (!default_named_) {
@@ -438,6 +464,9 @@ load_result parser::finish() {
         }
         check_uniform_values(*find_key(name), notes);
     }
+
+    for (const auto& l : cfg_.listeners) check_listener(l);
+    if (default_listener_ && default_named_) check_listener(*default_listener_);
 
     load_result result;
     if (!errors_.empty()) {

@@ -101,6 +101,8 @@ public:
     packet_scratch& scratch() { return scratch_; }
     // Buffer that transports read into before handing bytes to a connection.
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
+    // Buffer where TLS transports stage plaintext before encrypting it.
+    std::vector<std::uint8_t>& write_scratch() { return write_scratch_; }
     // The plugin callbacks as this worker calls them (empty without plugins).
     plugin::worker_hooks& hooks() { return hooks_; }
 
@@ -246,6 +248,7 @@ private:
     worker_stats stats_;
 
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
+    std::vector<std::uint8_t> write_scratch_;
     packet_scratch scratch_;
     std::vector<protocol::connection*> connections_;
     std::unordered_map<std::uint64_t, protocol::connection*> connections_by_id_;

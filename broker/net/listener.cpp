@@ -7,6 +7,8 @@
 
 #include "core/broker.hpp"
 #include "core/logger.hpp"
+#include "net/tls_layer.hpp"
+#include "net/ws_layer.hpp"
 
 namespace strata::net {
 
@@ -26,6 +28,13 @@ listener::~listener() = default;
 
 bool listener::open(std::string& error) {
     auto& io = broker_.worker_at(0).io();
+    if (cfg_.tls.enabled()) {
+        tls_ = tls_context::create(cfg_.tls, error);
+        if (!tls_) {
+            error = "listener " + cfg_.defined_at + ": " + error;
+            return false;
+        }
+    }
     std::vector<tcp::endpoint> targets;
     const bool loopback_default = cfg_.implicit;
     if (loopback_default) {
@@ -71,7 +80,11 @@ bool listener::open(std::string& error) {
         }
         const auto local = acceptor->local_endpoint(ec);
         port = local.port();
-        broker_.log().notice("Opening ", ep.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ", port, ".");
+        if (cfg_.protocol == config::listener_protocol::websockets) {
+            broker_.log().notice("Opening websockets listen socket on port ", port, ".");
+        } else {
+            broker_.log().notice("Opening ", ep.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ", port, ".");
+        }
         endpoints_.push_back({local.address().to_string(), port});
         acceptors_.push_back(std::move(acceptor));
         retry_timers_.push_back(std::make_unique<asio::steady_timer>(io));
@@ -113,8 +126,8 @@ void listener::accept_next(std::size_t acceptor_index) {
                     broker_.log().notice("New connection from ", describe_peer(socket), " on port ",
                                          static_cast<int>(endpoints_[acceptor_index].port), ".");
                 }
-                asio::post(target.io(), [&target, s = std::move(socket), ctx = context_]() mutable {
-                    std::make_shared<tcp_connection>(target, std::move(s), std::move(ctx))->start();
+                asio::post(target.io(), [&target, s = std::move(socket), ctx = context_, layers = make_layers()]() mutable {
+                    std::make_shared<tcp_connection>(target, std::move(s), std::move(ctx), std::move(layers))->start();
                 });
             }
         } else {
@@ -131,6 +144,37 @@ void listener::accept_next(std::size_t acceptor_index) {
         }
         accept_next(acceptor_index);
     });
+}
+
+std::unique_ptr<stream_layers> listener::make_layers() const {
+    if (!tls_ && cfg_.protocol == config::listener_protocol::mqtt) return nullptr;
+    auto layers = std::make_unique<stream_layers>();
+    if (tls_) {
+        layers->tls = std::make_unique<tls_layer>(tls_);
+        const auto& t = tls_->settings();
+        layers->identity_from_certificate = t.use_identity_as_username || t.use_subject_as_username;
+        layers->use_subject = t.use_subject_as_username;
+    }
+    if (cfg_.protocol == config::listener_protocol::websockets) {
+        layers->ws = std::make_unique<ws_layer>(broker_.worker_at(0).config().websockets_headers_size);
+    }
+    return layers;
+}
+
+bool listener::reload_tls(const config::listener_config& cfg, std::string& error) {
+    if (!cfg.tls.enabled() || !tls_) return true;  // switching TLS on or off needs a restart
+    auto next = tls_context::create(cfg.tls, error);
+    if (!next) {
+        error = "listener " + cfg_.defined_at + ": " + error;
+        return false;
+    }
+    std::promise<void> done;
+    asio::post(broker_.worker_at(0).io(), [this, &done, next = std::move(next)]() mutable {
+        tls_ = std::move(next);
+        done.set_value();
+    });
+    done.get_future().wait();
+    return true;
 }
 
 void listener::close() {

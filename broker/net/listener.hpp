@@ -11,6 +11,7 @@
 
 #include "config/broker_config.hpp"
 #include "net/tcp_connection.hpp"
+#include "net/tls_context.hpp"
 
 namespace strata::core {
 class broker;
@@ -28,8 +29,11 @@ public:
     listener(core::broker& b, const config::listener_config& cfg);
     ~listener();
 
-    // Binds and listens; on failure returns false with a message.
+    // Loads the TLS context, binds and listens; on failure returns false with a message.
     bool open(std::string& error);
+    // Re-reads the TLS files (SIGHUP): new connections use them, open ones
+    // keep theirs. On failure the listener keeps its current context.
+    bool reload_tls(const config::listener_config& cfg, std::string& error);
     // Starts accepting (call once the workers run).
     void start();
     // Stops accepting; safe to call from any thread.
@@ -40,6 +44,8 @@ public:
 
 private:
     void accept_next(std::size_t acceptor_index);
+    // TLS and WebSocket state for a new connection; null for plain MQTT over TCP.
+    std::unique_ptr<stream_layers> make_layers() const;
 
     core::broker& broker_;
     config::listener_config cfg_;
@@ -48,6 +54,7 @@ private:
     std::vector<bound_endpoint> endpoints_;
     std::size_t next_worker_ = 0;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> retry_timers_;  // per acceptor: pause after a failed accept
+    std::shared_ptr<const tls_context> tls_;  // null: plain TCP; read and swapped on worker 0 only
 };
 
 }  // namespace strata::net

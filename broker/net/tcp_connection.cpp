@@ -8,6 +8,9 @@
 #include "core/broker.hpp"
 #include "core/logger.hpp"
 #include "core/worker.hpp"
+#include "net/tls_context.hpp"
+#include "net/tls_layer.hpp"
+#include "net/ws_layer.hpp"
 
 namespace strata::net {
 
@@ -20,8 +23,14 @@ namespace {
 constexpr int max_reads_per_wakeup = 4;
 // How long a closing connection waits for the peer to close after our last byte.
 constexpr auto linger_time = std::chrono::seconds(2);
+// A write buffer larger than this is given back once written, so that one
+// burst does not pin memory on a connection for its lifetime.
+constexpr std::size_t kept_wire_capacity = 64 * 1024;
 
 }  // namespace
+
+stream_layers::stream_layers() = default;
+stream_layers::~stream_layers() = default;
 
 std::string describe_peer(const tcp::socket& s) {
     boost::system::error_code ec;
@@ -34,8 +43,9 @@ std::string describe_peer(const tcp::socket& s) {
     return addr.to_string() + ':' + std::to_string(ep.port());
 }
 
-tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_ptr<const listener_context> listener)
-    : worker_(w), socket_(std::move(socket)), listener_(std::move(listener)) {
+tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_ptr<const listener_context> listener,
+                               std::unique_ptr<stream_layers> layers)
+    : worker_(w), socket_(std::move(socket)), listener_(std::move(listener)), layers_(std::move(layers)) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // strata batches its writes itself
     socket_.non_blocking(true, ec);
@@ -50,13 +60,17 @@ tcp_connection::~tcp_connection() {
     }
 }
 
+const std::string* tcp_connection::certificate_username() const {
+    if (!layers_ || !layers_->identity_from_certificate) return nullptr;
+    static const std::string none;  // no certificate name: refused as a bad username
+    return layers_->certificate_username ? &*layers_->certificate_username : &none;
+}
+
 void tcp_connection::start(std::vector<std::uint8_t> replay) {
-    if (!replay.empty()) {
-        conn_->on_input(replay);
-        after_input();
-        return;
-    }
-    wait_readable();
+    if (!replay.empty()) conn_->on_input(replay);
+    // TLS may hold records that arrived with the CONNECT on the previous worker.
+    if (layers_ && layers_->tls && conn_->state() != protocol::connection_state::migrating) pump_tls();
+    after_input();
 }
 
 void tcp_connection::wait_readable() {
@@ -80,7 +94,11 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
             finish_close();
             return;
         }
-        conn_->on_input(std::span<const std::uint8_t>(scratch.data(), n));
+        if (layers_) {
+            if (!input_through_layers(std::span<std::uint8_t>(scratch.data(), n))) break;
+        } else {
+            conn_->on_input(std::span<const std::uint8_t>(scratch.data(), n));
+        }
         if (conn_->state() != protocol::connection_state::active &&
             conn_->state() != protocol::connection_state::awaiting_connect) {
             break;
@@ -88,6 +106,68 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         if (n < scratch.size()) break;  // nothing more right now
     }
     after_input();
+}
+
+bool tcp_connection::input_through_layers(std::span<std::uint8_t> raw) {
+    if (!layers_->tls) return deliver_plaintext(raw);
+    layers_->tls->feed(raw);
+    return pump_tls();
+}
+
+bool tcp_connection::pump_tls() {
+    auto& tls = *layers_->tls;
+    // The ciphertext is in the TLS layer now, so the scratch buffer takes the plaintext.
+    auto& scratch = worker_.read_scratch();
+    bool open = true;
+    while (open && (conn_->state() == protocol::connection_state::active ||
+                    conn_->state() == protocol::connection_state::awaiting_connect)) {
+        const std::size_t n = tls.read(std::span<std::uint8_t>(scratch.data(), scratch.size()));
+        if (n == 0) break;
+        open = deliver_plaintext(std::span<std::uint8_t>(scratch.data(), n));
+    }
+    if (tls.has_output()) output_ready();  // handshake messages, session tickets, alerts
+    if (!open) return false;
+    if (tls.failed()) {
+        close_after_output("TLS error: " + tls.error());
+        return false;
+    }
+    if (tls.peer_closed()) {
+        close_after_output({});
+        return false;
+    }
+    return true;
+}
+
+bool tcp_connection::deliver_plaintext(std::span<std::uint8_t> plain) {
+    auto& layers = *layers_;
+    // The certificate is known once the handshake is done, before the first
+    // MQTT byte (CONNECT) is read.
+    if (layers.identity_from_certificate && !layers.certificate_username && layers.tls->handshake_done()) {
+        layers.certificate_username = layers.use_subject ? layers.tls->peer_subject() : layers.tls->peer_common_name();
+    }
+    std::span<std::uint8_t> mqtt = plain;
+    if (layers.ws) {
+        const bool was_open = layers.ws->open();
+        mqtt = layers.ws->decode(plain);
+        if (layers.ws->has_control()) output_ready();
+        if (!was_open && layers.ws->open() && (worker_.config().log.types & config::log_websockets)) {
+            worker_.log().notice("WebSocket connection from ", conn_->peer(), " on path ", layers.ws->path(), ".");
+        }
+    }
+    if (!mqtt.empty()) conn_->on_input(mqtt);
+    if (layers.ws && layers.ws->finished()) {
+        close_after_output(layers.ws->error());
+        return false;
+    }
+    return true;
+}
+
+void tcp_connection::close_after_output(std::string_view why) {
+    if (!why.empty()) worker_.log().notice("Client connection from ", conn_->peer(), " closed: ", why, ".");
+    // Like a closed socket for MQTT (the will is published), but what the
+    // layers queued (an HTTP refusal, a close frame, a TLS alert) still goes out.
+    conn_->on_transport_closed();
+    output_ready();
 }
 
 void tcp_connection::after_input() {
@@ -110,27 +190,94 @@ void tcp_connection::output_ready() {
 
 void tcp_connection::flush() {
     if (write_in_flight_ || !socket_.is_open()) return;
-    auto& out = conn_->output();
-    if (out.empty()) {
-        if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
-        return;
+    if (conn_->state() == protocol::connection_state::migrating) return;  // the next worker writes
+    if (layers_) {
+        if (!fill_layered_write()) {
+            if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
+            return;
+        }
+    } else {
+        auto& out = conn_->output();
+        if (out.empty()) {
+            if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
+            return;
+        }
+        writing_.swap(out);
+        iov_.clear();
+        for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
     }
-    writing_.swap(out);
-    iov_.clear();
-    for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
     write_in_flight_ = true;
-    worker_.stats().add(worker_.stats().bytes_sent, writing_.size());
+    worker_.stats().add(worker_.stats().bytes_sent, asio::buffer_size(iov_));
     asio::async_write(socket_, iov_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->on_written(ec);
     });
 }
 
+bool tcp_connection::fill_layered_write() {
+    auto& layers = *layers_;
+    auto& out = conn_->output();
+    // Plaintext goes to the wire directly without TLS, else through a staging
+    // buffer that TLS encrypts into the wire.
+    auto& plain = layers.tls ? worker_.write_scratch() : layers.wire;
+    plain.clear();
+    layers.wire.clear();
+    if (layers.ws) layers.ws->take_control(plain);
+    bool send_mqtt = false;
+    bool farewell = false;
+    if (!out.empty()) {
+        if (!layers.ws || layers.ws->open()) {
+            writing_.swap(out);
+            send_mqtt = true;
+            if (layers.ws) ws_layer::append_frame_header(plain, writing_.size());
+        } else {
+            out.clear();  // nothing follows a refused WebSocket handshake
+        }
+    } else if ((conn_->closing() || conn_->state() == protocol::connection_state::closed) && !layers.farewell_sent) {
+        // Everything else is out: a WebSocket close frame, then TLS close_notify.
+        layers.farewell_sent = farewell = true;
+        if (layers.ws && layers.ws->open()) {
+            layers.ws->close(1000);
+            layers.ws->take_control(plain);
+        }
+    }
+    iov_.clear();
+    if (layers.tls) {
+        if (send_mqtt) {
+            for (const auto& seg : writing_.segments()) {
+                const auto* p = writing_.data(seg);
+                plain.insert(plain.end(), p, p + seg.length);
+            }
+            writing_.clear();
+        }
+        layers.tls->write(plain);
+        if (farewell) layers.tls->shutdown();
+        layers.tls->take_output(layers.wire);
+        if (!layers.wire.empty()) iov_.emplace_back(layers.wire.data(), layers.wire.size());
+    } else {
+        // Framing bytes, then the MQTT bytes by reference (no copy).
+        if (!layers.wire.empty()) iov_.emplace_back(layers.wire.data(), layers.wire.size());
+        if (send_mqtt) {
+            for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
+        }
+    }
+    return !iov_.empty();
+}
+
 void tcp_connection::on_written(const boost::system::error_code& ec) {
     write_in_flight_ = false;
     writing_.clear();
+    if (layers_) {
+        layers_->wire.clear();
+        if (layers_->wire.capacity() > kept_wire_capacity) std::vector<std::uint8_t>().swap(layers_->wire);
+    }
     if (ec) {
         conn_->on_transport_closed();
         finish_close();
+        return;
+    }
+    if (migrate_after_write_) {
+        migrate_after_write_ = false;
+        migrate();
         return;
     }
     flush();
@@ -172,6 +319,11 @@ void tcp_connection::finish_close() {
 }
 
 void tcp_connection::migrate() {
+    if (write_in_flight_) {
+        // TLS handshake bytes are still being written: move once they are out.
+        migrate_after_write_ = true;
+        return;
+    }
     const std::size_t target_index = conn_->migrate_to();
     auto replay = conn_->take_unread_input();
     boost::system::error_code ec;
@@ -187,7 +339,8 @@ void tcp_connection::migrate() {
     }
     counted_ = false;  // the connection counts move with the socket
     core::worker& target = worker_.owner().worker_at(target_index);
-    asio::post(target.io(), [&target, protocol, fd, listener = listener_, replay = std::move(replay)]() mutable {
+    asio::post(target.io(), [&target, protocol, fd, listener = listener_, layers = std::move(layers_),
+                             replay = std::move(replay)]() mutable {
         tcp::socket socket(target.io());
         boost::system::error_code ec;
         socket.assign(protocol, fd, ec);
@@ -197,7 +350,7 @@ void tcp_connection::migrate() {
             if (listener->open_connections) listener->open_connections->fetch_sub(1, std::memory_order_relaxed);
             return;
         }
-        auto c = std::make_shared<tcp_connection>(target, std::move(socket), std::move(listener));
+        auto c = std::make_shared<tcp_connection>(target, std::move(socket), std::move(listener), std::move(layers));
         c->start(std::move(replay));
     });
 }

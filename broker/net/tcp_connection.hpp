@@ -1,12 +1,16 @@
-// The TCP transport of one MQTT connection. It waits for readability rather
-// than keeping a read buffer per connection: data is read into the worker's
-// shared scratch buffer and handed to the protocol state machine, which keeps
-// only an incomplete packet. Writes gather the connection's output queue into
-// one writev, one write in flight at a time, flushed once per event-loop turn.
+// The socket side of one MQTT connection: TCP, optionally with TLS and/or
+// WebSocket layered on it (both sans-I/O, net/tls_layer and net/ws_layer).
+// It waits for readability rather than keeping a read buffer per connection:
+// data is read into the worker's shared scratch buffer, passed through the
+// layers and handed to the protocol state machine, which keeps only an
+// incomplete packet. Writes gather the connection's output queue into one
+// writev, one write in flight at a time, flushed once per event-loop turn;
+// plain TCP sends large payloads by reference, without a copy.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -20,30 +24,55 @@ class worker;
 
 namespace strata::net {
 
+class tls_layer;
+class ws_layer;
+
 struct listener_context {
     protocol::listener_settings settings;
     int max_connections = -1;
     std::shared_ptr<std::atomic<int>> open_connections;  // on this listener
 };
 
+// What TLS and WebSocket connections carry beyond plain TCP (null for those).
+struct stream_layers {
+    stream_layers();
+    ~stream_layers();
+    std::unique_ptr<tls_layer> tls;
+    std::unique_ptr<ws_layer> ws;
+    std::vector<std::uint8_t> wire;  // bytes of the write in flight (ciphertext, or WebSocket framing)
+    std::optional<std::string> certificate_username;  // use_identity/subject_as_username
+    bool identity_from_certificate = false;            // the listener takes usernames from certificates
+    bool use_subject = false;
+    bool farewell_sent = false;  // WebSocket close frame / TLS close_notify queued
+};
+
 class tcp_connection final : public protocol::transport, public std::enable_shared_from_this<tcp_connection> {
 public:
-    // Takes an accepted (or migrated) socket that belongs to `w`'s io_context.
-    tcp_connection(core::worker& w, boost::asio::ip::tcp::socket socket, std::shared_ptr<const listener_context> listener);
+    // Takes an accepted (or migrated) socket that belongs to `w`'s io_context;
+    // `layers` is null for plain MQTT over TCP.
+    tcp_connection(core::worker& w, boost::asio::ip::tcp::socket socket, std::shared_ptr<const listener_context> listener,
+                   std::unique_ptr<stream_layers> layers = nullptr);
     ~tcp_connection() override;
 
-    // Starts reading; `replay` holds bytes already read on another worker.
+    // Starts reading; `replay` holds MQTT bytes already read on another worker.
     void start(std::vector<std::uint8_t> replay = {});
 
     void output_ready() override;
+    const std::string* certificate_username() const override;
 
 private:
     void wait_readable();
     void on_readable(const boost::system::error_code& ec);
+    // Passes bytes read from the socket through TLS and WebSocket; false: close.
+    bool input_through_layers(std::span<std::uint8_t> raw);
+    bool pump_tls();
+    bool deliver_plaintext(std::span<std::uint8_t> plain);
     void after_input();
     void flush();
+    bool fill_layered_write();
     void on_written(const boost::system::error_code& ec);
     void finish_close();
+    void close_after_output(std::string_view why);
     void drain_until_eof();
     void discard_input();
     void migrate();
@@ -51,6 +80,7 @@ private:
     core::worker& worker_;
     boost::asio::ip::tcp::socket socket_;
     std::shared_ptr<const listener_context> listener_;
+    std::unique_ptr<stream_layers> layers_;
     std::optional<protocol::connection> conn_;
     protocol::output_queue writing_;
     std::vector<boost::asio::const_buffer> iov_;
@@ -59,6 +89,7 @@ private:
     bool flush_posted_ = false;
     bool shut_down_ = false;
     bool counted_ = true;  // holds a place in the connection counts
+    bool migrate_after_write_ = false;
 };
 
 // A short "address:port" of the peer for log lines.

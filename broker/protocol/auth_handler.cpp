@@ -66,7 +66,7 @@ void connection::start_authentication(codec::bytes_view connect_body, bool assig
     worker_.begin_authentication(client_id_);
     ps.claim_held = true;
     codec::connect_packet p;
-    codec::decode_connect(ps.connect_body, p);  // decoded once already: it is valid
+    read_connect(ps.connect_body, p);  // decoded once already: it is valid
     ps.username.assign(p.username);
     ps.has_username = p.has_username;
     if (version_ == protocol_version::v5 && p.props.authentication_method) {
@@ -84,7 +84,7 @@ void connection::start_authentication(codec::bytes_view connect_body, bool assig
 void connection::run_authentication(plugin::answer* late) {
     auto& ps = *plugin_;
     codec::connect_packet p;
-    if (!ps.reauthenticating) codec::decode_connect(ps.connect_body, p);
+    if (!ps.reauthenticating) read_connect(ps.connect_body, p);
     while (ps.event != 0 && (state_ == connection_state::awaiting_connect || state_ == connection_state::active)) {
         plugin::answer a;
         if (late) {

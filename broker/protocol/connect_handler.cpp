@@ -27,9 +27,18 @@ int protocol_number(protocol_version v) {
 
 }  // namespace
 
+codec::reason_code connection::read_connect(codec::bytes_view body, codec::connect_packet& p) const {
+    const auto rc = codec::decode_connect(body, p);
+    if (const std::string* name = transport_.certificate_username()) {
+        p.username = *name;
+        p.has_username = true;
+    }
+    return rc;
+}
+
 void connection::handle_connect(codec::bytes_view body) {
     codec::connect_packet p;
-    const auto rc = codec::decode_connect(body, p);
+    const auto rc = read_connect(body, p);
     if (rc == reason_code::unsupported_protocol_version) {
         // Unknown level: answer in the 3.1.1 format, return code 1 [MQTT-3.1.2-2].
         codec::connack_packet ack;
@@ -76,11 +85,14 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
         // 3.1.1 only allows an empty id with a clean session [MQTT-3.1.3-8].
         if (!v5 && !p.clean_start) return reason_code::client_identifier_not_valid;
     }
+    const std::string* certificate_name = transport_.certificate_username();
+    // A listener that takes usernames from certificates refuses a certificate without one.
+    if (certificate_name && certificate_name->empty()) return reason_code::bad_username_or_password;
     if (!worker_.hooks().snapshot()->handles_connections()) {  // else the plugins decide (auth_handler.cpp)
         // No auth plugin takes an authentication method.
         if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
-        // No password file yet: without anonymous access nobody may connect.
-        if (!anonymous_allowed()) return reason_code::not_authorized;
+        // No password file yet: without anonymous access only certificates authenticate.
+        if (!anonymous_allowed() && !certificate_name) return reason_code::not_authorized;
     }
     // 3.1.1 cannot be told a shorter keep alive, so Mosquitto refuses it.
     if (!v5 && p.keep_alive > cfg.max_keepalive) return reason_code::client_identifier_not_valid;

@@ -35,6 +35,11 @@ public:
     // output() has new bytes, or the connection started closing: write them
     // (once per event-loop turn is enough) and close if closing() is set.
     virtual void output_ready() = 0;
+    // The username the transport vouches for (TLS listeners with
+    // use_identity_as_username / use_subject_as_username): it replaces the
+    // CONNECT's, and no password is checked. Null elsewhere; an empty name
+    // (no usable certificate) is refused.
+    virtual const std::string* certificate_username() const { return nullptr; }
 };
 
 enum class connection_state { awaiting_connect, active, closing, migrating, closed };
@@ -110,6 +115,8 @@ private:
     void handle_auth(codec::bytes_view body);
 
     // CONNECT helpers
+    // Decodes CONNECT and applies what the transport vouches for (the username of a certificate).
+    codec::reason_code read_connect(codec::bytes_view body, codec::connect_packet& p) const;
     codec::reason_code check_connect(const codec::connect_packet& p);
     bool anonymous_allowed() const;
     void refuse_connect(codec::reason_code rc, std::string_view why, std::string_view reason_string = {});

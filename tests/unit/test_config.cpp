@@ -237,8 +237,8 @@ TEST_CASE("config: listener errors") {
     CHECK(error("listener 0 /run/mqtt.sock\n") ==
           "t.conf:1: listener: Unix socket listeners are not supported yet (a later release)");
     CHECK(error("listener 1883\nsocket_domain ipv5\n") == "t.conf:2: socket_domain: expected ipv4 or ipv6, got 'ipv5'");
-    CHECK(error("listener 1883\nprotocol websockets\n") ==
-          "t.conf:2: protocol: 'websockets' is not supported yet (WebSocket release)");
+    CHECK(parse("listener 1883\nprotocol websockets\n").listeners[0].protocol ==
+          strata::config::listener_protocol::websockets);
     CHECK(error("listener 1883\nprotocol http\n") == "t.conf:2: protocol: expected mqtt or websockets, got 'http'");
     CHECK(error("listener 1883\nmount_point a/+/b\n") ==
           "t.conf:2: mount_point: must not contain the wildcards + or #, got 'a/+/b'");
@@ -335,18 +335,57 @@ TEST_CASE("config: plugin lines and their options, in conf order") {
     CHECK(error("auth_opt_db x\n").starts_with("t.conf:1: auth_opt_db: the Mosquitto 1.x auth plugin API is not supported"));
 }
 
+TEST_CASE("config: TLS listeners") {
+    const auto cfg = parse(
+        "listener 8883\ncertfile /c.pem\nkeyfile /k.pem\ncafile /ca.pem\ncapath /cas\ncrlfile /crl.pem\n"
+        "tls_version tlsv1.3\nciphers HIGH\nciphers_tls1.3 TLS_AES_256_GCM_SHA384\nrequire_certificate true\n"
+        "use_identity_as_username true\ndhparamfile /dh.pem\nlistener 1883\n");
+    REQUIRE(cfg.listeners.size() == 2);
+    const auto& t = cfg.listeners[0].tls;
+    CHECK(t.enabled());
+    CHECK(t.certfile == "/c.pem");
+    CHECK(t.keyfile == "/k.pem");
+    CHECK(t.cafile == "/ca.pem");
+    CHECK(t.capath == "/cas");
+    CHECK(t.crlfile == "/crl.pem");
+    CHECK(t.min_version == "tlsv1.3");
+    CHECK(t.ciphers == "HIGH");
+    CHECK(t.ciphersuites == "TLS_AES_256_GCM_SHA384");
+    CHECK(t.require_certificate);
+    CHECK(t.use_identity_as_username);
+    CHECK_FALSE(t.use_subject_as_username);
+    CHECK(t.dhparamfile == "/dh.pem");
+    CHECK_FALSE(cfg.listeners[1].tls.enabled());
+
+    CHECK(error("listener 8883\ncafile /etc/ca.pem\n") ==
+          "t.conf:1: listener: TLS settings need certfile and keyfile (TLS is off without them)");
+    CHECK(error("listener 8883\ncertfile /etc/cert.pem\n") == "t.conf:1: listener: certfile needs keyfile");
+    CHECK(error("listener 8883\nkeyfile /etc/key.pem\n") == "t.conf:1: listener: keyfile needs certfile");
+    CHECK(error("listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n") ==
+          "t.conf:1: listener: require_certificate needs cafile or capath to check client certificates against");
+    CHECK(error("listener 8883\ncertfile c\nkeyfile k\nuse_identity_as_username true\n") ==
+          "t.conf:1: listener: use_identity_as_username and use_subject_as_username need require_certificate true");
+    CHECK(error("listener 8883\ncertfile c\nkeyfile k\ncrlfile r\n") ==
+          "t.conf:1: listener: crlfile needs require_certificate true");
+    CHECK(error("listener 8883\ntls_version tlsv1\n") ==
+          "t.conf:2: tls_version: expected one of tlsv1.1, tlsv1.2 or tlsv1.3, got 'tlsv1'");
+    CHECK(error("ciphers_tls1.3 x\n") == "t.conf:1: ciphers_tls1.3: must come after a 'listener' line");
+    // The deprecated default listener can have TLS too, as in Mosquitto.
+    CHECK(parse("port 8883\ncertfile c\nkeyfile k\n").listeners[0].tls.enabled());
+    CHECK(parse("websockets_headers_size 0\n").websockets_headers_size == 4096);
+    CHECK(parse("websockets_headers_size 10000\n").websockets_headers_size == 10000);
+}
+
 TEST_CASE("config: keys of later releases are refused") {
-    CHECK(error("listener 8883\ncafile /etc/ca.pem\n") == "t.conf:2: cafile: not supported yet (TLS release)");
-    CHECK(error("listener 8883\ncertfile /etc/cert.pem\n") == "t.conf:2: certfile: not supported yet (TLS release)");
-    CHECK(error("ciphers_tls1.3 x\n") == "t.conf:1: ciphers_tls1.3: not supported yet (TLS release)");
     CHECK(error("password_file /etc/pw\n") == "t.conf:1: password_file: not supported yet (authentication release)");
     CHECK(error("acl_file /etc/acl\n") == "t.conf:1: acl_file: not supported yet (authentication release)");
-    CHECK(error("http_dir /var/www\n") == "t.conf:1: http_dir: not supported yet (WebSocket release)");
+    CHECK(error("http_dir /var/www\n") == "t.conf:1: http_dir: not supported yet (a later release)");
+    CHECK(error("psk_hint x\n") == "t.conf:1: psk_hint: not supported yet (TLS release)");
     CHECK(error("connection remote\n") == "t.conf:1: connection: not supported yet (bridge release)");
     CHECK(error("topic # both 0\n") == "t.conf:1: topic: not supported yet (bridge release)");
     CHECK(error("bind_interface eth0\n") == "t.conf:1: bind_interface: not supported yet (a later release)");
     // Even with a harmless value, and without an argument.
-    CHECK(error("require_certificate\n") == "t.conf:1: require_certificate: not supported yet (TLS release)");
+    CHECK(error("tls_engine\n") == "t.conf:1: tls_engine: not supported yet (TLS release)");
     // Every one of them is reported.
     CHECK(errors("listener 1883\npassword_file p\nacl_file a\n").size() == 2);
 }
