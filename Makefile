@@ -24,7 +24,7 @@ fuzz-build: deps
 	cmake --build $(BUILD)/fuzz -j $(JOBS)
 
 test-env: deps
-	tools/test-env $(BUILD)/venv
+	tools/test-env $(BUILD)
 
 run: build
 	$(BUILD)/bin/strata -c conf/strata.conf

@@ -31,8 +31,8 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
     cli.add_flag("--check,--test-config", out.check_only,
                  "Validate the configuration and exit: 0 if valid, 1 with file:line: reason otherwise");
     cli.add_option("--ports-file", out.ports_file,
-                   "Write 'mqtt <address> <port>' (and 'http <address> <port>') per bound socket to this file once "
-                   "listening");
+                   "Write '<kind> <address> <port>' per bound socket to this file once listening; kind is mqtt, "
+                   "mqtts (TLS), ws, wss (WebSocket) or http (query API)");
     bool reference = false;
     cli.add_flag("--conf-reference", reference, "Print the configuration reference (Markdown) and exit");
 

@@ -59,7 +59,10 @@ bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr
     {
         std::ofstream out(tmp, std::ios::trunc);
         for (const auto& l : listeners) {
-            for (const auto& ep : l->endpoints()) out << "mqtt " << ep.address << ' ' << ep.port << '\n';
+            const bool ws = l->settings().protocol == config::listener_protocol::websockets;
+            const bool tls = l->settings().tls.enabled();
+            const char* kind = ws ? (tls ? "wss" : "ws") : (tls ? "mqtts" : "mqtt");
+            for (const auto& ep : l->endpoints()) out << kind << ' ' << ep.address << ' ' << ep.port << '\n';
         }
         if (http_api) {
             for (const auto& ep : http_api->endpoints()) out << "http " << ep.address << ' ' << ep.port << '\n';

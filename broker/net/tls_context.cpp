@@ -65,6 +65,11 @@ bool configure(SSL_CTX* ctx, const config::tls_config& cfg, std::string& error) 
         return fail("certfile " + cfg.certfile + ": not a PEM certificate");
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg.keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            error = "keyfile " + cfg.keyfile + " does not belong to certfile " + cfg.certfile;
+            return false;
+        }
         return fail("keyfile " + cfg.keyfile + ": not an unencrypted PEM private key");
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

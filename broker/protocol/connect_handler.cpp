@@ -205,8 +205,15 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     codec::encode_connack(out_.bytes(), version_, ack);
 
     if (cfg.log.connection_messages) {
-        worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p", protocol_number(version_),
-                             ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
+        // Mosquitto's format, which log readers parse: u'name' when there is a username.
+        if (p.has_username) {
+            worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p",
+                                 protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'",
+                                 p.username, "').");
+        } else {
+            worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p",
+                                 protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
+        }
     }
     worker_.stats().add(worker_.stats().clients_connected);
     // Unacknowledged messages of a kept session go out again first [MQTT-4.4.0-1].

@@ -119,10 +119,13 @@ class MqttClient:
 
     def __init__(self, broker, client_id="", version=V5, *, clean=True, session_expiry=None,
                  keepalive=60, will=None, connect_props=None, manual_ack=False,
-                 username=None, password=None, reconnect_on_failure=False):
+                 username=None, password=None, reconnect_on_failure=False,
+                 port=None, transport="tcp", ws_path="/mqtt", tls=None):
+        # port: another listener than broker.port; transport: "tcp" or
+        # "websockets"; tls: dict(ca_certs=, certfile=, keyfile=) for TLS.
         self.broker = broker
         self.host = broker.host
-        self.port = broker.port
+        self.port = broker.port if port is None else port
         self.version = version
         self.client_id = client_id
         self.clean = clean
@@ -130,13 +133,17 @@ class MqttClient:
         protocol = mqtt.MQTTv5 if version == V5 else mqtt.MQTTv311
         kwargs = dict(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                       protocol=protocol, reconnect_on_failure=reconnect_on_failure,
-                      manual_ack=manual_ack)
+                      manual_ack=manual_ack, transport=transport)
         if version != V5:
             # paho refuses clean_session=False with an empty id; allow it for tests
             kwargs["clean_session"] = True if (not clean and client_id == "") else clean
         self.c = _Paho(**kwargs)
         if version != V5 and not clean and client_id == "":
             self.c._clean_session = False
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if tls:
+            self.c.tls_set(**tls)
         self.c._strata_raw_connack = None
         self.c._strata_raw_disconnect = None
         self.c._strata_raw_disconnect_props = None
@@ -272,6 +279,10 @@ class MqttClient:
         self._connected.clear()
         self._closed.clear()
         self.connack = None
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        if tls:
+            self.c.tls_set(**tls)
         self.c._strata_raw_connack = None
         self.c._strata_raw_disconnect = None
         self.disconnect_reason = None
@@ -508,9 +519,9 @@ class MosquittoSub:
     `extra` is given by the `extra_format` (e.g. "%P" for user properties)."""
 
     def __init__(self, broker, topics, version="mqttv311", qos=0, args=(), extra_format="",
-                 wait_subscribed=True, timeout=TIMEOUT):
+                 wait_subscribed=True, timeout=TIMEOUT, port=None):
         fmt = FMT_PREFIX + "%t\t%q\t%r\t" + extra_format + "\t%p"
-        cmd = [MOSQUITTO_SUB, "-h", broker.host, "-p", str(broker.port), "-V", version,
+        cmd = [MOSQUITTO_SUB, "-h", broker.host, "-p", str(port or broker.port), "-V", version,
                "-q", str(qos), "-d", "-F", fmt]
         for t in ([topics] if isinstance(topics, str) else topics):
             cmd += ["-t", t]
@@ -587,9 +598,10 @@ class MosquittoSub:
 
 
 def mosquitto_pub(broker, topic, message=None, version="mqttv311", qos=0, retain=False,
-                  args=(), timeout=TIMEOUT, check=True):
-    """Run mosquitto_pub once; returns the CompletedProcess (output decoded)."""
-    cmd = [MOSQUITTO_PUB, "-h", broker.host, "-p", str(broker.port), "-V", version,
+                  args=(), timeout=TIMEOUT, check=True, port=None):
+    """Run mosquitto_pub once; returns the CompletedProcess (output decoded).
+    `port`: another listener than broker.port."""
+    cmd = [MOSQUITTO_PUB, "-h", broker.host, "-p", str(port or broker.port), "-V", version,
            "-q", str(qos), "-t", topic]
     if message is None:
         if not {"-f", "-l", "-s"} & set(args):
@@ -640,3 +652,21 @@ __all__ = ["V311", "V5", "VERSIONS", "TIMEOUT", "props", "prop", "Msg", "MqttCli
            "collect",
            "MosquittoSub", "mosquitto_pub", "run_client", "parse_packets", "PacketTypes",
            "Properties", "ReasonCode", "SubscribeOptions"]
+
+
+# --------------------------------------------------------------------------
+# MQTT.js (npm), installed under the build directory by tools/test-env
+
+def mqttjs(url, *args, timeout=30):
+    """Runs tests/e2e/js/mqttjs_client.js (see its header for the arguments) and
+    returns its JSON result."""
+    import json
+    import os
+    from conftest import REPO, STRATA_BIN
+    env = dict(os.environ, NODE_PATH=str(STRATA_BIN.parents[1] / "js" / "node_modules"))
+    script = REPO / "tests" / "e2e" / "js" / "mqttjs_client.js"
+    out = subprocess.run(["node", str(script), url, *map(str, args)], capture_output=True, text=True,
+                         timeout=timeout, env=env)
+    lines = out.stdout.strip().splitlines()
+    assert lines, f"MQTT.js printed nothing (exit {out.returncode}):\n{out.stderr}"
+    return json.loads(lines[-1])

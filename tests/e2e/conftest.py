@@ -72,6 +72,7 @@ class Broker:
         self.extra_args = list(args)
         self.verbose = verbose
         self.ports = []
+        self.ports_of = {}
         self.http_ports = []
         self.http_port = None
         self.proc = None
@@ -109,18 +110,19 @@ class Broker:
         raise RuntimeError(f"broker did not start listening:\n{self.log()}")
 
     def _read_ports(self):
-        # one line per bound socket: "<protocol> <address> <port>"; `port` is the
-        # first mqtt one, `http_port` the first http one
-        self.ports = []
-        self.http_ports = []
+        # one line per bound socket: "<kind> <address> <port>", kind = mqtt, mqtts,
+        # ws, wss or http; `ports` are the mqtt ones and `port` the first of them
+        # (or of any MQTT kind), `ports_of[kind]` every kind's, `http_port` the first http one
+        self.ports_of = {}
         for line in self.ports_path.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[0] == "mqtt":
-                self.ports.append(int(parts[2]))
-            elif len(parts) == 3 and parts[0] == "http":
-                self.http_ports.append(int(parts[2]))
-        if self.ports:
-            self.port = self.ports[0]
+            if len(parts) == 3:
+                self.ports_of.setdefault(parts[0], []).append(int(parts[2]))
+        self.ports = self.ports_of.get("mqtt", [])
+        self.http_ports = self.ports_of.get("http", [])
+        any_mqtt = self.ports or [p for k in ("mqtts", "ws", "wss") for p in self.ports_of.get(k, [])]
+        if any_mqtt:
+            self.port = any_mqtt[0]
         self.http_port = self.http_ports[0] if self.http_ports else None
 
     def _connectable(self):
@@ -189,3 +191,10 @@ def broker_factory(tmp_path):
 def broker(broker_factory):
     """A broker with default settings plus anonymous access on a loopback listener."""
     return broker_factory()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """Certificates for TLS tests, made once per test module run (pki.py)."""
+    from pki import Pki
+    return Pki(tmp_path_factory.mktemp("pki"))
