@@ -105,6 +105,10 @@ std::string encode_session(const session_record& s) {
         out.push_back(static_cast<char>(sub.options));
         put_u32(out, sub.identifier);
     }
+    out.push_back(static_cast<char>(s.has_username ? 1 : 0));
+    put_u16(out, static_cast<std::uint16_t>(s.username.size()));
+    out += s.username;
+    put_u16(out, s.listener);
     return out;
 }
 
@@ -124,6 +128,12 @@ bool decode_session(std::string_view bytes, session_record& out) {
         sub.filter = std::string(filter);
         out.subscriptions.push_back(std::move(sub));
     }
+    if (c.at_end()) return true;  // written before usernames were kept
+    std::uint8_t has_username = 0;
+    std::string_view username;
+    if (!c.u8(has_username) || !c.text16(username) || !c.u16(out.listener)) return false;
+    out.has_username = has_username != 0;
+    out.username = std::string(username);
     return c.at_end();
 }
 

@@ -48,6 +48,11 @@ struct session_record {
     std::uint32_t expiry_interval = 0;   // seconds; 0xFFFFFFFF = never
     std::uint64_t disconnected_us = 0;   // wall clock of the last disconnect; 0 = connected when written
     std::vector<stored_subscription> subscriptions;
+    // Added later, at the end of the record (older records stop before them):
+    // who the client was, so that ACLs apply to deliveries after a restart.
+    bool has_username = false;
+    std::string username;
+    std::uint16_t listener = 0;  // index of the listener it last connected through
 };
 std::string encode_session(const session_record& s);
 bool decode_session(std::string_view bytes, session_record& out);

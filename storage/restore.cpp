@@ -95,6 +95,9 @@ restore_report restore_into(store& s, core::broker& b) {
         const std::size_t home = b.registry().claim(client_id, std::hash<std::string>{}(client_id) % workers);
         core::worker& w = b.worker_at(home);
         session& sess = w.restore_session(client_id, rec.expiry_interval, rec.disconnected_us, rec.protocol_version);
+        sess.has_username = rec.has_username;
+        sess.username = rec.username;
+        sess.listener = rec.listener;
         for (const auto& sub : rec.subscriptions) w.subscribe(sess, sub.filter, options_of(sub.options), sub.identifier);
 
         std::unique_ptr<rocksdb::Iterator> d(s.db().NewIterator(rocksdb::ReadOptions(), s.sessions()));

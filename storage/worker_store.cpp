@@ -98,6 +98,9 @@ void worker_store::save_session(const session& s, std::uint8_t protocol_version,
     for (const auto& [filter, sub] : s.subscriptions()) {
         r.subscriptions.push_back({filter, options_byte(sub.options), sub.identifier});
     }
+    r.has_username = s.has_username;
+    r.username = s.username;
+    r.listener = s.listener;
     current().batch.Put(store_.sessions(), session_key(s.client_id()), encode_session(r));
 }
 

@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "app/store_runtime.hpp"
+#include "auth/security.hpp"
 #include "config/config_parser.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
@@ -145,6 +146,10 @@ int check_configuration(const options& opts) {
         }
     }
     if (!tls_ok) return 1;
+    if (std::string error; !auth::security::load(*cfg, error)) {
+        std::cerr << error << '\n';
+        return 1;
+    }
     std::cout << (opts.config_file.empty() ? std::string("defaults") : opts.config_file) << ": configuration OK\n";
     return 0;
 }
@@ -192,9 +197,18 @@ int run_server(const options& opts) {
             return 1;
         }
     }
+    {
+        std::string error;
+        auto security = auth::security::load(*cfg, error);
+        if (!security) {
+            log.error("Error: ", error, ".");
+            return 1;
+        }
+        broker.apply_security(std::move(security));
+    }
     std::vector<std::unique_ptr<net::listener>> listeners;
     for (const auto& lc : cfg->listeners) {
-        auto l = std::make_unique<net::listener>(broker, lc);
+        auto l = std::make_unique<net::listener>(broker, lc, static_cast<std::uint16_t>(listeners.size()));
         std::string error;
         if (!l->open(error)) {
             log.error("Error: ", error, ".");
@@ -246,6 +260,13 @@ int run_server(const options& opts) {
                 cfg = std::make_shared<const config::broker_config>(std::move(*next));
                 log.reconfigure(cfg->log);
                 broker.apply_config(cfg);
+                // Password and ACL files are read again; connected clients get the new rules at once.
+                std::string error;
+                if (auto security = auth::security::load(*cfg, error)) {
+                    broker.apply_security(std::move(security));
+                } else {
+                    log.error("Error: password or ACL file not reloaded, keeping the current ones: ", error, ".");
+                }
                 plugins.reload(cfg->plugins);
             }
             wait_reload();

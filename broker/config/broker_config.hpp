@@ -45,6 +45,8 @@ struct listener_config {
     // Set on every listener when per_listener_settings is true (then it replaces
     // the global value for this listener); unset otherwise.
     std::optional<bool> allow_anonymous;
+    std::optional<std::string> password_file;  // idem: set on every listener with per_listener_settings
+    std::optional<std::string> acl_file;
     std::string defined_at;           // "file:line" (or "-p PORT"), for messages
     // The loopback listener Mosquitto 2 opens when nothing defines a listener
     // (bind_address "localhost"); -p replaces implicit listeners only.
@@ -117,6 +119,10 @@ struct broker_config {
     bool allow_zero_length_clientid = true; // with per_listener_settings, every listener must agree for now
     std::string auto_id_prefix = "auto-";   // idem
     std::vector<plugin_config> plugins;     // called in this order (docs/plugins.md)
+    std::string password_file;              // Mosquitto format; empty = none
+    std::string acl_file;                   // Mosquitto format; empty = none (everything allowed)
+    std::uint32_t failed_login_limit = 5;   // failed logins in a row from one address before it is blocked; 0 = off
+    std::uint32_t failed_login_block_max = 300;  // seconds a blocked address waits at most
 
     // Limits
     std::uint16_t max_inflight_messages = 20;

@@ -233,8 +233,9 @@ constexpr key_spec table[] = {
     // ---- Access ----
     {.name = "per_listener_settings", .kind = value_kind::boolean, .section = key_section::access,
      .default_text = "false",
-     .doc = "true: `allow_anonymous`, `allow_zero_length_clientid` and `auto_id_prefix` apply to the listener "
-            "block they are in instead of every listener. Must come before those keys.",
+     .doc = "true: `allow_anonymous`, `password_file`, `acl_file`, `allow_zero_length_clientid` and "
+            "`auto_id_prefix` apply to the listener block they are in instead of every listener. Must come before "
+            "those keys.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          return c.parser.set_per_listener_settings(v.flag);
      }},
@@ -269,11 +270,43 @@ constexpr key_spec table[] = {
     {.name = "check_retain_source", .kind = value_kind::boolean, .section = key_section::access,
      .default_text = "true",
      .doc = "Re-check a retained message's publisher against the ACLs before delivering it. Accepted for "
-            "compatibility: strata has no acl_file yet, and plugins' `acl` read check applies to every retained "
-            "message sent to a subscriber, whatever this says.",
+            "compatibility: strata checks the subscriber's read access (acl_file and plugins' `acl` read check) for "
+            "every retained message it sends, and the publisher's write access when the message was published.",
      .apply = [](apply_context&, const key_value&) -> result { return ok; }},
-    later("password_file", release::auth, key_section::access, "Username and password file."),
-    later("acl_file", release::auth, key_section::access, "Access control list file."),
+    {.name = "password_file", .syntax = "PATH", .scope = key_scope::security, .section = key_section::access,
+     .doc = "Mosquitto password file: `username:hash` lines with `$6$` (SHA-512) or `$7$` (PBKDF2-SHA-512) hashes, as "
+            "made by `mosquitto_passwd` or `strata passwd`. Clients that send a username must match it; clients "
+            "without one are anonymous (`allow_anonymous`). Re-read on SIGHUP (a broken file keeps the old one).",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (c.listener) c.listener->password_file = std::string(v.text);
+         else c.cfg.password_file = std::string(v.text);
+         return ok;
+     }},
+    {.name = "acl_file", .syntax = "PATH", .scope = key_scope::security, .section = key_section::access,
+     .doc = "Mosquitto ACL file (`topic`, `user`, `pattern` with %c and %u, access read, write, readwrite or deny; "
+            "docs/security.md). Checked on PUBLISH, on SUBSCRIBE and on every delivery, retained messages and wills "
+            "included. Re-read on SIGHUP.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         if (c.listener) c.listener->acl_file = std::string(v.text);
+         else c.cfg.acl_file = std::string(v.text);
+         return ok;
+     }},
+    {.name = "failed_login_limit", .kind = value_kind::integer, .min = 0, .max = 1000000,
+     .section = key_section::access, .default_text = "5",
+     .doc = "strata: after this many failed logins in a row from one address, new connections from it are refused "
+            "for 1 s, twice as long after each further failure (up to `failed_login_block_max`); a successful login "
+            "clears it. 0 = off.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.failed_login_limit = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "failed_login_block_max", .kind = value_kind::integer, .min = 1, .max = 86400,
+     .section = key_section::access, .default_text = "300",
+     .doc = "strata: the longest an address is blocked after failed logins, in seconds.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.failed_login_block_max = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "plugin", .syntax = "PATH", .section = key_section::access,
      .doc = "Loads a strata plugin (a shared object exporting `strata_plugin_version`, `strata_plugin_init` and "
             "`strata_plugin_cleanup`, see docs/plugins.md). Repeat the line for several plugins; their callbacks "

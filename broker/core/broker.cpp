@@ -15,6 +15,7 @@ broker::broker(std::shared_ptr<const config::broker_config> cfg, logger& log)
     workers_.reserve(n);
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this, i, cfg));
     for (auto& w : workers_) w->set_peer_count(n);
+    login_throttle_.configure(cfg->failed_login_limit, std::chrono::seconds(cfg->failed_login_block_max));
 }
 
 broker::~broker() {
@@ -40,7 +41,16 @@ void broker::on_each_worker_and_wait(const std::function<void(worker&)>& fn) {
 }
 
 void broker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
+    login_throttle_.configure(cfg->failed_login_limit, std::chrono::seconds(cfg->failed_login_block_max));
     on_each_worker_and_wait([&cfg](worker& w) { w.apply_config(cfg); });
+}
+
+void broker::apply_security(std::shared_ptr<const auth::security> s) {
+    if (threads_.empty()) {  // not started: nothing runs on the workers yet
+        for (auto& w : workers_) w->apply_security(s);
+        return;
+    }
+    on_each_worker_and_wait([&s](worker& w) { w.apply_security(s); });
 }
 
 void broker::shutdown(std::chrono::milliseconds grace) {

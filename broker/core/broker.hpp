@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "auth/login_throttle.hpp"
+#include "auth/security.hpp"
 #include "config/broker_config.hpp"
 #include "core/client_registry.hpp"
 #include "core/worker.hpp"
@@ -55,6 +57,10 @@ public:
     void stop_threads();
     // Hands a new configuration to every worker.
     void apply_config(std::shared_ptr<const config::broker_config> cfg);
+    // Hands the loaded password and ACL files to every worker (also before start()).
+    void apply_security(std::shared_ptr<const auth::security> s);
+    // Failed logins per client address (docs/security.md).
+    auth::login_throttle& login_throttle() { return login_throttle_; }
 
     // Runs `fn(worker&)` on every worker's thread and waits for all of them.
     void on_each_worker_and_wait(const std::function<void(worker&)>& fn);
@@ -66,6 +72,7 @@ private:
     client_registry registry_;
     std::atomic<std::uint64_t> retain_order_{0};
     std::atomic<int> open_connections_{0};
+    auth::login_throttle login_throttle_;
     time_point started_at_;
 };
 

@@ -78,10 +78,12 @@ void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
     const message_ref& m = plan->msg;
     match_local(m);
     const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
+    const bool acl = plan_count_ > 0 && security_->any_acl();
     if (inspected) hooks_.prepare_delivery(*m);
     for (std::size_t i = 0; i < plan_count_; ++i) {
         auto& p = plans_[i];
         const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
+        if (acl && !acl_allows_delivery(*p.target, m->topic())) continue;
         if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
         plan_one(*plan, *p.target, qos, p.retain, p.ids);
     }
@@ -104,8 +106,8 @@ void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
 void worker::plan_directed(const std::shared_ptr<route_plan>& plan, std::uint64_t session_id, std::uint8_t qos,
                            bool retain, std::uint32_t subscription_id) {
     if (session* s = find_session(session_id)) {
-        bool allowed = true;
-        if (hooks_.inspects_delivery()) {
+        bool allowed = acl_allows_delivery(*s, plan->msg->topic());
+        if (allowed && hooks_.inspects_delivery()) {
             hooks_.prepare_delivery(*plan->msg);
             allowed = hooks_.allow_delivery(*s, qos, retain);
         }

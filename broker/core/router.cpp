@@ -68,10 +68,12 @@ void worker::route_local(const message_ref& m) {
     match_local(m);
     // Plugins (acl read, message_out) may hold a message back from a subscriber.
     const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
+    const bool acl = plan_count_ > 0 && security_->any_acl();
     if (inspected) hooks_.prepare_delivery(*m);
     for (std::size_t i = 0; i < plan_count_; ++i) {
         auto& p = plans_[i];
         const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
+        if (acl && !acl_allows_delivery(*p.target, m->topic())) continue;
         if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
         p.target->deliver(m, qos, p.retain, p.ids);
     }
@@ -125,6 +127,7 @@ void worker::route_shared(const message_ref& m) {
 void worker::deliver_directed(const directed_delivery& d) {
     auto it = sessions_by_id_.find(d.session_id);
     if (it == sessions_by_id_.end()) return;  // the member left while the message was on its way
+    if (!acl_allows_delivery(*it->second, d.msg->topic())) return;
     if (hooks_.inspects_delivery()) {
         hooks_.prepare_delivery(*d.msg);
         if (!hooks_.allow_delivery(*it->second, d.qos, d.retain)) return;
@@ -251,6 +254,7 @@ void worker::send_retained(session& s, std::string_view filter, const subscripti
     retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
         // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
         const auto qos = delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos);
+        if (!acl_allows_delivery(s, m->topic())) return;
         if (hooks_.inspects_delivery()) {
             hooks_.prepare_delivery(*m);
             if (!hooks_.allow_delivery(s, qos, true)) return;

@@ -28,6 +28,7 @@ worker::worker(broker& owner, std::size_t index, std::shared_ptr<const config::b
       index_(index),
       io_(std::make_unique<boost::asio::io_context>(1)),
       config_(std::move(cfg)),
+      security_(auth::security::none()),
       limits_(limits_from(*config_)),
       hooks_(static_cast<std::uint32_t>(index), owner.log()) {
     tick_timer_.emplace(*io_);
@@ -53,6 +54,22 @@ void worker::stop() { io_->stop(); }
 void worker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
     config_ = std::move(cfg);
     limits_ = limits_from(*config_);
+}
+
+const auth::client_acl* worker::acl_of(session& s) {
+    const auto& source = security_->for_listener(s.listener).acl;
+    if (!source) return nullptr;
+    if (s.acl_source != source || !s.acl) {
+        bool unsafe = false;
+        s.acl = std::make_unique<auth::client_acl>(
+            source->resolve(s.has_username ? &s.username : nullptr, s.client_id(), &unsafe));
+        s.acl_source = source;
+        if (unsafe) {
+            log().notice("ACL patterns do not apply to client ", s.client_id(),
+                         ": its id or username contains +, # or /.");
+        }
+    }
+    return s.acl.get();
 }
 
 void worker::add_connection(protocol::connection* c) {

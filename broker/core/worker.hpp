@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "auth/security.hpp"
 #include "codec/packets.hpp"
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
@@ -115,6 +116,18 @@ public:
 
     // ---- configuration ----
     void apply_config(std::shared_ptr<const config::broker_config> cfg);
+    // The password and ACL files in force (replaced on SIGHUP).
+    void apply_security(std::shared_ptr<const auth::security> s) { security_ = std::move(s); }
+    const auth::security& security() const { return *security_; }
+    // The ACL rules of a session's client (null: its listener has no ACL
+    // file); resolved on first use after a connect or a reload.
+    const auth::client_acl* acl_of(session& s);
+    // Whether `s` may receive a message on `topic` (acl_file; plugins are asked separately).
+    bool acl_allows_delivery(session& s, std::string_view topic) {
+        if (!security_->any_acl()) return true;
+        const auto* acl = acl_of(s);
+        return !acl || acl->may_receive(topic);
+    }
 
     // ---- persistence (nullptr when the store is off) ----
     void set_persistence(std::unique_ptr<persistence> p) { persistence_ = std::move(p); }
@@ -244,6 +257,7 @@ private:
     std::unique_ptr<boost::asio::io_context> io_;
     std::optional<boost::asio::steady_timer> tick_timer_;
     std::shared_ptr<const config::broker_config> config_;
+    std::shared_ptr<const auth::security> security_;
     delivery_limits limits_;
     worker_stats stats_;
 

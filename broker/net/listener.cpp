@@ -15,9 +15,10 @@ namespace strata::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-listener::listener(core::broker& b, const config::listener_config& cfg)
+listener::listener(core::broker& b, const config::listener_config& cfg, std::uint16_t index)
     : broker_(b), cfg_(cfg), context_(std::make_shared<listener_context>()) {
     context_->settings.port = cfg.port;
+    context_->settings.index = index;
     context_->settings.mount_point = cfg.mount_point;
     context_->settings.allow_anonymous = cfg.allow_anonymous;
     context_->max_connections = cfg.max_connections;
@@ -113,10 +114,20 @@ void listener::accept_next(std::size_t acceptor_index) {
             const int limit = broker_.worker_at(0).config().max_connections;
             auto& open_total = broker_.open_connections();
             auto& open_here = *context_->open_connections;
+            boost::system::error_code peer_ec;
+            const auto peer = socket.remote_endpoint(peer_ec);
+            const auto blocked = peer_ec ? std::chrono::milliseconds(0)
+                                         : broker_.login_throttle().blocked_for(address_text(peer.address()),
+                                                                                std::chrono::steady_clock::now());
             if ((limit >= 0 && open_total.load() >= limit) ||
                 (context_->max_connections >= 0 && open_here.load() >= context_->max_connections)) {
                 broker_.log().notice("Client connection from ", describe_peer(socket),
                                      " denied: max_connections reached.");
+                boost::system::error_code ignored;
+                socket.close(ignored);
+            } else if (blocked.count() > 0) {
+                broker_.log().notice("Client connection from ", describe_peer(socket), " denied: too many failed logins "
+                                     "from this address (blocked for ", blocked.count(), " ms more).");
                 boost::system::error_code ignored;
                 socket.close(ignored);
             } else {

@@ -26,7 +26,8 @@ struct bound_endpoint {
 
 class listener {
 public:
-    listener(core::broker& b, const config::listener_config& cfg);
+    // `index`: the listener's position in the configuration.
+    listener(core::broker& b, const config::listener_config& cfg, std::uint16_t index);
     ~listener();
 
     // Loads the TLS context, binds and listens; on failure returns false with a message.

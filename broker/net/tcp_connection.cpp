@@ -32,15 +32,16 @@ constexpr std::size_t kept_wire_capacity = 64 * 1024;
 stream_layers::stream_layers() = default;
 stream_layers::~stream_layers() = default;
 
+std::string address_text(const asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+    return a.to_string();
+}
+
 std::string describe_peer(const tcp::socket& s) {
     boost::system::error_code ec;
     const auto ep = s.remote_endpoint(ec);
     if (ec) return "unknown";
-    const auto addr = ep.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
-        return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string() + ':' + std::to_string(ep.port());
-    }
-    return addr.to_string() + ':' + std::to_string(ep.port());
+    return address_text(ep.address()) + ':' + std::to_string(ep.port());
 }
 
 tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_ptr<const listener_context> listener,

@@ -94,5 +94,7 @@ private:
 
 // A short "address:port" of the peer for log lines.
 std::string describe_peer(const boost::asio::ip::tcp::socket& s);
+// The address as describe_peer writes it (IPv4-mapped IPv6 addresses as IPv4).
+std::string address_text(const boost::asio::ip::address& a);
 
 }  // namespace strata::net

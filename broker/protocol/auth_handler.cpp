@@ -201,7 +201,8 @@ bool connection::chain_exhausted(const codec::connect_packet& p) {
     auto& ps = *plugin_;
     switch (ps.event) {
         case STRATA_EVENT_AUTH_BASIC:
-            if (anonymous_allowed()) return authenticated(p);
+            // No plugin decided: the password file, or anonymous access.
+            if (check_credentials(p) == reason_code::success) return authenticated(p);
             refuse_connect(reason_code::not_authorized, "not authorized (no plugin accepted it)");
             return false;
         case STRATA_EVENT_AUTH_EXTENDED:
@@ -328,7 +329,7 @@ void connection::send_auth(reason_code rc, std::span<const std::uint8_t> data, s
 
 void connection::refuse_publish(const codec::publish_packet& p, reason_code rc, std::string_view reason_string) {
     worker_.log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic,
-                        "'): ", codec::to_string(rc), " (plugin).");
+                        "'): ", codec::to_string(rc), ".");
     if (p.qos == 0) return;
     // MQTT 5 learns why; MQTT 3.1.1 has no code, its flow just completes (as Mosquitto does).
     if (version_ != protocol_version::v5 || reason_string.empty() || !wants_problem_information()) {

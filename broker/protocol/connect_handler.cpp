@@ -91,8 +91,7 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
     if (!worker_.hooks().snapshot()->handles_connections()) {  // else the plugins decide (auth_handler.cpp)
         // No auth plugin takes an authentication method.
         if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
-        // No password file yet: without anonymous access only certificates authenticate.
-        if (!anonymous_allowed() && !certificate_name) return reason_code::not_authorized;
+        if (const auto rc = check_credentials(p); rc != reason_code::success) return rc;
     }
     // 3.1.1 cannot be told a shorter keep alive, so Mosquitto refuses it.
     if (!v5 && p.keep_alive > cfg.max_keepalive) return reason_code::client_identifier_not_valid;
@@ -104,8 +103,55 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
             !codec::is_valid_utf8(codec::as_chars(p.will.payload))) {
             return reason_code::payload_format_invalid;
         }
+        // Published later on this client's behalf: it must be allowed to write it (as in Mosquitto).
+        if (!will_allowed_by_acl(p)) return reason_code::not_authorized;
     }
     return reason_code::success;
+}
+
+namespace {
+
+// "203.0.113.7:5000" -> "203.0.113.7", "::1:5000" -> "::1": failed logins count per address.
+std::string address_of(std::string_view peer) {
+    const auto colon = peer.rfind(':');
+    return std::string(colon == std::string_view::npos ? peer : peer.substr(0, colon));
+}
+
+}  // namespace
+
+reason_code connection::check_credentials(const codec::connect_packet& p) {
+    // The certificate is the credential on these listeners; no password is checked (as in Mosquitto).
+    if (transport_.certificate_username()) return reason_code::success;
+    const auto& passwords = worker_.security().for_listener(listener_.index).passwords;
+    if (!p.has_username || !passwords) {
+        // Without a username, or without a password file, the client is anonymous.
+        return anonymous_allowed() ? reason_code::success : reason_code::not_authorized;
+    }
+    auto& throttle = worker_.owner().login_throttle();
+    const auto address = address_of(peer_);
+    if (passwords->verify(p.username, p.has_password ? codec::as_chars(p.password) : std::string_view{})) {
+        throttle.succeeded(address);
+        return reason_code::success;
+    }
+    const auto blocked = throttle.failed(address, std::chrono::steady_clock::now());
+    // Mosquitto 2.0 answers a wrong password with "not authorized" (3.1.1: 5), not "bad username or password".
+    if (blocked.count() > 0) {
+        worker_.log().warning("Failed login for user '", p.username, "' from ", address,
+                              "; further connections from this address are refused for ", blocked.count(), " ms.");
+    } else {
+        worker_.log().notice("Failed login for user '", p.username, "' from ", address, ".");
+    }
+    return reason_code::not_authorized;
+}
+
+bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {
+    const auto& acl = worker_.security().for_listener(listener_.index).acl;
+    if (!acl) return true;
+    const std::string username(p.username);
+    const auto rules = acl->resolve(p.has_username ? &username : nullptr, client_id_);
+    std::string topic = mount_point_;
+    topic += p.will.topic;
+    return rules.may_publish(topic);
 }
 
 bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(worker_.config().allow_anonymous); }
@@ -184,6 +230,8 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     session_->protocol_version = static_cast<std::uint8_t>(version_);
     session_->username.assign(p.username);
     session_->has_username = p.has_username;
+    session_->listener = listener_.index;
+    session_->acl.reset();  // resolved again for this connection's username and listener
     session_->will = make_will(p);
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
     worker_.session_started(*session_);

@@ -47,6 +47,7 @@ enum class connection_state { awaiting_connect, active, closing, migrating, clos
 // Settings of the listener a connection came in on; outlives its connections.
 struct listener_settings {
     std::uint16_t port = 0;
+    std::uint16_t index = 0;               // position in the configuration (per-listener security)
     std::string mount_point;               // prefix of every topic of these clients
     std::optional<bool> allow_anonymous;   // per_listener_settings; unset = global value
 };
@@ -119,6 +120,10 @@ private:
     codec::reason_code read_connect(codec::bytes_view body, codec::connect_packet& p) const;
     codec::reason_code check_connect(const codec::connect_packet& p);
     bool anonymous_allowed() const;
+    // Password file, certificate identity or anonymous access: success or not_authorized.
+    codec::reason_code check_credentials(const codec::connect_packet& p);
+    // Whether the ACL file lets this client publish its will.
+    bool will_allowed_by_acl(const codec::connect_packet& p) const;
     void refuse_connect(codec::reason_code rc, std::string_view why, std::string_view reason_string = {});
     void accept_connect(const codec::connect_packet& p, bool assigned_id);
     mutable_message_ref make_will(const codec::connect_packet& p);

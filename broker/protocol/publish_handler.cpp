@@ -125,6 +125,11 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         mounted += p.topic;
         topic = mounted;
     }
+    if (worker_.security().any_acl()) {
+        if (const auto* acl = worker_.acl_of(*session_); acl && !acl->may_publish(topic)) {
+            return refuse_publish(p, reason_code::not_authorized, {});
+        }
+    }
     // Plugins (acl write, message_in) may refuse the message or rewrite it.
     const plugin::message_draft* rewritten = nullptr;
     if (worker_.hooks().inspects_publish()) {

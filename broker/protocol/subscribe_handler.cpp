@@ -66,6 +66,17 @@ void connection::handle_subscribe(codec::bytes_view body) {
         o.no_local = req.no_local;
         o.retain_as_published = req.retain_as_published;
         o.retain_handling = req.retain_handling;
+        if (worker_.security().any_acl()) {
+            const auto* acl = worker_.acl_of(*session_);
+            std::string checked = mount_point_;
+            checked += f.filter;
+            if (acl && !acl->may_subscribe(checked)) {
+                ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(reason_code::not_authorized) : 0x80);
+                worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to '", req.filter,
+                                  "' denied by the ACL file.");
+                continue;
+            }
+        }
         if (worker_.hooks().inspects_subscribe()) {
             // Plugins (acl subscribe, subscribe) may refuse the filter or lower its QoS.
             const auto refused = worker_.hooks().check_subscribe(plugin_client(), mount_point_, f, o, identifier);

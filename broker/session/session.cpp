@@ -1,8 +1,12 @@
 #include "session/session.hpp"
 
+#include "auth/acl_file.hpp"
+
 #include <algorithm>
 
 namespace strata {
+
+session::~session() = default;
 
 session::session(std::string client_id, std::uint64_t id, const delivery_limits& limits)
     : client_id_(std::move(client_id)), id_(id), limits_(limits) {}

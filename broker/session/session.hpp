@@ -21,6 +21,11 @@
 
 namespace strata {
 
+namespace auth {
+class acl_file;
+class client_acl;
+}  // namespace auth
+
 // What a session needs from the connection that currently holds it.
 class delivery_sink {
 public:
@@ -95,6 +100,7 @@ struct session_presence {
 class session {
 public:
     session(std::string client_id, std::uint64_t id, const delivery_limits& limits);
+    ~session();
     session(const session&) = delete;
     session& operator=(const session&) = delete;
 
@@ -165,10 +171,15 @@ public:
 
     // MQTT level of the last connection (3, 4 or 5), kept in the store.
     std::uint8_t protocol_version = 4;
-    // Username of the last connection, for plugins' checks of deliveries
-    // (acl read, message_out) while the client is away; not kept in the store.
+    // Username of the last connection and the listener it came through, for
+    // ACL and plugin checks of deliveries while the client is away; kept in the store.
     std::string username;
     bool has_username = false;
+    std::uint16_t listener = 0;
+    // The ACL file's rules for this client, resolved from `acl_source` (the
+    // file in force when they were made; a reload replaces it). See worker::acl_of.
+    std::shared_ptr<const auth::acl_file> acl_source;
+    std::unique_ptr<auth::client_acl> acl;
 
     // ---- will and expiry (managed by the worker) ----
     mutable_message_ref will;

@@ -376,9 +376,26 @@ TEST_CASE("config: TLS listeners") {
     CHECK(parse("websockets_headers_size 10000\n").websockets_headers_size == 10000);
 }
 
+TEST_CASE("config: password and ACL files, globally and per listener") {
+    const auto global = parse("password_file /etc/pw\nacl_file /etc/acl\nlistener 1883\nlistener 1884\n");
+    CHECK(global.password_file == "/etc/pw");
+    CHECK(global.acl_file == "/etc/acl");
+    CHECK_FALSE(global.listeners[0].password_file.has_value());
+    const auto per = parse("per_listener_settings true\nlistener 1883\npassword_file /a\nacl_file /acl-a\n"
+                           "listener 1884\npassword_file /b\n");
+    CHECK(per.password_file.empty());
+    CHECK(per.listeners[0].password_file == "/a");
+    CHECK(per.listeners[0].acl_file == "/acl-a");
+    CHECK(per.listeners[1].password_file == "/b");
+    CHECK_FALSE(per.listeners[1].acl_file.has_value());
+    CHECK(error("password_file /a\npassword_file /b\n").starts_with("t.conf:2: password_file: set twice"));
+    CHECK(parse("failed_login_limit 0\n").failed_login_limit == 0);
+    CHECK(parse("failed_login_block_max 60\n").failed_login_block_max == 60);
+    CHECK(error("failed_login_block_max 0\n") ==
+          "t.conf:1: failed_login_block_max: expected an integer from 1 to 86400, got '0'");
+}
+
 TEST_CASE("config: keys of later releases are refused") {
-    CHECK(error("password_file /etc/pw\n") == "t.conf:1: password_file: not supported yet (authentication release)");
-    CHECK(error("acl_file /etc/acl\n") == "t.conf:1: acl_file: not supported yet (authentication release)");
     CHECK(error("http_dir /var/www\n") == "t.conf:1: http_dir: not supported yet (a later release)");
     CHECK(error("psk_hint x\n") == "t.conf:1: psk_hint: not supported yet (TLS release)");
     CHECK(error("connection remote\n") == "t.conf:1: connection: not supported yet (bridge release)");
@@ -387,7 +404,7 @@ TEST_CASE("config: keys of later releases are refused") {
     // Even with a harmless value, and without an argument.
     CHECK(error("tls_engine\n") == "t.conf:1: tls_engine: not supported yet (TLS release)");
     // Every one of them is reported.
-    CHECK(errors("listener 1883\npassword_file p\nacl_file a\n").size() == 2);
+    CHECK(errors("listener 1883\nclientid_prefixes p\nuse_username_as_clientid true\n").size() == 2);
 }
 
 TEST_CASE("config: values of later releases are refused") {
