@@ -1,11 +1,11 @@
 """MQTT 5 features at the byte level: topic aliases both ways, subscription
 identifiers, the client's Maximum Packet Size, message expiry from the offline
-queue, and the will after a keep-alive timeout."""
+queue, the will after a keep-alive timeout and after the client's DISCONNECT."""
 import time
 
 import pytest
 
-from rawmqtt import (DISCONNECT, PUBACK, PUBLISH, V311, V5, RawClient, assert_broker_healthy,
+from rawmqtt import (DISCONNECT, PUBACK, PUBLISH, V311, V5, RawClient, assert_broker_healthy, disconnect,
                      expect_disconnect, open_client, varint)
 
 
@@ -208,3 +208,27 @@ def test_keepalive_respected_with_pings(broker):
         time.sleep(0.5)
         c.pingreq()
         assert c.recv_packet(2).name == "PINGRESP"
+
+
+# ---- the will and the reason code of the client's DISCONNECT ----------------------
+@pytest.mark.parametrize("rc,published", [
+    pytest.param(0x00, False, id="0x00-normal"),
+    pytest.param(0x04, True, id="0x04-with-will"),
+    # Mosquitto 2.0.11 drops the will for every code but 0x04
+    pytest.param(0x80, True, id="0x80-unspecified-error", marks=pytest.mark.strata_only),
+    pytest.param(0x83, True, id="0x83-implementation-error", marks=pytest.mark.strata_only),
+])
+def test_will_after_client_disconnect_reason(broker, rc, published):
+    """[MQTT-3.14.4-3] / [MQTT-3.1.2-10]: only a normal disconnection (0x00) discards the
+    will; with 0x04 or an error code the client did not end normally and the will goes."""
+    watcher = open_client(broker, f"dw-watch-{rc}")
+    watcher.subscribe(1, [("dw/will", 1)])
+    c = open_client(broker, f"dw-client-{rc}", will=dict(topic="dw/will", payload=b"bye", qos=1))
+    c.send(disconnect(rc))
+    assert c.expect_closed(3), "connection still open after DISCONNECT"
+    assert c.discarded == [], f"the broker answered the client's DISCONNECT: {c.discarded}"
+    if published:
+        m = watcher.expect(PUBLISH, timeout=3)
+        assert (m.topic, m.payload) == ("dw/will", b"bye"), m
+    else:
+        assert watcher.recv_all(1.0) == []
