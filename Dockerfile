@@ -10,9 +10,13 @@ RUN apt-get update \
       nlohmann-json3-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Every directory the top-level CMakeLists.txt reads at configure time
+# (sources, add_subdirectory: bench, plugins, tests), even though only the
+# broker is built, or configuring fails.
 COPY CMakeLists.txt ./
 COPY broker ./broker
 COPY storage ./storage
+COPY bench ./bench
 COPY plugins ./plugins
 COPY tests ./tests
 COPY conf ./conf

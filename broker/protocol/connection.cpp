@@ -184,11 +184,16 @@ void connection::protocol_violation(reason_code rc, std::string_view what) {
         codec::disconnect_packet d;
         d.reason = rc;
         // The reason string is optional: left out when it would make the packet
-        // larger than the client accepts [MQTT-3.14.2-3].
+        // larger than the client accepts [MQTT-3.14.2-3], and when the client
+        // asked for no problem information (Request Problem Information 0; the
+        // spec allows one on DISCONNECT even then [MQTT-3.1.2-29], but the
+        // client said it does not want it).
         const std::uint32_t props = 3 + static_cast<std::uint32_t>(what.size());
         const std::uint32_t body = 1 + codec::varint_size(props) + props;
         const std::uint32_t total = 1 + codec::varint_size(body) + body;
-        if (client_maximum_packet_size_ == 0 || total <= client_maximum_packet_size_) d.props.reason_string = what;
+        if (wants_problem_information() && (client_maximum_packet_size_ == 0 || total <= client_maximum_packet_size_)) {
+            d.props.reason_string = what;
+        }
         codec::encode_disconnect(out_.bytes(), version_, d);
     }
     begin_close();

@@ -107,7 +107,14 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     if (p.props.payload_format_indicator.value_or(0) == 1 && !codec::is_valid_utf8(codec::as_chars(p.payload))) {
         verdict = reason_code::payload_format_invalid;
     } else if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
-        verdict = reason_code::implementation_specific_error;  // as Mosquitto
+        // Dropped, and the QoS flow still completes (a plain PUBACK/PUBREC in
+        // 3.1.1, as Mosquitto). Mosquitto 2.0 answers 0x95 (Packet too large),
+        // which is no PUBACK/PUBREC reason code (tables 3.4.2.1, 3.5.2.1), and the
+        // packet did fit the Maximum Packet Size (else DISCONNECT 0x95). The limit
+        // is the broker's policy, which is what 0x83 (Implementation specific
+        // error: valid, but not accepted) says; 0x97 (Quota exceeded) is kept for
+        // a store that cannot write.
+        verdict = reason_code::implementation_specific_error;
     } else if (reserved_for_broker(p.topic)) {
         verdict = reason_code::not_authorized;
     }

@@ -13,6 +13,28 @@ using codec::reason_code;
 
 namespace {
 
+// The DISCONNECT reason codes a client may send (table 3.14.2.1, "Client" or
+// "Client or Server"); the others are the server's to send.
+bool client_may_send(reason_code rc) {
+    switch (rc) {
+        case reason_code::success:
+        case reason_code::disconnect_with_will:
+        case reason_code::unspecified_error:
+        case reason_code::malformed_packet:
+        case reason_code::protocol_error:
+        case reason_code::implementation_specific_error:
+        case reason_code::topic_name_invalid:
+        case reason_code::receive_maximum_exceeded:
+        case reason_code::topic_alias_invalid:
+        case reason_code::packet_too_large:
+        case reason_code::message_rate_too_high:
+        case reason_code::quota_exceeded:
+        case reason_code::administrative_action:
+        case reason_code::payload_format_invalid: return true;
+        default: return false;
+    }
+}
+
 // The filter as stored: the listener's mount point goes in front of the
 // topic part (after "$share/group/" for shared subscriptions).
 std::string mounted_filter(std::string_view mount_point, std::string_view raw, const topic::subscription_filter& f) {
@@ -142,6 +164,10 @@ void connection::handle_disconnect(codec::bytes_view body) {
         return;
     }
     if (version_ == protocol_version::v5) {
+        if (!client_may_send(p.reason)) {
+            protocol_violation(reason_code::protocol_error, "DISCONNECT reason code a client may not send");
+            return;
+        }
         if (p.props.session_expiry_interval) {
             // Zero at CONNECT cannot become non-zero at DISCONNECT [MQTT-3.14.2-2].
             if (connect_session_expiry_ == 0 && *p.props.session_expiry_interval != 0) {
@@ -158,8 +184,11 @@ void connection::handle_disconnect(codec::bytes_view body) {
             return;
         }
     }
-    // The will is dropped on a normal disconnect and sent for 0x04 [MQTT-3.14.4-3].
-    will_suppressed_ = p.reason != reason_code::disconnect_with_will;
+    // Only a normal disconnection (0x00) discards the will [MQTT-3.14.4-3],
+    // [MQTT-3.1.2-10]: 0x04 asks for it, and a client that ends with an error
+    // code (0x80 and up) did not end normally. Mosquitto 2.0 differs: it drops
+    // the will for every code but 0x04 (see docs/architecture.md).
+    will_suppressed_ = p.reason == reason_code::success;
     note_close(p.reason, true);
     if (worker_.config().log.connection_messages) worker_.log().notice("Client ", client_id_, " disconnected.");
     begin_close();

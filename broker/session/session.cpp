@@ -28,6 +28,11 @@ void session::detach() {
     sink_ = nullptr;
     if (presence_) presence_->online.store(false, std::memory_order_relaxed);
     if (inflight_.empty()) packet_ids_.shrink();
+    // The next connection decides afresh what fits in its window.
+    if (parked_ > 0) {
+        for (std::size_t i = parked_from_; i < inflight_.size(); ++i) inflight_[i].parked = false;
+        parked_ = 0;
+    }
 }
 
 std::uint32_t session::window() const {
@@ -68,7 +73,8 @@ void session::send_held(std::uint16_t packet_id) {
     const auto i = find_inflight(packet_id);
     if (i == inflight_.size() || !inflight_[i].held) return;
     inflight_[i].held = false;
-    if (!sink_) return;  // offline: resent at the next connection
+    if (!sink_) return;               // offline: resent at the next connection
+    if (inflight_[i].parked) return;  // resent when the window has room
     if (!send_inflight(inflight_[i], false)) complete(i);  // too large: as if delivered [MQTT-3.1.2-25]
 }
 
@@ -90,8 +96,8 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
         }
         return;
     }
-    // Messages wait behind older queued ones so that order is kept [MQTT-4.6.0-6].
-    if (sink_ && queue_.empty() && inflight_.size() < window()) {
+    // Messages wait behind older queued (or parked) ones so that order is kept [MQTT-4.6.0-6].
+    if (sink_ && queue_.empty() && parked_ == 0 && inflight_.size() < window()) {
         const auto id = packet_ids_.allocate();
         inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)},
                             id, false, false, false};
@@ -120,6 +126,7 @@ void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::
 
 void session::pump() {
     if (!sink_) return;
+    if (parked_ > 0 && !resend_parked()) return;  // the older in-flight messages first
     const auto now = steady_clock::now();
     while (!queue_.empty()) {
         auto& next = queue_.front();
@@ -147,24 +154,60 @@ void session::pump() {
     }
 }
 
+// The window of a new connection may be smaller than the one the in-flight
+// messages were sent in: the client's Receive Maximum bounds the QoS 1/2
+// PUBLISHes without PUBACK or PUBCOMP [MQTT-3.3.4-7], and the send quota starts
+// afresh with each connection [MQTT-4.9.0-3]. A released QoS 2 message still
+// waits for its PUBCOMP, so it takes a place in the window; its PUBREL is
+// resent at once all the same ([MQTT-4.4.0-1]; a PUBREL is no PUBLISH and the
+// client needs it to finish). The unreleased ones fill what room is left, in
+// their order; the rest stay in flight, parked, with their packet ids.
 void session::resend_inflight() {
     if (!sink_) return;
-    for (std::size_t i = 0; i < inflight_.size();) {
+    std::size_t released = 0;
+    for (std::size_t i = 0; i < inflight_.size(); ++i) released += inflight_[i].released ? 1 : 0;
+    const std::size_t room = window() > released ? window() - released : 0;
+    std::size_t resent = 0;
+    for (std::size_t i = 0; i < inflight_.size(); ++i) {
         auto& d = inflight_[i];
         if (d.released) {
             sink_->send_pubrel(d.packet_id);
+        } else if (resent == room) {
+            d.parked = true;
+            if (parked_++ == 0) parked_from_ = i;
         } else if (d.held) {
-            // Not durable yet: send_held() sends it once it is.
-        } else if (!send_inflight(d, true)) {
+            ++resent;  // not durable yet: send_held() sends it once it is
+        } else if (send_inflight(d, true)) {
+            ++resent;
+        } else {
             // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
             unjournal(d.delivery);
             packet_ids_.release(d.packet_id);
-            inflight_.erase(i);
-            continue;
+            inflight_.erase(i--);
         }
-        ++i;
     }
     pump();
+}
+
+// Resends parked in-flight messages, oldest first, while the window has room;
+// true once none is left. Parked entries are found from parked_from_ on, so
+// each is looked at once however many acknowledgements it takes.
+bool session::resend_parked() {
+    while (parked_ > 0 && inflight_.size() - parked_ < window()) {
+        while (!inflight_[parked_from_].parked) ++parked_from_;
+        auto& d = inflight_[parked_from_];
+        d.parked = false;
+        --parked_;
+        if (d.held || send_inflight(d, true)) {  // a held one goes out from send_held()
+            ++parked_from_;
+            continue;
+        }
+        // Too large for this connection: discarded as if delivered [MQTT-3.1.2-25].
+        unjournal(d.delivery);
+        packet_ids_.release(d.packet_id);
+        inflight_.erase(parked_from_);  // the next entry now sits at parked_from_
+    }
+    return parked_ == 0;
 }
 
 std::size_t session::find_inflight(std::uint16_t packet_id) const {
@@ -173,6 +216,9 @@ std::size_t session::find_inflight(std::uint16_t packet_id) const {
 }
 
 void session::complete(std::size_t index) {
+    // The client may acknowledge a parked message it got on the earlier connection.
+    if (inflight_[index].parked) --parked_;
+    if (index < parked_from_) --parked_from_;
     unjournal(inflight_[index].delivery);
     packet_ids_.release(inflight_[index].packet_id);
     inflight_.erase(index);
@@ -196,6 +242,10 @@ bool session::on_pubrec(std::uint16_t packet_id, bool failed) {
     auto& d = inflight_[i];
     const bool first = !d.released;
     d.released = true;
+    if (d.parked) {  // a PUBREC for what the earlier connection delivered: no resend needed
+        d.parked = false;
+        --parked_;
+    }
     if (journal_ && d.delivery.journal_seq != 0) {
         if (first) journal_->delivery_saved(*this, d.delivery, session_journal::state::released, packet_id);
         d.delivery.msg.reset();  // the message itself is no longer needed

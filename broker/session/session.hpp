@@ -90,6 +90,9 @@ struct inflight_delivery {
     bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
     bool sent = false;      // the PUBLISH reached the connection at least once (DUP on resend)
     bool held = false;      // a journaled QoS 2 PUBLISH waiting for its record to be durable
+    // Kept in flight from an earlier connection but not resent yet: the new
+    // connection's window is smaller. Resent (DUP) as acknowledgements free it.
+    bool parked = false;
 };
 
 // Shared with shared-subscription owners on other threads, who prefer members that are online.
@@ -127,6 +130,8 @@ public:
     void send_held(std::uint16_t packet_id);
     // After a reconnect with a kept session: resend in-flight PUBLISH with DUP
     // and PUBREL for released ones [MQTT-4.4.0-1], then send queued messages.
+    // Only as many PUBLISHes as the new window allows go out now; the others
+    // follow, in order and before any queued message, as acknowledgements come.
     void resend_inflight();
     // Moves queued messages into the in-flight window while there is room.
     void pump();
@@ -136,6 +141,8 @@ public:
     bool on_pubcomp(std::uint16_t packet_id);
 
     std::size_t inflight_count() const { return inflight_.size(); }
+    // In flight but waiting for room in the window to be resent (see parked).
+    std::size_t parked_count() const { return parked_; }
     std::size_t queued_count() const { return queue_.size(); }
     std::uint64_t dropped_count() const { return dropped_; }
 
@@ -197,6 +204,7 @@ private:
     std::uint32_t window() const;
     bool send_inflight(inflight_delivery& d, bool dup);
     bool start_inflight(inflight_delivery& d);
+    bool resend_parked();
     std::uint64_t journal_seq_for(const message& m, std::uint64_t planned);
     void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
                  std::uint64_t journal_seq = 0);
@@ -212,6 +220,8 @@ private:
     std::shared_ptr<session_presence> presence_;
     std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>> subscriptions_;
     ring_buffer<inflight_delivery> inflight_;  // in send order
+    std::size_t parked_ = 0;       // entries of inflight_ with `parked` set
+    std::size_t parked_from_ = 0;  // no parked entry sits before this index
     ring_buffer<pending_delivery> queue_;
     packet_id_pool packet_ids_;
     std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;

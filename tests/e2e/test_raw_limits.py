@@ -1,11 +1,12 @@
 """Configured limits enforced on what clients send: max_packet_size,
-retain_available, max_qos, max_inflight_messages (Receive Maximum) and
-max_topic_alias, checked with raw packets."""
+retain_available, max_qos, max_inflight_messages (Receive Maximum),
+max_topic_alias and message_size_limit, checked with raw packets."""
 import pytest
 
-from rawmqtt import (PUBACK, PUBCOMP, PUBLISH, PUBREC, V311, assert_broker_healthy, expect_disconnect,
-                     expect_silent_close, open_client)
+from rawmqtt import (PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, V311, V5, assert_broker_healthy,
+                     expect_disconnect, expect_silent_close, open_client)
 
+IMPLEMENTATION_SPECIFIC_ERROR = 0x83
 PACKET_TOO_LARGE, RETAIN_NOT_SUPPORTED, QOS_NOT_SUPPORTED = 0x95, 0x9A, 0x9B
 RECEIVE_MAXIMUM_EXCEEDED, TOPIC_ALIAS_INVALID = 0x93, 0x94
 
@@ -136,3 +137,81 @@ def test_receive_maximum_default_allows_twenty(broker):
         c.publish("rm", b"x", qos=2, pid=pid)
     recs = [c.expect(PUBREC) for _ in range(n)]
     assert [(r.pid, r.reason_code) for r in recs] == [(pid, 0) for pid in range(1, n + 1)]
+
+
+# ---- message_size_limit: the payload, not the packet --------------------------
+@pytest.fixture
+def size_limited(broker_factory):
+    return broker_factory(conf_lines=["message_size_limit 100"])
+
+
+def _size_limit_pair(broker, version, name):
+    sub = open_client(broker, f"{name}-sub")
+    sub.subscribe(1, [("msl/#", 1)])
+    pub = open_client(broker, f"{name}-pub", version=version)
+    return sub, pub
+
+
+def _payloads(sub):
+    return [p.payload for p in sub.recv_all(0.5) if p.type == PUBLISH]
+
+
+@pytest.mark.strata_only
+def test_v5_message_size_limit_qos1_puback_0x83(size_limited):
+    """A QoS 1 payload over message_size_limit is dropped and its PUBACK says 0x83
+    (Mosquitto 2.0.11 says 0x95, which is no PUBACK reason code, table 3.4.2.1); the
+    connection stays open and a message at the limit goes through."""
+    sub, pub = _size_limit_pair(size_limited, V5, "msl1")
+    pub.publish("msl/big", b"x" * 101, qos=1, pid=1)
+    ack = pub.expect(PUBACK)
+    assert (ack.pid, ack.reason_code) == (1, IMPLEMENTATION_SPECIFIC_ERROR), ack
+    pub.publish("msl/ok", b"y" * 100, qos=1, pid=2)
+    ack = pub.expect(PUBACK)
+    assert (ack.pid, ack.reason_code) == (2, 0), ack
+    assert _payloads(sub) == [b"y" * 100]
+
+
+def test_v5_message_size_limit_qos1_refused_not_delivered(size_limited):
+    """Both brokers: an error PUBACK, nothing delivered."""
+    sub, pub = _size_limit_pair(size_limited, V5, "msl1b")
+    pub.publish("msl/big", b"x" * 101, qos=1, pid=3)
+    ack = pub.expect(PUBACK)
+    assert ack.pid == 3 and ack.reason_code >= 0x80, ack
+    assert _payloads(sub) == []
+
+
+@pytest.mark.strata_only
+def test_v5_message_size_limit_qos2_pubrec_0x83(size_limited):
+    """QoS 2: PUBREC 0x83 ends the exchange (section 4.3.3); a PUBREL for it anyway
+    finds no packet id (PUBCOMP 0x92)."""
+    sub, pub = _size_limit_pair(size_limited, V5, "msl2")
+    pub.publish("msl/big", b"x" * 101, qos=2, pid=4)
+    rec = pub.expect(PUBREC)
+    assert (rec.pid, rec.reason_code) == (4, IMPLEMENTATION_SPECIFIC_ERROR), rec
+    pub.pubrel(4)
+    comp = pub.expect(PUBCOMP)
+    assert (comp.pid, comp.reason_code) == (4, 0x92), comp
+    assert _payloads(sub) == []
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["v311", "v5"])
+def test_message_size_limit_qos0_dropped(size_limited, version):
+    """QoS 0 over the limit: dropped without a word, the connection stays open."""
+    sub, pub = _size_limit_pair(size_limited, version, f"msl0-{version}")
+    pub.publish("msl/big", b"x" * 101)
+    pub.publish("msl/ok", b"small")
+    pub.pingreq()
+    pub.expect(PINGRESP)
+    assert _payloads(sub) == [b"small"]
+
+
+def test_v311_message_size_limit_qos1_acknowledged_and_dropped(size_limited):
+    """3.1.1 has no reason codes: the PUBACK is a plain one (as Mosquitto 2.0.11) and the
+    message is not delivered."""
+    sub, pub = _size_limit_pair(size_limited, V311, "msl3")
+    pub.publish("msl/big", b"x" * 101, qos=1, pid=5)
+    ack = pub.expect(PUBACK)
+    assert ack.pid == 5 and ack.body == b"\x00\x05", ack
+    pub.publish("msl/ok", b"z", qos=1, pid=6)
+    assert pub.expect(PUBACK).pid == 6
+    assert _payloads(sub) == [b"z"]

@@ -277,3 +277,45 @@ def test_v5_receive_maximum_counts_qos2_until_pubcomp(broker):
     sub.pubcomp(first[0].pid)
     second = _publishes(sub.recv_n(1))
     assert [p.payload for p in second] == [b"2"], second
+
+
+@pytest.mark.strata_only
+def test_v5_smaller_receive_maximum_after_reconnect(broker):
+    """[MQTT-3.3.4-7] the Receive Maximum of the new connection holds for the resent
+    messages too: 10 unacknowledged with Receive Maximum 10, then a reconnect with
+    Receive Maximum 2 gets exactly 2 of them (DUP, same ids); each PUBACK releases the
+    next one, in order, and the messages queued meanwhile come after them.
+    (Mosquitto 2.0.11 resends all ten at once.)"""
+    kw = {"props": {"SessionExpiryInterval": 60, "ReceiveMaximum": 10}}
+    sub = open_client(broker, "rmr-sub", **kw)
+    sub.subscribe(1, [("rmr/t", 1)])
+    pub = _flood(broker, "rmr/t", 10, "rmr-pub")
+    first = _publishes(sub.recv_n(10, settle=0.5))
+    assert [p.payload for p in first] == [str(i).encode() for i in range(1, 11)], first
+    ids = [p.pid for p in first]
+    sub.close()  # none acknowledged
+    time.sleep(0.2)
+    for i in (11, 12):  # queued for the offline session, behind the ten in flight
+        pub.publish("rmr/t", str(i).encode(), qos=1, pid=i)
+        assert pub.expect(PUBACK).pid == i
+
+    sub = open_client(broker, "rmr-sub", clean=False,
+                      props={"SessionExpiryInterval": 60, "ReceiveMaximum": 2})
+    assert sub.connack.session_present
+    got = _publishes(sub.recv_n(2, settle=0.7))
+    assert [(p.payload, p.pid, p.dup) for p in got] == [(b"1", ids[0], True), (b"2", ids[1], True)], got
+    outstanding, order = list(got), [p.payload for p in got]
+    while outstanding:
+        sub.puback(outstanding.pop(0).pid)
+        more = _publishes(sub.recv_all(0.3))
+        assert len(more) <= 1, f"one PUBACK released {len(more)} messages: {more}"
+        outstanding += more
+        order += [p.payload for p in more]
+        assert len(outstanding) <= 2, outstanding
+        for p in more:
+            n = int(p.payload)
+            if n <= 10:  # resent: DUP and the packet id of the first time
+                assert p.dup and p.pid == ids[n - 1], p
+            else:  # queued meanwhile: sent for the first time
+                assert not p.dup, p
+    assert order == [str(i).encode() for i in range(1, 13)]

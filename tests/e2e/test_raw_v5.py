@@ -1,12 +1,13 @@
 """MQTT 5 features at the byte level: topic aliases both ways, subscription
 identifiers, the client's Maximum Packet Size, message expiry from the offline
-queue, and the will after a keep-alive timeout."""
+queue, the will after a keep-alive timeout and after the client's DISCONNECT,
+the Payload Format Indicator (0x99), and reason strings."""
 import time
 
 import pytest
 
-from rawmqtt import (DISCONNECT, PUBACK, PUBLISH, V311, V5, RawClient, assert_broker_healthy,
-                     expect_disconnect, open_client, varint)
+from rawmqtt import (DISCONNECT, PINGRESP, PUBACK, PUBLISH, PUBREC, V311, V5, RawClient, assert_broker_healthy,
+                     disconnect, expect_disconnect, open_client, varint)
 
 
 def _publishes(packets):
@@ -208,3 +209,99 @@ def test_keepalive_respected_with_pings(broker):
         time.sleep(0.5)
         c.pingreq()
         assert c.recv_packet(2).name == "PINGRESP"
+
+
+# ---- the will and the reason code of the client's DISCONNECT ----------------------
+@pytest.mark.parametrize("rc,published", [
+    pytest.param(0x00, False, id="0x00-normal"),
+    pytest.param(0x04, True, id="0x04-with-will"),
+    # Mosquitto 2.0.11 drops the will for every code but 0x04
+    pytest.param(0x80, True, id="0x80-unspecified-error", marks=pytest.mark.strata_only),
+    pytest.param(0x83, True, id="0x83-implementation-error", marks=pytest.mark.strata_only),
+])
+def test_will_after_client_disconnect_reason(broker, rc, published):
+    """[MQTT-3.14.4-3] / [MQTT-3.1.2-10]: only a normal disconnection (0x00) discards the
+    will; with 0x04 or an error code the client did not end normally and the will goes."""
+    watcher = open_client(broker, f"dw-watch-{rc}")
+    watcher.subscribe(1, [("dw/will", 1)])
+    c = open_client(broker, f"dw-client-{rc}", will=dict(topic="dw/will", payload=b"bye", qos=1))
+    c.send(disconnect(rc))
+    assert c.expect_closed(3), "connection still open after DISCONNECT"
+    assert c.discarded == [], f"the broker answered the client's DISCONNECT: {c.discarded}"
+    if published:
+        m = watcher.expect(PUBLISH, timeout=3)
+        assert (m.topic, m.payload) == ("dw/will", b"bye"), m
+    else:
+        assert watcher.recv_all(1.0) == []
+
+
+# ---- Payload Format Indicator (3.3.2.3.2) ---------------------------------------------
+NOT_UTF8 = b"caf\xc3"  # a truncated two-byte sequence
+PAYLOAD_FORMAT_INVALID = 0x99
+
+
+@pytest.mark.strata_only
+def test_payload_format_indicator_invalid_utf8_refused(broker):
+    """3.3.2.3.2: a payload declared UTF-8 (indicator 1) that is not may be answered with
+    PUBACK/PUBREC 0x99 or DISCONNECT 0x99; strata answers PUBACK / PUBREC 0x99, delivers
+    nothing and keeps the connection. Valid UTF-8 with indicator 1, and any bytes with
+    indicator 0, go through with their indicator unaltered [MQTT-3.3.2-4].
+    (Mosquitto 2.0.11 does not check: PUBACK 0x00.)"""
+    sub = open_client(broker, "pfi-sub")
+    sub.subscribe(1, [("pfi/#", 1)])
+    pub = open_client(broker, "pfi-pub")
+    pub.publish("pfi/bad1", NOT_UTF8, qos=1, pid=1, props={"PayloadFormatIndicator": 1})
+    ack = pub.expect(PUBACK)
+    assert (ack.pid, ack.reason_code) == (1, PAYLOAD_FORMAT_INVALID), ack
+    pub.publish("pfi/bad2", NOT_UTF8, qos=2, pid=2, props={"PayloadFormatIndicator": 1})
+    rec = pub.expect(PUBREC)
+    assert (rec.pid, rec.reason_code) == (2, PAYLOAD_FORMAT_INVALID), rec
+    pub.publish("pfi/bad0", NOT_UTF8, props={"PayloadFormatIndicator": 1})  # QoS 0: dropped
+    pub.publish("pfi/good", "café".encode(), qos=1, pid=3, props={"PayloadFormatIndicator": 1})
+    assert pub.expect(PUBACK).reason_code == 0
+    pub.publish("pfi/bytes", NOT_UTF8, qos=1, pid=4, props={"PayloadFormatIndicator": 0})
+    assert pub.expect(PUBACK).reason_code == 0
+    got = _publishes(sub.recv_n(2, settle=0.5))
+    assert [(p.topic, p.payload, p.props.get("PayloadFormatIndicator")) for p in got] == [
+        ("pfi/good", "café".encode(), 1), ("pfi/bytes", NOT_UTF8, 0)], got
+    pub.pingreq()
+    pub.expect(PINGRESP)
+
+
+@pytest.mark.strata_only
+def test_will_payload_format_indicator_invalid_utf8_connack_0x99(broker):
+    """3.1.3.2.3: a will payload declared UTF-8 that is not may be refused with CONNACK
+    0x99, which strata does, then closes; the same will with valid UTF-8 is accepted.
+    (Mosquitto 2.0.11 does not check: CONNACK 0x00.)"""
+    c = RawClient(broker, timeout=3)
+    ack = c.connect("pfi-will-bad", will=dict(topic="pfi/will", payload=NOT_UTF8,
+                                              props={"PayloadFormatIndicator": 1}))
+    assert ack.reason_code == PAYLOAD_FORMAT_INVALID, ack
+    assert c.expect_closed(3)
+    ok = open_client(broker, "pfi-will-ok", will=dict(topic="pfi/will", payload="café".encode(),
+                                                       props={"PayloadFormatIndicator": 1}))
+    assert ok.connack.reason_code == 0
+
+
+# ---- reason strings on the broker's DISCONNECT -------------------------------------------
+@pytest.mark.strata_only
+@pytest.mark.parametrize("props,has_reason_string", [
+    pytest.param(None, True, id="default"),
+    pytest.param({"RequestProblemInformation": 1}, True, id="rpi-1"),
+    # [MQTT-3.1.2-29] allows one on DISCONNECT even then; strata honours the request
+    pytest.param({"RequestProblemInformation": 0}, False, id="rpi-0"),
+    # [MQTT-3.14.2-3] left out when it would exceed the client's Maximum Packet Size
+    pytest.param({"MaximumPacketSize": 20}, False, id="max-packet-size-20"),
+])
+def test_protocol_violation_reason_string(broker, props, has_reason_string):
+    """A protocol violation (a wildcard in a PUBLISH topic) gets DISCONNECT 0x90 with a
+    Reason String saying what was wrong, unless the client asked for no problem
+    information or the string would not fit (Mosquitto 2.0.11 sends none, and 0x82)."""
+    c = open_client(broker, "rs-client", props=props)
+    c.publish("rs/+", b"x")
+    d = expect_disconnect(c, 0x90)
+    if has_reason_string:
+        assert "PUBLISH" in d.props.get("ReasonString", ""), d
+    else:
+        assert "ReasonString" not in d.props, d
+    assert_broker_healthy(broker)

@@ -99,6 +99,12 @@ V5_CASES = [
     ("disconnect-session-expiry-after-0", disconnect(0, props=[("SessionExpiryInterval", 10)]),
      PROTOCOL_ERROR, SAME, ()),
 
+    # Table 3.14.2.1: reason codes only a server sends, and a code that is no DISCONNECT
+    # reason at all (Mosquitto does not check the code: it closes as for any DISCONNECT)
+    ("disconnect-server-shutting-down", disconnect(0x8B), PROTOCOL_ERROR, CLOSES, ()),
+    ("disconnect-session-taken-over", disconnect(0x8E), PROTOCOL_ERROR, CLOSES, ()),
+    ("disconnect-reason-0x05", disconnect(0x05), PROTOCOL_ERROR, CLOSES, ()),
+
     # ---- 0x90 Topic Name Invalid: [MQTT-3.3.2-2] no wildcards in a Topic Name (Mosquitto: 0x82)
     ("publish-topic-plus-wildcard", publish("a/+", b"x"), TOPIC_NAME_INVALID, CLOSES, ()),
     ("publish-topic-hash-wildcard", publish("a/#", b"x"), TOPIC_NAME_INVALID, CLOSES, ()),

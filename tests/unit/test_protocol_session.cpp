@@ -174,6 +174,22 @@ TEST_CASE("will: published when the network connection closes, not after DISCONN
         w.conn.on_transport_closed();
         CHECK(s.take().size() == 1);
     }
+    SUBCASE("DISCONNECT with an error reason code keeps the will [MQTT-3.14.4-3]") {
+        // Only 0x00 is a normal disconnection; 0x80.. say the client ended on an error.
+        for (auto rc : {reason_code::unspecified_error, reason_code::quota_exceeded}) {
+            client w(h, v5);
+            connect(w, "w", true, will("will/error"));
+            w.send(disconnect_bytes(v5, rc));
+            CHECK(w.closing());
+            CHECK(w.take().empty());  // the broker does not answer a client's DISCONNECT
+            w.conn.on_transport_closed();
+            auto got = s.take();
+            REQUIRE(got.size() == 1);
+            const auto pub = as_publish(got[0], v5);
+            CHECK(pub.topic == "will/error");
+            s.send(ack_bytes(v5, packet_type::puback, pub.packet_id));
+        }
+    }
     SUBCASE("keep-alive timeout publishes the will") {
         client w(h, v5);
         connect(w, "w", true, will("will/ka"));
@@ -210,6 +226,39 @@ TEST_CASE("will: published when the network connection closes, not after DISCONN
         const auto retained = subscribe(late, {sub("will/props", 0)});
         REQUIRE(retained.size() == 1);  // the will was retained
         CHECK(as_publish(retained[0], v5).retain);
+    }
+}
+
+TEST_CASE("DISCONNECT with a reason code only a server may send: DISCONNECT 0x82") {
+    // Table 3.14.2.1: 0x8B (server shutting down), 0x8E (session taken over)...
+    // come from the server; 0x05 is no DISCONNECT reason code at all.
+    harness h;
+    client s(h, v5);
+    connect(s, "watcher");
+    subscribe(s, {sub("will/#", 0)});
+    for (auto rc : {reason_code::server_shutting_down, reason_code::session_taken_over, reason_code::keep_alive_timeout,
+                    static_cast<reason_code>(0x05)}) {
+        CAPTURE(static_cast<int>(rc));
+        client w(h, v5);
+        connect(w, "w", true, [](codec::connect_packet& p) {
+            p.has_will = true;
+            p.will.topic = "will/bad-reason";
+        });
+        w.send(disconnect_bytes(v5, rc));
+        auto d = w.take_one(packet_type::disconnect);
+        CHECK(as_disconnect(d, v5).reason == reason_code::protocol_error);
+        CHECK(w.closing());
+        // A protocol error is no normal disconnection: the will goes out.
+        CHECK(as_publish(s.take_one(packet_type::publish), v5).topic == "will/bad-reason");
+    }
+    // Every code a client may send is accepted (and ends the connection quietly).
+    for (std::uint8_t code : {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99}) {
+        CAPTURE(static_cast<int>(code));
+        client w(h, v5);
+        connect(w, "ok");
+        w.send(disconnect_bytes(v5, static_cast<reason_code>(code)));
+        CHECK(w.take().empty());
+        CHECK(w.closing());
     }
 }
 

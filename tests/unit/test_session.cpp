@@ -326,6 +326,126 @@ TEST_CASE("resend_inflight: PUBLISH with DUP, PUBREL for released messages [MQTT
     CHECK_FALSE(second.calls.back().dup);
 }
 
+TEST_CASE("resend_inflight with a smaller Receive Maximum: the rest waits in flight [MQTT-3.3.4-7]") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 0;  // only the client's Receive Maximum counts
+    session s("c", 1, limits);
+    recording_sink first(10);
+    s.attach(&first);
+    for (int i = 0; i < 10; ++i) s.deliver(msg("m" + std::to_string(i)), 1, false, {});
+    s.deliver(msg("queued"), 1, false, {});
+    REQUIRE(first.calls.size() == 10);
+    std::vector<std::uint16_t> ids;
+    for (const auto& c : first.calls) ids.push_back(c.packet_id);
+    s.detach();
+
+    recording_sink second(2);
+    s.attach(&second);
+    s.resend_inflight();
+    CHECK(second.topics() == topics{"m0", "m1"});  // not 10: the new window is 2
+    CHECK(s.inflight_count() == 10);               // the other 8 keep their packet ids
+    CHECK(s.parked_count() == 8);
+    s.deliver(msg("new"), 1, false, {});  // waits behind the parked ones [MQTT-4.6.0-6]
+    CHECK(second.calls.size() == 2);
+    // Each acknowledgement releases the next one, in order, with DUP and its old id.
+    for (int i = 0; i < 8; ++i) {
+        CHECK(s.on_puback(second.calls[static_cast<std::size_t>(i)].packet_id));
+        REQUIRE(second.calls.size() == static_cast<std::size_t>(i) + 3);
+        const auto& c = second.calls.back();
+        CHECK(c.topic == "m" + std::to_string(i + 2));
+        CHECK(c.packet_id == ids[static_cast<std::size_t>(i) + 2]);
+        CHECK(c.dup);
+    }
+    CHECK(s.parked_count() == 0);
+    // Then the queued messages, without DUP.
+    CHECK(s.on_puback(second.calls[8].packet_id));
+    CHECK(second.topics().back() == "queued");
+    CHECK_FALSE(second.calls.back().dup);
+    CHECK(s.on_puback(second.calls[9].packet_id));
+    CHECK(second.topics().back() == "new");
+    CHECK(s.inflight_count() == 2);
+}
+
+TEST_CASE("resend_inflight: released QoS 2 messages take their place in the smaller window") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 0;
+    session s("c", 1, limits);
+    recording_sink first(5);
+    s.attach(&first);
+    for (auto t : {"r1", "a", "r2", "b", "c"}) s.deliver(msg(t, 2), 2, false, {});
+    REQUIRE(first.calls.size() == 5);
+    const auto r1 = first.calls[0].packet_id, a = first.calls[1].packet_id, r2 = first.calls[2].packet_id;
+    const auto b = first.calls[3].packet_id, c = first.calls[4].packet_id;
+    CHECK(s.on_pubrec(r1, false));
+    CHECK(s.on_pubrec(r2, false));
+    s.detach();
+
+    recording_sink second(3);
+    s.attach(&second);
+    s.resend_inflight();
+    // Both PUBRELs (a PUBREL is no PUBLISH: the client needs them to finish),
+    // and one PUBLISH: the two messages awaiting PUBCOMP fill the rest of the window.
+    REQUIRE(second.calls.size() == 3);
+    CHECK(second.calls[0].kind == sent::pubrel);
+    CHECK(second.calls[0].packet_id == r1);
+    CHECK(second.calls[1].topic == "a");
+    CHECK(second.calls[1].dup);
+    CHECK(second.calls[2].kind == sent::pubrel);
+    CHECK(second.calls[2].packet_id == r2);
+    CHECK(s.parked_count() == 2);
+    CHECK(s.on_pubcomp(r1));
+    REQUIRE(second.calls.size() == 4);
+    CHECK(second.calls[3].topic == "b");
+    CHECK(second.calls[3].packet_id == b);
+    // A PUBREC for a parked message (the client got it on the earlier
+    // connection): PUBREL, and it is not resent as a PUBLISH.
+    CHECK(s.on_pubrec(c, false));
+    REQUIRE(second.calls.size() == 5);
+    CHECK(second.calls[4].kind == sent::pubrel);
+    CHECK(second.calls[4].packet_id == c);
+    CHECK(s.parked_count() == 0);
+    CHECK(s.on_pubrec(a, false));
+    CHECK(s.on_pubcomp(a));
+    CHECK(s.on_pubcomp(r2));
+    CHECK(second.topics() == topics{"a", "b"});  // nothing more to resend
+    CHECK(s.inflight_count() == 2);              // b (unreleased) and c (released)
+}
+
+TEST_CASE("parked messages: acknowledged early, dropped as too large, reset on the next reconnect") {
+    delivery_limits limits;
+    limits.max_inflight_messages = 0;
+    session s("c", 1, limits);
+    recording_sink first(4);
+    first.refuse_big = false;
+    s.attach(&first);
+    for (auto t : {"m0", "m1", "big/2", "m3"}) s.deliver(msg(t), 1, false, {});
+    REQUIRE(first.calls.size() == 4);
+    const auto m1 = first.calls[1].packet_id;
+    s.detach();
+
+    recording_sink second(1);  // refuses big/ topics
+    s.attach(&second);
+    s.resend_inflight();
+    CHECK(second.topics() == topics{"m0"});
+    CHECK(s.parked_count() == 3);
+    CHECK(s.on_puback(m1));  // acknowledged without a resend: no slot was taken
+    CHECK(second.topics() == topics{"m0"});
+    CHECK(s.parked_count() == 2);
+    s.detach();  // m0 unacknowledged again
+
+    recording_sink third(1);
+    s.attach(&third);
+    s.resend_inflight();
+    CHECK(third.topics() == topics{"m0"});
+    CHECK(s.parked_count() == 2);
+    // big/2 is too large for this client: skipped as if delivered, m3 goes out.
+    CHECK(s.on_puback(third.calls[0].packet_id));
+    CHECK(third.topics() == topics{"m0", "m3"});
+    CHECK(third.calls.back().dup);
+    CHECK(s.parked_count() == 0);
+    CHECK(s.inflight_count() == 1);
+}
+
 TEST_CASE("expired messages are skipped from the queue [MQTT-3.3.2-5]") {
     delivery_limits limits;
     session s("c", 1, limits);
