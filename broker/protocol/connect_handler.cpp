@@ -103,8 +103,6 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
             !codec::is_valid_utf8(codec::as_chars(p.will.payload))) {
             return reason_code::payload_format_invalid;
         }
-        // Published later on this client's behalf: it must be allowed to write it (as in Mosquitto).
-        if (!will_allowed_by_acl(p)) return reason_code::not_authorized;
     }
     return reason_code::success;
 }
@@ -232,7 +230,13 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     session_->has_username = p.has_username;
     session_->listener = listener_.index;
     session_->acl.reset();  // resolved again for this connection's username and listener
-    session_->will = make_will(p);
+    // The will is published on this client's behalf: it must be allowed to write
+    // its topic. Mosquitto accepts the connection either way; so does strata,
+    // without the will.
+    session_->will = will_allowed_by_acl(p) ? make_will(p) : nullptr;
+    if (p.has_will && !session_->will) {
+        worker_.log().notice("Will of client ", client_id_, " on '", p.will.topic, "' dropped: the ACL file denies it.");
+    }
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
     worker_.session_started(*session_);
 

@@ -61,6 +61,10 @@ class Broker:
             self.port = _free_port()
             if listener:
                 lines.append(f"listener {self.port} 127.0.0.1")
+            if os.geteuid() == 0:
+                # Mosquitto started as root drops to user "mosquitto", which cannot
+                # read the tests' files (password files are private, as they should be).
+                lines.append("user root")
         else:
             self.port = None
             if listener:
