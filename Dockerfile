@@ -2,12 +2,14 @@
 # then a slim runtime image that runs as an unprivileged user.
 #   docker build -t strata .
 #   docker run -p 1883:1883 -v strata-data:/var/lib/strata strata
+# With TLS, passwords and ACLs, mount the files and a conf that names them:
+#   docker run -p 8883:8883 -v $PWD/strata-conf:/etc/strata:ro -v strata-data:/var/lib/strata strata
 
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config libboost1.74-dev libcli11-dev doctest-dev librocksdb-dev \
-      nlohmann-json3-dev ca-certificates \
+      nlohmann-json3-dev libssl-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Every directory the top-level CMakeLists.txt reads at configure time
@@ -25,7 +27,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 
 FROM debian:12-slim
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
 COPY --from=build /src/build/bin/strata /usr/local/bin/strata
