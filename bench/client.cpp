@@ -46,20 +46,43 @@ void client::connect(const tcp::endpoint& broker, std::optional<asio::ip::addres
         }
         boost::system::error_code ignored;
         self->socket_.set_option(tcp::no_delay(true), ignored);
-        codec::connect_packet c;
-        c.version = self->version_;
-        c.clean_start = true;
-        c.keep_alive = static_cast<std::uint16_t>(self->opts_.keepalive);
-        c.client_id = self->client_id_;
-        c.has_username = !self->opts_.username.empty();
-        c.username = self->opts_.username;
-        c.has_password = !self->opts_.password.empty();
-        c.password = codec::as_bytes(self->opts_.password);
-        if (self->version_ == codec::protocol_version::v5) c.props.receive_maximum = 65535;
-        codec::encode_connect(self->out_, c);
-        self->flush();
-        self->start_reading();
+        if (!self->opts_.ssl) {
+            self->send_connect();
+            return;
+        }
+        self->tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(self->socket_, *self->opts_.ssl);
+        SSL_set_tlsext_host_name(self->tls_->native_handle(), self->opts_.host.c_str());
+        self->tls_->async_handshake(asio::ssl::stream_base::client, [self](const boost::system::error_code& ec) {
+            if (ec) {
+                if (self->opts_.debug) std::cerr << self->client_id_ << ": TLS: " << ec.message() << "\n";
+                self->fail("TLS handshake");
+                return;
+            }
+            self->send_connect();
+        });
     });
+}
+
+void client::send_connect() {
+    codec::connect_packet c;
+    c.version = version_;
+    c.clean_start = true;
+    c.keep_alive = static_cast<std::uint16_t>(opts_.keepalive);
+    c.client_id = client_id_;
+    c.has_username = !opts_.username.empty();
+    c.username = opts_.username;
+    c.has_password = !opts_.password.empty();
+    c.password = codec::as_bytes(opts_.password);
+    if (version_ == codec::protocol_version::v5) c.props.receive_maximum = 65535;
+    codec::encode_connect(out_, c);
+    flush();
+    start_reading();
+}
+
+template <class Buffers, class Handler>
+void client::async_write_all(const Buffers& b, Handler&& h) {
+    if (tls_) asio::async_write(*tls_, b, std::forward<Handler>(h));
+    else asio::async_write(socket_, b, std::forward<Handler>(h));
 }
 
 void client::subscribe(const std::string& filter, std::uint8_t qos, std::function<void(bool)> done) {
@@ -179,7 +202,7 @@ void client::flush() {
     publishes_queued_ = 0;
     write_in_flight_ = true;
     last_sent_ = steady::now();
-    asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    async_write_all(asio::buffer(writing_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->write_in_flight_ = false;
         self->writing_.clear();
         if (ec) {
@@ -204,10 +227,12 @@ void client::flush() {
 }
 
 void client::start_reading() {
-    socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
-                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                                self->on_read(ec, n);
-                            });
+    auto on_read = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->on_read(ec, n);
+    };
+    const auto room = asio::buffer(in_.data() + in_used_, in_.size() - in_used_);
+    if (tls_) tls_->async_read_some(room, std::move(on_read));
+    else socket_.async_read_some(room, std::move(on_read));
 }
 
 void client::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -335,7 +360,8 @@ void client::disconnect() {
         codec::encode_disconnect(out_, version_, d);
         std::swap(out_, writing_);
         boost::system::error_code ec;
-        asio::write(socket_, asio::buffer(writing_), ec);
+        if (tls_) asio::write(*tls_, asio::buffer(writing_), ec);
+        else asio::write(socket_, asio::buffer(writing_), ec);
         writing_.clear();
     }
     boost::system::error_code ec;

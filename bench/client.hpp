@@ -15,6 +15,7 @@
 
 #include <utility>  // before Boost.Asio 1.74
 #include <boost/asio.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include "codec/packets.hpp"
 #include "options.hpp"
@@ -71,6 +72,10 @@ public:
     bool connected() const { return connected_; }
 
 private:
+    void send_connect();
+    // Reads and writes through TLS when it is on.
+    template <class Buffers, class Handler>
+    void async_write_all(const Buffers& b, Handler&& h);
     void start_reading();
     void on_read(const boost::system::error_code& ec, std::size_t n);
     void handle(const codec::fixed_header& h, codec::bytes_view body);
@@ -90,6 +95,8 @@ private:
     std::string client_id_;
     codec::protocol_version version_;
     boost::asio::ip::tcp::socket socket_;
+    // With an ssl:// broker: TLS over socket_ (null otherwise).
+    std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
     boost::asio::steady_timer pace_timer_;
 
     std::vector<std::uint8_t> in_;

@@ -1,5 +1,8 @@
 #include "options.hpp"
 
+#include <utility>  // before Boost.Asio 1.74
+#include <boost/asio/ssl/context.hpp>
+
 #include "flags.hpp"
 
 namespace strata::bench {
@@ -10,9 +13,9 @@ bool parse_broker(const std::string& uri, options& o, std::string& error) {
     std::string rest = uri;
     if (rest.starts_with("tcp://")) rest = rest.substr(6);
     else if (rest.starts_with("mqtt://")) rest = rest.substr(7);
-    else if (rest.starts_with("ssl://") || rest.starts_with("tls://")) {
-        error = "TLS brokers are not supported yet";
-        return false;
+    else if (rest.starts_with("ssl://") || rest.starts_with("tls://") || rest.starts_with("mqtts://")) {
+        rest = rest.substr(rest.find("://") + 3);
+        o.use_tls = true;
     }
     const auto colon = rest.rfind(':');
     if (colon == std::string::npos || colon == 0) {
@@ -46,7 +49,9 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     f.add("topic", &o.topic, "Base topic");
     f.add("intervaltime", &o.interval_ms, "Interval between messages of one client (ms)");
     f.add("pretime", &o.pretime_ms, "Wait before publishing (ms)");
-    f.add("tls", &o.tls, "TLS (not supported yet)");
+    f.add("tls", &o.tls, "TLS with an ssl:// broker: 'server:CA_FILE' (check the broker against the CA) or "
+                         "'client:CA_FILE,CERT_FILE,KEY_FILE' (also present a client certificate); without it, "
+                         "the broker's certificate is not checked");
     f.add("username", &o.username, "User name");
     f.add("password", &o.password, "Password");
     f.add("broker-username", &o.username, "User name (mqtt-bench spelling)");
@@ -95,10 +100,46 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     else if (o.clients < 1) error = "-clients must be at least 1";
     else if (o.count < 0) error = "-count must not be negative";
     else if (o.size < 0 || o.size > 268'435'000) error = "-size out of range";
-    else if (o.tls) error = "-tls is not supported yet";
     else if (o.act == action::replay && o.file.empty()) error = "-action replay needs -file";
     if (!error.empty()) return false;
-    return parse_broker(o.broker, o, error);
+    if (!parse_broker(o.broker, o, error)) return false;
+    if (!o.tls.empty() && !o.use_tls) {
+        error = "-tls needs an ssl:// broker";
+        return false;
+    }
+    return !o.use_tls || make_tls_context(o, error);
+}
+
+bool make_tls_context(options& o, std::string& error) {
+    namespace ssl = boost::asio::ssl;
+    o.ssl = std::make_shared<ssl::context>(ssl::context::tls_client);
+    boost::system::error_code ec;
+    if (o.tls.empty()) {
+        o.ssl->set_verify_mode(ssl::verify_none, ec);
+        return true;
+    }
+    const auto colon = o.tls.find(':');
+    const std::string mode = o.tls.substr(0, colon);
+    std::vector<std::string> files;
+    for (std::size_t at = colon == std::string::npos ? o.tls.size() : colon + 1; at <= o.tls.size();) {
+        const auto comma = std::min(o.tls.find(',', at), o.tls.size());
+        files.push_back(o.tls.substr(at, comma - at));
+        at = comma + 1;
+    }
+    if ((mode != "server" && mode != "client") || files.empty() || files[0].empty() ||
+        (mode == "client" && files.size() != 3) || (mode == "server" && files.size() != 1)) {
+        error = "-tls must be 'server:CA_FILE' or 'client:CA_FILE,CERT_FILE,KEY_FILE', got '" + o.tls + "'";
+        return false;
+    }
+    o.ssl->load_verify_file(files[0], ec);
+    if (!ec) o.ssl->set_verify_mode(ssl::verify_peer, ec);
+    if (!ec && mode == "client") o.ssl->use_certificate_chain_file(files[1], ec);
+    if (!ec && mode == "client") o.ssl->use_private_key_file(files[2], ssl::context::pem, ec);
+    if (ec) {
+        error = "-tls " + o.tls + ": " + ec.message();
+        return false;
+    }
+    return true;
 }
 
 }  // namespace strata::bench

@@ -2,7 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace strata::bench {
 
@@ -22,7 +27,7 @@ struct options {
     std::string topic = "/mqtt-bench/benchmark";
     std::int64_t interval_ms = 0;       // pause between two messages of one client
     std::int64_t pretime_ms = 3000;     // wait after connecting, before publishing
-    bool tls = false;                   // refused until strata has TLS
+    std::string tls;                    // mqtt-bench's "server:CA_FILE" or "client:CA_FILE,CERT_FILE,KEY_FILE"
     std::string username;
     std::string password;
     bool debug = false;
@@ -48,9 +53,13 @@ struct options {
     pattern pat = pattern::p2p;
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
+    bool use_tls = false;                              // ssl:// or tls:// broker
+    std::shared_ptr<boost::asio::ssl::context> ssl;   // its client context, made by parse_options
 };
 
 // Parses argv into `o`; false with a message (usage included) on error.
 bool parse_options(int argc, char** argv, options& o, std::string& error);
+// The TLS client context of an ssl:// broker from -tls.
+bool make_tls_context(options& o, std::string& error);
 
 }  // namespace strata::bench
