@@ -78,6 +78,13 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     db_options.paranoid_checks = true;
     db_options.max_background_jobs = 2;
     db_options.info_log = std::make_shared<forwarding_logger>(options.log);
+    // Without the write-ahead log (durability none) only flushed memtables
+    // survive a crash, and each column family flushes on its own schedule: the
+    // messages family could reach the disk while the topics family, holding the
+    // names of their topic ids, does not; the ids would then be handed out again
+    // to other topics. Atomic flush writes every family up to one point of the
+    // write sequence, and the writer writes a topic's name before its messages.
+    db_options.atomic_flush = options.mode == durability::none;
 
     rocksdb::ColumnFamilyOptions plain;
     rocksdb::ColumnFamilyOptions messages;
@@ -128,6 +135,16 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     if (!it->status().ok()) {
         error = explain_open_failure(options.path, it->status());
         return nullptr;
+    }
+    // Never hand out an id that still has messages, even if its name was lost
+    // (a store written before atomic flush was used for durability none): the
+    // old messages would appear under the new topic.
+    rocksdb::ReadOptions all;
+    all.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> last(s->db_->NewIterator(all, s->cf_messages_));
+    last->SeekToLast();
+    if (message_key k; last->Valid() && decode_message_key(last->key().ToStringView(), k)) {
+        s->next_topic_id_ = std::max(s->next_topic_id_, k.topic_id + 1);
     }
     // Order of retained updates: a restart continues above what is stored.
     std::unique_ptr<rocksdb::Iterator> r(s->db_->NewIterator(rocksdb::ReadOptions(), s->cf_retained_));
@@ -226,7 +243,16 @@ void store::run_writer() {
         }
     }
     // After a failed write RocksDB's log writer keeps the error: leave it alone.
-    if (!write_failed_) db_->FlushWAL(options_.mode == durability::fsync);
+    if (write_failed_) return;
+    if (options_.mode == durability::none) {
+        // Nothing is in a log: a clean stop writes every memtable (atomically, see open()).
+        const std::vector<rocksdb::ColumnFamilyHandle*> families = {cf_default_, cf_messages_, cf_topics_,
+                                                                    cf_sessions_, cf_retained_, cf_cursors_};
+        const auto flushed = db_->Flush(rocksdb::FlushOptions(), families);
+        if (!flushed.ok() && options_.log) options_.log("flushing the store at stop failed: " + flushed.ToString());
+    } else {
+        db_->FlushWAL(options_.mode == durability::fsync);
+    }
 }
 
 void store::refresh_writable() { writable_.store(!space_low_ && !write_failed_, std::memory_order_relaxed); }
