@@ -283,6 +283,78 @@ def test_full_disk_refuses_qos1_keeps_serving_and_recovers(broker_factory, clien
         umount(small)
 
 
+def test_full_disk_refuses_qos2_with_pubrec_0x97_and_keeps_sessions_in_step(broker_factory, client, tmp_path):
+    """While space is short, new QoS 2 messages are refused with PUBREC 0x97,
+    but what keeps the store in step with the broker is still written: a
+    subscription made meanwhile, and the end of a delivery acknowledged
+    meanwhile, are both as the broker left them after a restart."""
+    small = tmp_path / "small"
+    if not try_mount_tmpfs(small, "size=128m"):
+        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+    try:
+        b = broker_factory(conf_lines=storage_conf(small / "data", "storage_min_free_space 16MB"))
+        # A persistent subscriber with a QoS 1 delivery in flight (received, not yet acknowledged).
+        slow = raw_connect(b, "slow", clean=True)
+        slow.subscribe(1, [("low/d", sub_options(1))])
+        pub = raw_connect(b, "pub2", clean=True)
+        pub.publish("low/d", b"in flight", qos=1, pid=1)
+        assert pub.expect(PUBACK).reason_code == 0
+        inflight = slow.expect(PUBLISH)
+        assert inflight.payload == b"in flight"
+
+        filler = small / "filler"
+        with open(filler, "wb") as f:
+            while shutil.disk_usage(small).free > 8 << 20:
+                f.write(b"\0" * (1 << 20))
+        # QoS 2: refused with PUBREC 0x97 once the store has noticed (within a second).
+        refused = None
+        deadline = time.monotonic() + 10
+        pid = 10
+        while time.monotonic() < deadline:
+            pub.publish("low/q2", b"refused", qos=2, pid=pid)
+            rec = pub.expect(PUBREC)
+            assert rec.pid == pid
+            if rec.reason_code == 0x97:
+                refused = pid
+                break
+            pub.pubrel(pid)  # accepted before the store noticed: finish that flow
+            assert pub.expect(PUBCOMP).pid == pid
+            pid += 1
+            time.sleep(0.2)
+        assert refused is not None, "no QoS 2 publish was refused with PUBREC 0x97 on a full disk"
+        assert "below storage_min_free_space" in b.log()
+
+        # Bookkeeping while short of space: a new persistent subscription, and the
+        # acknowledgement that ends the delivery in flight.
+        late = raw_connect(b, "late", clean=True)
+        assert late.subscribe(1, [("low/late", sub_options(1))]).reason_codes == [1]
+        late.disconnect()
+        slow.puback(inflight.pid)
+        slow.disconnect()
+        time.sleep(0.5)  # SUBACK and PUBACK do not wait for the store's commit
+
+        filler.unlink()
+        restart(b, hard=False)
+        # The subscription made while space was short survived the restart ...
+        late = raw_connect(b, "late")
+        assert late.connack.session_present
+        # ... and the delivery acknowledged meanwhile is not sent again.
+        slow = raw_connect(b, "slow")
+        assert slow.connack.session_present
+        assert slow.recv_packet(1.0) is None, "a delivery acknowledged while space was short came back"
+        # The refused QoS 2 packet id is free for the client again (PUBREC 0x97 ended that flow).
+        pub = raw_connect(b, "pub2")
+        pub.publish("low/late", b"reused id", qos=2, pid=refused)
+        rec = pub.expect(PUBREC)
+        assert (rec.pid, rec.reason_code) == (refused, 0)
+        pub.pubrel(refused)
+        assert pub.expect(PUBCOMP).pid == refused
+        got = late.expect(PUBLISH)
+        assert got.payload == b"reused id"
+    finally:
+        umount(small)
+
+
 # ---- durability none ----------------------------------------------------------------
 
 def query_messages(b, topic_filter="#"):
