@@ -451,3 +451,48 @@ def test_durability_none_kill9_keeps_topic_names_with_their_messages(broker_fact
     assert by_topic["first/topic"] == 1
     assert by_topic["big/blob"] >= 1
     assert all(by_topic[t] == 1 for t in ("after/a", "after/b", "after/c"))
+
+
+# ---- what is stored -------------------------------------------------------------------
+
+def test_qos0_retained_and_will_messages_are_stored(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    pub = client(b, "pub0", V311)
+    pub.publish("kinds/q0", b"at most once", 0)
+    pub.publish("kinds/retained", b"remember me", 0, retain=True)
+    pub.disconnect()
+    watcher = client(b, "watcher", V311)
+    watcher.subscribe("kinds/will", 1)
+    doomed = client(b, "doomed", V5, will={"topic": "kinds/will", "payload": b"gone", "qos": 1})
+    doomed.drop()  # no DISCONNECT: the will is published
+    assert watcher.get().payload == b"gone"
+    assert b.stop() == 0
+    stored = {m["topic"]: m for m in query_messages(b, "kinds/#")}
+    assert set(stored) == {"kinds/q0", "kinds/retained", "kinds/will"}
+    assert (stored["kinds/q0"]["payload"], stored["kinds/q0"]["qos"]) == ("at most once", 0)
+    assert (stored["kinds/retained"]["payload"], stored["kinds/retained"]["retain"]) == ("remember me", True)
+    will = stored["kinds/will"]
+    assert (will["payload"], will["qos"], will["client_id"]) == ("gone", 1, "doomed")
+
+
+def test_mosquitto_persistence_keys_place_the_store(broker_factory, client, tmp_path):
+    where = tmp_path / "mosquitto-db"
+    b = broker_factory(conf_lines=["persistence true", f"persistence_location {where}"])
+    keeper = client(b, "keeper", V311, clean=False)
+    keeper.subscribe("m/#", 1)
+    keeper.disconnect()
+    pub = client(b, "p", V311)
+    pub.publish("m/t", b"queued while away", 1)
+    pub.disconnect()
+    assert b.stop() == 0
+    names = {p.name for p in where.iterdir()}
+    # A RocksDB store: its CURRENT file names a MANIFEST that is there.
+    assert "CURRENT" in names and "IDENTITY" in names, names
+    assert (where / "CURRENT").read_text().strip() in names
+    assert any(n.endswith((".log", ".sst")) for n in names), names
+    assert not (b.workdir / "strata-data").exists()
+    b.start()
+    assert f"Store {where} opened: 1 sessions" in b.log()
+    keeper = client(b, "keeper", V311, clean=False)
+    assert keeper.connack.session_present is True
+    assert keeper.get().payload == b"queued while away"
