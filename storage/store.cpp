@@ -1,7 +1,6 @@
 #include "store.hpp"
 
 #include <chrono>
-#include <sys/statvfs.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include "bookkeeping.hpp"
 #include "topic/topic_name.hpp"
 
 namespace strata::storage {
@@ -78,6 +78,14 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     db_options.paranoid_checks = true;
     db_options.max_background_jobs = 2;
     db_options.info_log = std::make_shared<forwarding_logger>(options.log);
+    if (options.env) db_options.env = options.env.get();
+    // Without the write-ahead log (durability none) only flushed memtables
+    // survive a crash, and each column family flushes on its own schedule: the
+    // messages family could reach the disk while the topics family, holding the
+    // names of their topic ids, does not; the ids would then be handed out again
+    // to other topics. Atomic flush writes every family up to one point of the
+    // write sequence, and the writer writes a topic's name before its messages.
+    db_options.atomic_flush = options.mode == durability::none;
 
     rocksdb::ColumnFamilyOptions plain;
     rocksdb::ColumnFamilyOptions messages;
@@ -128,6 +136,16 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     if (!it->status().ok()) {
         error = explain_open_failure(options.path, it->status());
         return nullptr;
+    }
+    // Never hand out an id that still has messages, even if its name was lost
+    // (a store written before atomic flush was used for durability none): the
+    // old messages would appear under the new topic.
+    rocksdb::ReadOptions all;
+    all.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> last(s->db_->NewIterator(all, s->cf_messages_));
+    last->SeekToLast();
+    if (message_key k; last->Valid() && decode_message_key(last->key().ToStringView(), k)) {
+        s->next_topic_id_ = std::max(s->next_topic_id_, k.topic_id + 1);
     }
     // Order of retained updates: a restart continues above what is stored.
     std::unique_ptr<rocksdb::Iterator> r(s->db_->NewIterator(rocksdb::ReadOptions(), s->cf_retained_));
@@ -213,6 +231,7 @@ void store::run_writer() {
             stopping = stopping_;
         }
         check_space();
+        if (write_failed_ && !space_low_) try_resume();
         if (!sets.empty()) commit(sets);
         for (auto& t : tasks) t();
         const auto now = now_us();
@@ -225,32 +244,38 @@ void store::run_writer() {
             if (queue_.empty() && writer_tasks_.empty()) break;
         }
     }
-    // After a failed write RocksDB's log writer keeps the error: leave it alone.
-    if (!write_failed_) db_->FlushWAL(options_.mode == durability::fsync);
-}
-
-void store::refresh_writable() { writable_.store(!space_low_ && !write_failed_, std::memory_order_relaxed); }
-
-void store::check_space() {
-    struct statvfs fs {};
-    if (::statvfs(options_.path.c_str(), &fs) != 0) return;
-    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
-    // 10% hysteresis, so that the state does not flap around the threshold.
-    const bool low = space_low_ ? free_bytes < options_.min_free_bytes + options_.min_free_bytes / 10
-                                : free_bytes < options_.min_free_bytes;
-    if (low != space_low_ && options_.log) {
-        options_.log(low ? "free space " + std::to_string(free_bytes >> 20) + " MiB is below storage_min_free_space: "
-                               "refusing QoS 1/2 publishes until space returns"
-                         : std::string("free space is back: accepting QoS 1/2 publishes again"));
+    if (write_failed_) {
+        // RocksDB keeps the error; what could not be written is lost.
+        if (!backlog_.empty() && options_.log) {
+            options_.log("stopping with " + std::to_string(backlog_.size()) +
+                         " session updates the failed store could not take: persistent sessions may be out of date "
+                         "after the restart");
+        }
+        return;
     }
-    space_low_ = low;
-    refresh_writable();
+    if (options_.mode == durability::none) {
+        // Nothing is in a log: a clean stop writes every memtable (atomically, see open()).
+        const auto flushed = db_->Flush(rocksdb::FlushOptions(), all_families());
+        if (!flushed.ok() && options_.log) options_.log("flushing the store at stop failed: " + flushed.ToString());
+    } else {
+        db_->FlushWAL(options_.mode == durability::fsync);
+    }
 }
 
+std::vector<rocksdb::ColumnFamilyHandle*> store::all_families() const {
+    return {cf_default_, cf_messages_, cf_topics_, cf_sessions_, cf_retained_, cf_cursors_};
+}
+
+// One group of write sets. Normally each set is one atomic write (a message,
+// its delivery records and its inbound record commit together). While new
+// messages may not be stored (the disk is short of space, or the store failed)
+// a set's bookkeeping is still written, or kept for when the store resumes,
+// so that the store never falls behind the broker's memory; only its new
+// messages are refused, and the acknowledgements that promise them get false.
 void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
-    rocksdb::WriteOptions wo;
-    wo.disableWAL = options_.mode == durability::none;
-    bool ok = writable_.load(std::memory_order_relaxed);
+    // Bookkeeping that waited for a failed store goes first: the store sees every change in order.
+    write_backlog();
+    const bool take_messages = !space_low_ && !write_failed_;
 
     // Topic names first: messages of those topics are in the sets below.
     rocksdb::WriteBatch dictionary;
@@ -265,30 +290,50 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
         }
         written_topics = new_topics_.size();
     }
-    if (ok && dictionary.Count() > 0) ok = db_->Write(wo, &dictionary).ok();
-    if (ok && written_topics > 0) {
+    const bool names_written = written_topics == 0 || write(dictionary);
+    if (written_topics > 0 && names_written) {
         // Only what was written leaves the list: a failed write is retried with the next commit.
         std::lock_guard lock(dictionary_mutex_);
         new_topics_.erase(new_topics_.begin(), new_topics_.begin() + static_cast<std::ptrdiff_t>(written_topics));
     }
-    for (auto& set : sets) {
-        if (ok && set->batch.Count() > 0) ok = db_->Write(wo, &set->batch).ok();
+
+    const auto families = all_families();
+    std::vector<char> kept(sets.size(), 0);  // the set's messages (if any) are in the store
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+        auto& set = *sets[i];
+        if (set.messages.empty()) {
+            kept[i] = 1;
+            if (set.batch.Count() > 0 && !write(set.batch)) keep_for_later(std::move(set.batch));
+            continue;
+        }
+        // A message goes in only after its topic's name (the dictionary above).
+        if (take_messages && names_written && write(set.batch)) {
+            kept[i] = 1;
+            continue;
+        }
+        rocksdb::WriteBatch rest;
+        const auto copied = bookkeeping_of(set.batch, families, cf_messages_, cf_sessions_, rest);
+        if (!copied.ok() && options_.log) options_.log("a write set could not be split: " + copied.ToString());
+        if (rest.Count() > 0 && !write(rest)) keep_for_later(std::move(rest));
     }
 
     // Retained messages (newest order wins) and per-topic counters.
     rocksdb::WriteBatch tail;
-    if (ok) {
+    {
         std::unordered_map<std::uint64_t, bool> touched;
         std::lock_guard lock(stats_mutex_);
-        for (auto& set : sets) {
-            for (auto& r : set->retained) {
+        for (std::size_t i = 0; i < sets.size(); ++i) {
+            for (auto& r : sets[i]->retained) {
                 auto& order = retained_orders_[r.topic];
                 if (r.order < order) continue;
                 order = r.order;
-                if (r.value.empty()) tail.Delete(cf_retained_, r.topic);
+                // A retained message that could not be stored clears the stored
+                // one: a restart must not bring back a value the broker has replaced.
+                if (r.value.empty() || !kept[i]) tail.Delete(cf_retained_, r.topic);
                 else tail.Put(cf_retained_, r.topic, r.value);
             }
-            for (const auto& m : set->messages) {
+            if (!kept[i]) continue;
+            for (const auto& m : sets[i]->messages) {
                 auto& st = stats_[m.topic_id];
                 ++st.count;
                 if (st.first_us == 0 || m.ts_us < st.first_us) st.first_us = m.ts_us;
@@ -296,27 +341,33 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
                 touched[m.topic_id] = true;
             }
         }
-        for (const auto& [id, unused] : touched) tail.Put(cf_topics_, topic_stats_key(id), encode_stats(stats_[id]));
-        auto last = wo;
-        last.sync = options_.mode == durability::fsync;
-        if (tail.Count() > 0) ok = db_->Write(last, &tail).ok();
-        else if (last.sync) ok = db_->FlushWAL(true).ok();
-    }
-    if (!ok && writable_.load(std::memory_order_relaxed)) {
-        write_failed_ = true;
-        refresh_writable();
-        if (options_.log) {
-            options_.log("a write to the store failed; QoS 1/2 publishes are refused until strata is restarted "
-                         "(subscribers are still served)");
+        for (const auto& [id, unused] : touched) {
+            tail.Put(cf_topics_, topic_stats_key(id), encode_stats(stats_[id]));
         }
     }
+    const bool sync = options_.mode == durability::fsync;
+    if (tail.Count() > 0) {
+        // With fsync this write syncs the log, and with it every write before it.
+        if (!write(tail, sync)) keep_for_later(std::move(tail));
+    } else if (sync && !write_failed_) {
+        if (const auto synced = db_->FlushWAL(true); !synced.ok()) note_failure(synced);
+    }
 
-    // Completions, per worker, in commit order.
+    // Anything failing in the group refuses the group's new messages: with
+    // fsync, even a message whose write went through is not known to be synced.
+    const bool healthy = !write_failed_;
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+        if (kept[i] && healthy) continue;
+        for (auto& token : sets[i]->message_tokens) token->failed.store(true, std::memory_order_relaxed);
+    }
+    // Completions, per worker, in commit order. Bookkeeping was committed or
+    // waits in the backlog, so work that needs only bookkeeping goes on.
     std::unordered_map<std::uint32_t, std::vector<std::pair<std::function<void(bool)>, bool>>> work;
-    for (auto& set : sets) {
-        for (auto& c : set->completions) work[c.worker].emplace_back(std::move(c.run), ok);
-        for (auto& token : set->parts) {
-            if (!ok) token->failed.store(true, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+        auto& set = *sets[i];
+        const bool messages_ok = set.messages.empty() || (kept[i] && healthy);
+        for (auto& c : set.completions) work[c.worker].emplace_back(std::move(c.run), !c.needs_messages || messages_ok);
+        for (auto& token : set.parts) {
             if (token->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 work[token->worker].emplace_back(std::move(token->done), !token->failed.load(std::memory_order_relaxed));
             }
@@ -328,16 +379,14 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
 std::uint64_t store::delete_before(std::uint64_t topic_id, std::uint64_t before_us) {
     const std::string begin = topic_prefix(topic_id);
     const std::string end = message_key_at(topic_id, before_us);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = nullptr;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_messages_));
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_messages_));
     std::uint64_t removed = 0;
     for (it->Seek(begin); it->Valid() && it->key().compare(end) < 0; it->Next()) ++removed;
     if (removed == 0) return 0;
     rocksdb::WriteBatch batch;
     batch.DeleteRange(cf_messages_, begin, end);
     std::lock_guard lock(stats_mutex_);
-    auto& st = stats_[topic_id];
+    topic_stats st = stats_[topic_id];
     st.count = st.count > removed ? st.count - removed : 0;
     // The first message left, if any.
     it->Seek(end);
@@ -348,17 +397,16 @@ std::uint64_t store::delete_before(std::uint64_t topic_id, std::uint64_t before_
     }
     if (st.first_us == 0) st.last_us = 0;
     batch.Put(cf_topics_, topic_stats_key(topic_id), encode_stats(st));
-    rocksdb::WriteOptions wo;
-    wo.disableWAL = options_.mode == durability::none;
-    if (!db_->Write(wo, &batch).ok()) {
-        write_failed_ = true;
-        refresh_writable();
-    }
+    // The counters change only with the messages.
+    if (!write(batch)) return 0;
+    stats_[topic_id] = st;
     return removed;
 }
 
-void store::apply_retention(std::uint64_t now) {
-    if (!writable()) return;
+std::uint64_t store::apply_retention(std::uint64_t now) {
+    // Range deletes are small and free space once compacted: short of space
+    // is when they matter most. Only a failed store skips them.
+    if (write_failed_) return 0;
     std::vector<std::uint64_t> ids;
     {
         std::lock_guard lock(stats_mutex_);
@@ -366,33 +414,43 @@ void store::apply_retention(std::uint64_t now) {
             if (st.count > 0) ids.push_back(id);
         }
     }
+    std::uint64_t removed = 0;
     for (auto id : ids) {
         const auto seconds = retention_index_->seconds_for(id);
         if (seconds == 0 || now < seconds * 1'000'000) continue;
-        delete_before(id, now - seconds * 1'000'000);
+        removed += delete_before(id, now - seconds * 1'000'000);
     }
+    return removed;
 }
 
-std::uint64_t store::purge(std::string_view filter, std::uint64_t before_us) {
+std::uint64_t store::on_writer(std::function<std::uint64_t()> task) {
     std::promise<std::uint64_t> done;
     auto result = done.get_future();
     {
         std::lock_guard lock(queue_mutex_);
-        writer_tasks_.push_back([this, f = std::string(filter), before_us, &done] {
-            std::vector<std::uint64_t> ids;
-            {
-                std::lock_guard dict(dictionary_mutex_);
-                for (const auto& [name, id] : topic_ids_) {
-                    if (topic::matches(f, name)) ids.push_back(id);
-                }
-            }
-            std::uint64_t removed = 0;
-            for (auto id : ids) removed += delete_before(id, before_us);
-            done.set_value(removed);
-        });
+        writer_tasks_.push_back([&done, &task] { done.set_value(task()); });
     }
     queue_cv_.notify_one();
     return result.get();
+}
+
+std::uint64_t store::purge(std::string_view filter, std::uint64_t before_us) {
+    return on_writer([this, f = std::string(filter), before_us] {
+        std::vector<std::uint64_t> ids;
+        {
+            std::lock_guard dict(dictionary_mutex_);
+            for (const auto& [name, id] : topic_ids_) {
+                if (topic::matches(f, name)) ids.push_back(id);
+            }
+        }
+        std::uint64_t removed = 0;
+        for (auto id : ids) removed += delete_before(id, before_us);
+        return removed;
+    });
+}
+
+std::uint64_t store::sweep_retention(std::uint64_t now) {
+    return on_writer([this, now] { return apply_retention(now); });
 }
 
 }  // namespace strata::storage

@@ -5,20 +5,27 @@
 // one group (durability none: memtable only, wal: WAL written, fsync: WAL
 // synced) and then hands back the completions of that group, so that
 // acknowledgements that promise durability go out only after the commit.
+//
+// When the disk is short of space, or after a write failed, the writer stops
+// storing new messages but keeps the store in step with the broker's memory:
+// see bookkeeping.hpp and commit().
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/write_batch.h>
 
 #include "keys.hpp"
@@ -41,12 +48,23 @@ struct store_options {
     // Where RocksDB's own warnings and errors go (instead of a LOG file in the
     // store's directory: that file would be the first victim of a full disk).
     std::function<void(std::string_view)> log;
+    // The environment RocksDB works through; null: the default. Tests pass one
+    // whose file system fails on demand.
+    std::shared_ptr<rocksdb::Env> env;
+    // Free bytes on the store's file system (nullopt: unknown); null: statvfs.
+    // Tests pass one that agrees with their failing file system.
+    std::function<std::optional<std::uint64_t>(const std::string& path)> free_space;
 };
 
 // Work for a worker thread once the write set holding it is committed.
 struct completion {
     std::uint32_t worker = 0;
-    std::function<void(bool committed)> run;  // false: the write failed (e.g. disk full)
+    // true once the set's bookkeeping is written, or kept by a failed store
+    // for when it resumes (see commit()).
+    std::function<void(bool committed)> run;
+    // The work also needs the messages stored in its write set (a PUBREC): it
+    // gets false when they were refused (short of space, or a failed write).
+    bool needs_messages = false;
 };
 
 
@@ -65,9 +83,13 @@ struct write_set {
     };
     std::vector<retained_update> retained;     // newest order wins, whatever the commit order
     std::vector<std::shared_ptr<strata::commit_token>> parts;  // this worker's part of these messages is in the set
+    std::vector<std::shared_ptr<strata::commit_token>> message_tokens;  // of the messages stored in this set
     std::vector<completion> completions;
 
-    bool empty() const { return batch.Count() == 0 && messages.empty() && retained.empty() && parts.empty() && completions.empty(); }
+    bool empty() const {
+        return batch.Count() == 0 && messages.empty() && retained.empty() && parts.empty() && message_tokens.empty() &&
+               completions.empty();
+    }
 };
 
 // Receives completions on the writer thread; the broker posts them to the
@@ -110,8 +132,12 @@ public:
     void submit(std::unique_ptr<write_set> set);
 
     // False while the file system is short of space (back on when space
-    // returns) or after a write failed (until strata restarts).
+    // returns) or after a write failed (until the store resumes, once space
+    // is back, or strata restarts): new QoS 1/2 messages are refused then.
     bool writable() const { return writable_.load(std::memory_order_relaxed); }
+    // True after a write failed, until the store resumes: nothing can be
+    // written (a purge neither). Short of space alone is not failed.
+    bool failed() const { return failed_.load(std::memory_order_relaxed); }
 
     // Per-topic counters as the writer keeps them (thread-safe copy).
     topic_stats stats(std::uint64_t topic_id);
@@ -120,13 +146,28 @@ public:
     // Deletes the messages of the topics matching `filter` older than
     // `before_us` (explicit purge); runs on the writer thread and waits.
     std::uint64_t purge(std::string_view filter, std::uint64_t before_us);
+    // Runs the retention sweep as of `now_us` on the writer thread and waits
+    // (the writer runs it every minute by itself; for tests). Returns the
+    // number of messages deleted.
+    std::uint64_t sweep_retention(std::uint64_t now_us);
 
 private:
     explicit store(store_options options);
     void run_writer();
     void commit(std::vector<std::unique_ptr<write_set>>& sets);
-    void apply_retention(std::uint64_t now_us);
+    std::uint64_t apply_retention(std::uint64_t now_us);
     std::uint64_t delete_before(std::uint64_t topic_id, std::uint64_t before_us);
+    // Runs `task` on the writer thread and waits for its result.
+    std::uint64_t on_writer(std::function<std::uint64_t()> task);
+
+    // Writer thread: one write; a failure marks the store failed and is logged.
+    bool write(rocksdb::WriteBatch& batch, bool sync = false);
+    void note_failure(const rocksdb::Status& status);
+    std::vector<rocksdb::ColumnFamilyHandle*> all_families() const;
+    // Bookkeeping that could not be written yet (the store failed), in order.
+    void keep_for_later(rocksdb::WriteBatch&& batch);
+    bool write_backlog();
+    void try_resume();
 
     store_options options_;
     std::unique_ptr<rocksdb::DB> db_;
@@ -159,11 +200,17 @@ private:
     std::unordered_map<std::uint64_t, topic_stats> stats_;  // guarded by stats_mutex_ for readers
     std::mutex stats_mutex_;
     std::atomic<bool> writable_{true};
+    std::atomic<bool> failed_{false};
     std::uint64_t next_retention_us_ = 0;
     void check_space();
     void refresh_writable();
     bool space_low_ = false;     // writer thread
-    bool write_failed_ = false;  // writer thread; sticky
+    bool write_failed_ = false;  // writer thread; until DB::Resume() succeeds
+    std::uint64_t next_resume_us_ = 0;
+    bool resume_reported_ = false;
+    std::deque<rocksdb::WriteBatch> backlog_;  // writer thread; see keep_for_later()
+    std::size_t backlog_bytes_ = 0;
+    bool backlog_overflowed_ = false;
 };
 
 // Wall clock in microseconds since the Unix epoch.

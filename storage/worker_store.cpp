@@ -70,6 +70,7 @@ void worker_store::store_message(message& m, std::string_view client_id, std::fu
         token->remaining.store(static_cast<int>(worker_count_), std::memory_order_relaxed);
         token->worker = worker_index_;
         token->done = std::move(ack);
+        set.message_tokens.push_back(token);
         m.set_commit(std::move(token));
     }
 }
@@ -143,7 +144,11 @@ void worker_store::remove_inbound(const session& s, std::uint16_t packet_id) {
 }
 
 void worker_store::after_commit(std::function<void(bool)> fn) {
-    current().completions.push_back(completion{worker_index_, std::move(fn)});
+    current().completions.push_back(completion{worker_index_, std::move(fn), false});
+}
+
+void worker_store::after_stored(std::function<void(bool)> fn) {
+    current().completions.push_back(completion{worker_index_, std::move(fn), true});
 }
 
 void worker_store::flush() {

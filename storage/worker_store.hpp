@@ -35,6 +35,7 @@ public:
     void write_planned(const std::vector<encoded_record>& records) override;
     void remove_inbound(const session& s, std::uint16_t packet_id) override;
     void after_commit(std::function<void(bool)> fn) override;
+    void after_stored(std::function<void(bool)> fn) override;
     void flush() override;
 
     // session_journal

@@ -567,7 +567,7 @@ constexpr key_spec table[] = {
     {.name = "storage_durability", .kind = value_kind::choice, .choices = durability_modes,
      .section = key_section::persistence, .default_text = "wal",
      .doc = "What an acknowledgement of a QoS 1/2 PUBLISH promises. `none`: nothing (the store writes its "
-            "memory table only; a crash loses recent messages). `wal`: the message and its deliveries are in "
+            "memory table only; a crash loses what was not flushed yet, a clean stop keeps everything). `wal`: the message and its deliveries are in "
             "the write-ahead log before PUBACK/PUBREC, so they survive a crash of the process. `fsync`: the "
             "log is also synced to disk (survives power loss; slower). Writes are group-committed and never "
             "block a network thread.",
@@ -606,8 +606,9 @@ constexpr key_spec table[] = {
     {.name = "storage_min_free_space", .kind = value_kind::words, .syntax = "SIZE",
      .section = key_section::persistence, .default_text = "128MB",
      .doc = "When the store's file system has less free space than SIZE (`0`, `500KB`, `128MB`, `2GB`), QoS "
-            "1/2 publishes are refused (MQTT 5: reason 0x97; 3.1.1: the connection is closed) while "
-            "subscribers are still served, until space returns. Keeps RocksDB from running into a full disk.",
+            "1/2 publishes are refused (MQTT 5: reason 0x97; 3.1.1: the connection is closed) and no new "
+            "message is stored, while subscribers are still served and persistent sessions are still kept "
+            "up to date, until space returns. Keeps RocksDB from running into a full disk.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          const auto bytes = v.words.size() == 1 ? parse_size(v.words[0]) : std::nullopt;
          if (!bytes) return "expected a size such as 0, 500KB, 128MB or 2GB, got '" + std::string(v.text) + "'";

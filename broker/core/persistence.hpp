@@ -54,7 +54,14 @@ public:
     virtual void write_planned(const std::vector<encoded_record>& records) = 0;
 
     // Runs `fn` on this worker once everything written so far is committed.
+    // When the store has failed, the writer keeps these records (session
+    // bookkeeping) for when it resumes, in order, and `fn` runs then already:
+    // the broker goes on as the store will have it.
     virtual void after_commit(std::function<void(bool committed)> fn) = 0;
+    // The same for work that promises the messages stored so far in this
+    // turn (a PUBREC): `stored` is also false when the store refused them,
+    // its disk being short of space.
+    virtual void after_stored(std::function<void(bool stored)> fn) = 0;
     // Hands the current write set to the store.
     virtual void flush() = 0;
 };

@@ -212,7 +212,7 @@ api_response api::handle(std::string_view method, std::string_view path, const q
             p.required("before", "an RFC 3339 time or epoch milliseconds: messages older than it are deleted");
             const auto before = *p.time("before");
             if (!writer_) return error(405, "this reader cannot delete: use strata purge or the broker's HTTP API");
-            if (!writer_->writable()) return error(500, "the store is not writable (write errors); nothing deleted");
+            if (writer_->failed()) return error(500, "the store failed to write (see the log); nothing deleted");
             nlohmann::ordered_json body{{"topic", filter}, {"deleted", writer_->purge(filter, before)}};
             put_time(body, "before", before);
             return ok(std::move(body));

@@ -174,7 +174,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         session_->inbound_add(p.packet_id, message_ref(held));
         ++awaiting_commit_;
         awaiting_pubrec_.push_back(p.packet_id);
-        store->after_commit(std::move(acknowledge_when_committed));
+        store->after_stored(std::move(acknowledge_when_committed));
         return;
     }
     if (p.qos == 2) session_->inbound_add(p.packet_id);
@@ -216,7 +216,13 @@ void connection::complete_publish(std::uint16_t packet_id, std::uint8_t qos, boo
         return;
     }
     worker_.log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
-    if (qos == 2 && session_) session_->inbound_release(packet_id);
+    if (qos == 2 && session_) {
+        session_->inbound_release(packet_id);
+        // A refusing PUBREC ends the flow and frees the id for the client
+        // (MQTT 5 section 4.3.3): the store must forget it too, or a restart would
+        // take the next PUBLISH with this id for a resent one.
+        if (auto* store = worker_.store(); store && session_->journaled()) store->remove_inbound(*session_, packet_id);
+    }
     if (version_ == protocol_version::v5) acknowledge_publish(qos, packet_id, reason_code::quota_exceeded);
     else protocol_violation(reason_code::quota_exceeded, "store cannot write");
 }

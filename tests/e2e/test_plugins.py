@@ -1,9 +1,12 @@
 """Plugins loaded by the real broker: the example plugin (plugins/examples/,
 in C) and the test plugin (tests/plugins/, in C++), both built into build/lib/.
 See docs/plugins.md."""
+import json
 import signal
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -104,6 +107,58 @@ def test_rewritten_message_is_retained_under_the_new_topic(example, client):
     assert got[0].payload == b"on" and got[0].retain
 
 
+def stored_messages(b, topic_filter):
+    """The store's messages under a filter, through the HTTP API (as test_query.py does)."""
+    url = f"http://127.0.0.1:{b.http_port}/api/v1/messages?topic={urllib.parse.quote(topic_filter, safe='')}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())["messages"]
+
+
+def test_the_store_keeps_the_message_as_rewritten(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=["storage rocksdb", f"storage_path {tmp_path / 'data'}", "http_listener 0 127.0.0.1"]
+                       + plugin_lines(EXAMPLE, rewrite_from="in/", rewrite_to="out/", stamp="true"))
+    pub = client(b, "pub", V5)
+    pub.publish("in/room1/temp", b"21.5", qos=1)  # PUBACK: committed (durability wal)
+    pub.publish("in/state", b"on", qos=1, retain=True)
+    pub.publish("other/t", b"plain", qos=1)
+    stored = stored_messages(b, "#")
+    assert [(m["topic"], m["payload"], m["retain"]) for m in stored] == \
+        [("out/room1/temp", "21.5", False), ("out/state", "on", True), ("other/t", "plain", False)]
+    # The rewritten message carries the plugin's stamp in the store too; the other does not.
+    assert ["stamped-by", "strata-example"] in stored[0]["properties"].get("user_properties", [])
+    assert "user_properties" not in stored[2]["properties"]
+    assert stored_messages(b, "in/#") == []  # nothing under the original topic
+    # The retained message, restored from the store after a restart, is the rewritten one.
+    assert b.stop() == 0
+    b.start()
+    late = client(b, "late", V5)
+    late.subscribe("#", qos=1)
+    got = late.expect_exactly(1)
+    assert (got[0].topic, got[0].payload, got[0].retain) == ("out/state", b"on", True)
+
+
+# ---------------------------------------------------------------- unsubscribe
+
+
+@VERSIONS
+def test_unsubscribe_event_sees_each_filter_and_can_keep_a_subscription(broker_factory, client, version):
+    b = broker_factory(conf_lines=plugin_lines(TEST_PLUGIN, deny_unsubscribe="keep/"))
+    sub = client(b, "unsub", version)
+    sub.subscribe([("keep/x", 1), ("drop/x", 1), ("$share/g/keep/shared", 1)])
+    codes = sub.unsubscribe(["keep/x", "drop/x", "$share/g/keep/shared"])
+    if version == V5:
+        assert codes == [0x87, 0, 0x87]  # refused by the plugin / removed / refused
+    wait_log(b, "event unsubscribe unsub keep/x group=")
+    wait_log(b, "event unsubscribe unsub drop/x group=")
+    wait_log(b, "event unsubscribe unsub keep/shared group=g")
+    pub = client(b, "pub", version)
+    for topic in ("keep/x", "drop/x", "keep/shared"):
+        pub.publish(topic, topic.encode(), qos=1)
+    # The refused unsubscriptions left their subscriptions in place; the other one is gone.
+    got = sorted(m.payload for m in sub.expect_exactly(2))
+    assert got == [b"keep/shared", b"keep/x"]
+
+
 # ---------------------------------------------------------------- auth_basic
 
 
@@ -187,6 +242,32 @@ def test_enhanced_authentication_exchange(broker_factory):
     other = RawClient(b)
     assert other.connect("o", props={"AuthenticationMethod": "KERBEROS"}).reason_code == 0x8C
     other.close()
+
+
+def test_deferred_enhanced_authentication(broker_factory):
+    # Both answers of the exchange come later, from the plugin's threads.
+    b = broker_factory(conf_lines=plugin_lines(TEST_PLUGIN, defer_auth_method="SLOW-SASL"))
+    c = RawClient(b)
+    # (During enhanced authentication a client sends nothing but AUTH until its
+    # CONNACK [MQTT-3.1.2-30], so nothing is pipelined here.)
+    c.send(raw_connect("deferred", props={"AuthenticationMethod": "SLOW-SASL"}))
+    challenge = c.expect(AUTH)
+    assert challenge.reason_code == 0x18
+    assert challenge.props["AuthenticationData"] == b"deferred challenge"
+    c.send(auth(0x18, props={"AuthenticationMethod": "SLOW-SASL", "AuthenticationData": b"secret"}))
+    ack = c.recv_packet(TIMEOUT)
+    assert ack.type == CONNACK and ack.reason_code == 0, ack
+    assert ack.props["AuthenticationMethod"] == "SLOW-SASL"
+    assert ack.props["AuthenticationData"] == b"deferred welcome"
+    assert c.subscribe(1, [("t", 0)]).reason_codes == [0]  # an ordinary connected client now
+    c.close()
+    bad = RawClient(b)
+    bad.send(raw_connect("refused", props={"AuthenticationMethod": "SLOW-SASL"}))
+    assert bad.expect(AUTH).reason_code == 0x18
+    bad.send(auth(0x18, props={"AuthenticationMethod": "SLOW-SASL", "AuthenticationData": b"guess"}))
+    refused = bad.expect(CONNACK)
+    assert refused.reason_code == 0x87
+    bad.expect_closed()
 
 
 # ---------------------------------------------------------------- events, reload

@@ -1,5 +1,8 @@
 """The durable store: what survives a restart and a kill -9, and what the
 broker does when the store cannot be opened or written. strata only."""
+import base64
+import collections
+import json
 import os
 import pathlib
 import shutil
@@ -278,3 +281,218 @@ def test_full_disk_refuses_qos1_keeps_serving_and_recovers(broker_factory, clien
         assert b.alive()
     finally:
         umount(small)
+
+
+def test_full_disk_refuses_qos2_with_pubrec_0x97_and_keeps_sessions_in_step(broker_factory, client, tmp_path):
+    """While space is short, new QoS 2 messages are refused with PUBREC 0x97,
+    but what keeps the store in step with the broker is still written: a
+    subscription made meanwhile, and the end of a delivery acknowledged
+    meanwhile, are both as the broker left them after a restart."""
+    small = tmp_path / "small"
+    if not try_mount_tmpfs(small, "size=128m"):
+        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
+    try:
+        b = broker_factory(conf_lines=storage_conf(small / "data", "storage_min_free_space 16MB"))
+        # A persistent subscriber with a QoS 1 delivery in flight (received, not yet acknowledged).
+        slow = raw_connect(b, "slow", clean=True)
+        slow.subscribe(1, [("low/d", sub_options(1))])
+        pub = raw_connect(b, "pub2", clean=True)
+        pub.publish("low/d", b"in flight", qos=1, pid=1)
+        assert pub.expect(PUBACK).reason_code == 0
+        inflight = slow.expect(PUBLISH)
+        assert inflight.payload == b"in flight"
+
+        filler = small / "filler"
+        with open(filler, "wb") as f:
+            while shutil.disk_usage(small).free > 8 << 20:
+                f.write(b"\0" * (1 << 20))
+        # QoS 2: refused with PUBREC 0x97 once the store has noticed (within a second).
+        refused = None
+        deadline = time.monotonic() + 10
+        pid = 10
+        while time.monotonic() < deadline:
+            pub.publish("low/q2", b"refused", qos=2, pid=pid)
+            rec = pub.expect(PUBREC)
+            assert rec.pid == pid
+            if rec.reason_code == 0x97:
+                refused = pid
+                break
+            pub.pubrel(pid)  # accepted before the store noticed: finish that flow
+            assert pub.expect(PUBCOMP).pid == pid
+            pid += 1
+            time.sleep(0.2)
+        assert refused is not None, "no QoS 2 publish was refused with PUBREC 0x97 on a full disk"
+        assert "below storage_min_free_space" in b.log()
+
+        # Bookkeeping while short of space: a new persistent subscription, and the
+        # acknowledgement that ends the delivery in flight.
+        late = raw_connect(b, "late", clean=True)
+        assert late.subscribe(1, [("low/late", sub_options(1))]).reason_codes == [1]
+        late.disconnect()
+        slow.puback(inflight.pid)
+        slow.disconnect()
+        time.sleep(0.5)  # SUBACK and PUBACK do not wait for the store's commit
+
+        filler.unlink()
+        restart(b, hard=False)
+        # The subscription made while space was short survived the restart ...
+        late = raw_connect(b, "late")
+        assert late.connack.session_present
+        # ... and the delivery acknowledged meanwhile is not sent again.
+        slow = raw_connect(b, "slow")
+        assert slow.connack.session_present
+        assert slow.recv_packet(1.0) is None, "a delivery acknowledged while space was short came back"
+        # The refused QoS 2 packet id is free for the client again (PUBREC 0x97 ended that flow).
+        pub = raw_connect(b, "pub2")
+        pub.publish("low/late", b"reused id", qos=2, pid=refused)
+        rec = pub.expect(PUBREC)
+        assert (rec.pid, rec.reason_code) == (refused, 0)
+        pub.pubrel(refused)
+        assert pub.expect(PUBCOMP).pid == refused
+        got = late.expect(PUBLISH)
+        assert got.payload == b"reused id"
+    finally:
+        umount(small)
+
+
+# ---- durability none ----------------------------------------------------------------
+
+def query_messages(b, topic_filter="#"):
+    """Every stored message under a filter, page by page, read with `strata query`
+    (the broker stopped or running)."""
+    messages, cursor = [], None
+    while True:
+        args = [str(STRATA_BIN), "query", "-c", str(b.conf_path), "messages", "--topic", topic_filter,
+                "--limit", "10000"] + (["--cursor", cursor] if cursor else [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        page = json.loads(out.stdout)
+        messages += page["messages"]
+        if not page["more"]:
+            return messages
+        cursor = page["next_cursor"]
+
+
+def query_topics(b, topic_filter="#"):
+    out = subprocess.run([str(STRATA_BIN), "query", "-c", str(b.conf_path), "topics", "--filter", topic_filter],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return {t["topic"]: t["count"] for t in json.loads(out.stdout)["topics"]}
+
+
+def test_durability_none_graceful_stop_keeps_everything(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data", "storage_durability none"))
+    keeper = client(b, "keeper", V311, clean=False)
+    keeper.subscribe("none/#", 1)
+    keeper.disconnect()
+    pub = client(b, "p", V5)
+    sent = []  # (topic, payload, qos)
+    for i in range(60):
+        topic, qos = f"none/t{i % 4}", i % 3
+        pub.publish(topic, f"{topic}#{i}".encode(), qos)
+        sent.append((topic, f"{topic}#{i}", qos))
+    pub.publish("none/retained", b"kept", 1, retain=True)
+    pub.disconnect()
+    assert b.stop() == 0
+    # Nothing is in a write-ahead log with `none`: all of it must have been flushed at stop.
+    stored = [(m["topic"], m["payload"]) for m in query_messages(b, "none/#") if m["topic"] != "none/retained"]
+    assert sorted(stored) == sorted((t, p) for t, p, _ in sent)
+    assert query_topics(b, "none/#") == {"none/t0": 15, "none/t1": 15, "none/t2": 15, "none/t3": 15,
+                                         "none/retained": 1}
+    b.start()
+    keeper = client(b, "keeper", V311, clean=False)
+    assert keeper.connack.session_present is True
+    # Its queue was restored: the QoS 1/2 messages (QoS 0 is not queued for
+    # offline sessions), the retained one included.
+    queued = sorted([p for _, p, qos in sent if qos > 0] + ["kept"])
+    got = keeper.expect_exactly(len(queued), timeout=10)
+    assert sorted(m.payload.decode() for m in got) == queued
+    fresh = client(b, "fresh", V311)
+    fresh.subscribe("none/retained", 0)
+    assert fresh.get().payload == b"kept"
+
+
+def test_durability_none_kill9_keeps_topic_names_with_their_messages(broker_factory, client, tmp_path):
+    """With `none`, a crash loses what was not flushed, but what survives must
+    be consistent: every surviving message under its own topic, and no topic
+    id handed out again to another topic. A memtable flush is forced by
+    writing more than RocksDB's 64 MB write buffer; each payload names its topic."""
+    data = tmp_path / "data"
+    b = broker_factory(conf_lines=storage_conf(data, "storage_durability none", "http_listener 0 127.0.0.1"))
+    pub = client(b, "p", V5)
+    pub.publish("first/topic", b"first/topic#0", 1)
+    chunk = os.urandom(1 << 20)
+    for i in range(72):
+        pub.publish("big/blob", f"big/blob#{i}|".encode() + chunk, 1, timeout=30)
+    # Wait for the flush the full write buffer started, and a little for its commit.
+    deadline = time.monotonic() + 30
+    while not list(data.glob("*.sst")):
+        assert time.monotonic() < deadline, "RocksDB did not flush a full write buffer"
+        time.sleep(0.1)
+    time.sleep(1.5)
+    b.proc.kill()
+    b.proc.wait()
+    b.start()
+    # New topics after the crash: with a lost dictionary they would get the old ids.
+    pub = client(b, "p2", V5)
+    for topic in ("after/a", "after/b", "after/c"):
+        pub.publish(topic, f"{topic}#0".encode(), 1)
+    assert b.stop() == 0
+    messages = query_messages(b, "#")
+
+    def head(m):
+        p = m["payload"][:64]
+        return base64.b64decode(p[:len(p) // 4 * 4]) if m["encoding"] == "base64" else p.encode()
+
+    wrong = [(m["topic"], head(m)[:20]) for m in messages if not head(m).startswith(m["topic"].encode() + b"#")]
+    assert not wrong, f"messages stored under another topic than their own: {wrong[:5]}"
+    by_topic = collections.Counter(m["topic"] for m in messages)
+    # What the flush wrote is there, under names the store still knows.
+    assert by_topic["first/topic"] == 1
+    assert by_topic["big/blob"] >= 1
+    assert all(by_topic[t] == 1 for t in ("after/a", "after/b", "after/c"))
+
+
+# ---- what is stored -------------------------------------------------------------------
+
+def test_qos0_retained_and_will_messages_are_stored(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+    pub = client(b, "pub0", V311)
+    pub.publish("kinds/q0", b"at most once", 0)
+    pub.publish("kinds/retained", b"remember me", 0, retain=True)
+    pub.disconnect()
+    watcher = client(b, "watcher", V311)
+    watcher.subscribe("kinds/will", 1)
+    doomed = client(b, "doomed", V5, will={"topic": "kinds/will", "payload": b"gone", "qos": 1})
+    doomed.drop()  # no DISCONNECT: the will is published
+    assert watcher.get().payload == b"gone"
+    assert b.stop() == 0
+    stored = {m["topic"]: m for m in query_messages(b, "kinds/#")}
+    assert set(stored) == {"kinds/q0", "kinds/retained", "kinds/will"}
+    assert (stored["kinds/q0"]["payload"], stored["kinds/q0"]["qos"]) == ("at most once", 0)
+    assert (stored["kinds/retained"]["payload"], stored["kinds/retained"]["retain"]) == ("remember me", True)
+    will = stored["kinds/will"]
+    assert (will["payload"], will["qos"], will["client_id"]) == ("gone", 1, "doomed")
+
+
+def test_mosquitto_persistence_keys_place_the_store(broker_factory, client, tmp_path):
+    where = tmp_path / "mosquitto-db"
+    b = broker_factory(conf_lines=["persistence true", f"persistence_location {where}"])
+    keeper = client(b, "keeper", V311, clean=False)
+    keeper.subscribe("m/#", 1)
+    keeper.disconnect()
+    pub = client(b, "p", V311)
+    pub.publish("m/t", b"queued while away", 1)
+    pub.disconnect()
+    assert b.stop() == 0
+    names = {p.name for p in where.iterdir()}
+    # A RocksDB store: its CURRENT file names a MANIFEST that is there.
+    assert "CURRENT" in names and "IDENTITY" in names, names
+    assert (where / "CURRENT").read_text().strip() in names
+    assert any(n.endswith((".log", ".sst")) for n in names), names
+    assert not (b.workdir / "strata-data").exists()
+    b.start()
+    assert f"Store {where} opened: 1 sessions" in b.log()
+    keeper = client(b, "keeper", V311, clean=False)
+    assert keeper.connack.session_present is True
+    assert keeper.get().payload == b"queued while away"

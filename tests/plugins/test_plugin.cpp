@@ -5,6 +5,11 @@
 //   deny_subscribe PREFIX               acl: subscriptions to filters starting with PREFIX are refused
 //   auth_method NAME                    enhanced authentication: AUTH "challenge", then
 //                                       the client must answer "secret" (CONNACK data "welcome")
+//   defer_auth_method NAME              the same exchange, each answer deferred and given
+//                                       from another thread through host->resume()
+//   deny_unsubscribe PREFIX             unsubscribe: unsubscriptions from filters starting with
+//                                       PREFIX are refused (the subscription stays); every
+//                                       unsubscribe event is logged
 //   log_events true                     log connect, disconnect and the first tick
 //   marker TEXT                         logged by the reload event
 #include <atomic>
@@ -20,7 +25,7 @@ namespace {
 
 struct state {
     const strata_host* host = nullptr;
-    std::string defer_user, defer_password, deny_subscribe, auth_method;
+    std::string defer_user, defer_password, deny_subscribe, auth_method, defer_auth_method, deny_unsubscribe;
     bool log_events = false;
     std::atomic<bool> ticked{false};
     std::mutex threads_mutex;
@@ -81,6 +86,45 @@ int on_auth_extended(int, void* data, void* userdata) {
     return STRATA_OK;
 }
 
+// The exchange of on_auth_extended, answered later from a thread, as a
+// plugin asking a remote authentication service would.
+int on_auth_extended_deferred(int, void* data, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    auto& ev = *static_cast<strata_event_auth_extended*>(data);
+    if (view(ev.method) != s.defer_auth_method) return STRATA_PASS;
+    const bool start = ev.stage == STRATA_AUTH_START;
+    const std::string client_data(view(ev.data));  // the event's views die with the callback
+    const strata_defer handle = ev.defer;
+    std::lock_guard lock(s.threads_mutex);
+    s.threads.emplace_back([&s, handle, start, client_data] {
+        static const char challenge[] = "deferred challenge";
+        static const char welcome[] = "deferred welcome";
+        strata_resume r{};
+        r.struct_size = sizeof r;
+        r.defer = handle;
+        if (start) {
+            r.result = STRATA_CONTINUE;
+            r.auth_data = {reinterpret_cast<const std::uint8_t*>(challenge), sizeof challenge - 1};
+        } else if (client_data == "secret") {
+            r.result = STRATA_OK;
+            r.auth_data = {reinterpret_cast<const std::uint8_t*>(welcome), sizeof welcome - 1};
+        } else {
+            r.result = STRATA_DENY;
+        }
+        s.host->resume(s.host, &r);
+    });
+    return STRATA_DEFER;
+}
+
+int on_unsubscribe(int, void* data, void* userdata) {
+    auto& s = *static_cast<state*>(userdata);
+    auto& ev = *static_cast<strata_event_unsubscribe*>(data);
+    const auto filter = view(ev.filter);
+    log(s, "event unsubscribe " + std::string(view(ev.client->client_id)) + " " + std::string(filter) +
+               " group=" + std::string(view(ev.share_group)));
+    return filter.starts_with(s.deny_unsubscribe) ? STRATA_DENY : STRATA_OK;
+}
+
 int on_connect(int, void* data, void* userdata) {
     auto& ev = *static_cast<strata_event_connect*>(data);
     log(*static_cast<state*>(userdata), "event connect " + std::string(view(ev.client->client_id)));
@@ -122,10 +166,16 @@ int strata_plugin_init(const strata_host* host, const strata_option*, size_t, vo
     s->defer_password = option(host, "defer_password");
     s->deny_subscribe = option(host, "deny_subscribe");
     s->auth_method = option(host, "auth_method");
+    s->defer_auth_method = option(host, "defer_auth_method");
+    s->deny_unsubscribe = option(host, "deny_unsubscribe");
     s->log_events = option(host, "log_events") == "true";
     if (!s->defer_user.empty()) host->register_event(host, STRATA_EVENT_AUTH_BASIC, on_auth_basic, s);
     if (!s->deny_subscribe.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
     if (!s->auth_method.empty()) host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended, s);
+    if (!s->defer_auth_method.empty()) {
+        host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended_deferred, s);
+    }
+    if (!s->deny_unsubscribe.empty()) host->register_event(host, STRATA_EVENT_UNSUBSCRIBE, on_unsubscribe, s);
     if (s->log_events) {
         host->register_event(host, STRATA_EVENT_CONNECT, on_connect, s);
         host->register_event(host, STRATA_EVENT_DISCONNECT, on_disconnect, s);
