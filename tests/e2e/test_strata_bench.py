@@ -136,3 +136,28 @@ def test_replay_keeps_the_recorded_pace(broker):
     m = re.search(r"replayed (\d+) rows \(\d+ messages\) .* in ([\d.]+)s", out.stdout)
     assert m and int(m.group(1)) == 20
     assert float(m.group(2)) >= 1.0  # 19 gaps of ~0.1 s: a replay that ignores the pace takes a few ms
+
+
+def test_tls_broker_with_mqtt_bench_tls_flag(broker_factory, pki, client):
+    """-broker ssl://... with -tls server:CA and client:CA,CERT,KEY; a paho subscriber on
+    the plain listener counts what arrived."""
+    b = broker_factory(conf_lines=pki.tls_listener(f"cafile {pki.ca}", "require_certificate true"))
+    port = b.ports_of["mqtts"][0]
+    watcher = client(b, "bench-watch", V5)
+    watcher.subscribe("tlsbench/#", qos=1)
+    base = [str(BENCH), "-broker", f"ssl://127.0.0.1:{port}", "-pretime", "100", "-timeout", "30", "-json",
+            "-action", "pub", "-clients", "2", "-count", "25", "-qos", "1", "-topic", "tlsbench"]
+    mutual = f"client:{pki.ca},{pki.client_cert},{pki.client_key}"
+    out = subprocess.run(base + ["-tls", mutual], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    assert summary["published"] == 50
+    assert len(watcher.expect_exactly(50)) == 50
+    # Without its client certificate the broker refuses the handshake: nothing is published.
+    out = subprocess.run(base + ["-tls", f"server:{pki.ca}", "-timeout", "5"], capture_output=True, text=True,
+                         timeout=60)
+    assert "connections failed" in out.stdout + out.stderr, out.stdout + out.stderr
+    watcher.expect_none(0.3)
+    bad = subprocess.run([str(BENCH), "-broker", "tcp://127.0.0.1:1", "-tls", "server:x"], capture_output=True,
+                         text=True, timeout=10)
+    assert bad.returncode == 2 and "-tls needs an ssl:// broker" in bad.stderr
