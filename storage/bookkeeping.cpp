@@ -10,11 +10,11 @@ namespace {
 class bookkeeping_copier final : public rocksdb::WriteBatch::Handler {
 public:
     bookkeeping_copier(std::span<rocksdb::ColumnFamilyHandle* const> families, std::uint32_t messages,
-                       std::uint32_t sessions, rocksdb::WriteBatch& out)
-        : families_(families), messages_(messages), sessions_(sessions), out_(out) {}
+                       std::uint32_t sessions, std::uint32_t log, rocksdb::WriteBatch& out)
+        : families_(families), messages_(messages), sessions_(sessions), log_(log), out_(out) {}
 
     rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
-        if (cf == messages_) return rocksdb::Status::OK();
+        if (cf == messages_ || cf == log_) return rocksdb::Status::OK();  // a message and its export-log entry
         // 'q': an inbound QoS 2 message held until PUBREL; only written when it is accepted.
         if (cf == sessions_ && !key.empty() && key[0] == 'q') return rocksdb::Status::OK();
         return out_.Put(handle(cf), key, value);
@@ -38,6 +38,7 @@ private:
     std::span<rocksdb::ColumnFamilyHandle* const> families_;
     std::uint32_t messages_;
     std::uint32_t sessions_;
+    std::uint32_t log_;
     rocksdb::WriteBatch& out_;
 };
 
@@ -45,8 +46,8 @@ private:
 
 rocksdb::Status bookkeeping_of(const rocksdb::WriteBatch& batch, std::span<rocksdb::ColumnFamilyHandle* const> families,
                                rocksdb::ColumnFamilyHandle* messages, rocksdb::ColumnFamilyHandle* sessions,
-                               rocksdb::WriteBatch& out) {
-    bookkeeping_copier copier(families, messages->GetID(), sessions->GetID(), out);
+                               rocksdb::ColumnFamilyHandle* log, rocksdb::WriteBatch& out) {
+    bookkeeping_copier copier(families, messages->GetID(), sessions->GetID(), log->GetID(), out);
     return batch.Iterate(&copier);
 }
 

@@ -19,11 +19,12 @@
 namespace strata::storage {
 
 // Copies `batch` into `out` without the records that accept a new message.
-// `families` lists every column family the batch may touch; `messages` and
-// `sessions` are two of them. Not OK for an operation the store never writes
+// `families` lists every column family the batch may touch; `messages`,
+// `sessions` and `log` (the export log, whose entries go with their messages)
+// are three of them. Not OK for an operation the store never writes
 // (merge, wide columns): then `out` is incomplete.
 rocksdb::Status bookkeeping_of(const rocksdb::WriteBatch& batch, std::span<rocksdb::ColumnFamilyHandle* const> families,
                                rocksdb::ColumnFamilyHandle* messages, rocksdb::ColumnFamilyHandle* sessions,
-                               rocksdb::WriteBatch& out);
+                               rocksdb::ColumnFamilyHandle* log, rocksdb::WriteBatch& out);
 
 }  // namespace strata::storage

@@ -9,7 +9,8 @@
 //              'd' client_id 0x00 delivery_seq u64        -> delivery record (queued / in flight)
 //              'q' client_id 0x00 packet_id u16           -> inbound QoS 2 packet id awaiting PUBREL
 //   retained   topic                                      -> retain order u64 | message value
-//   cursors    exporter name                              -> position (exporters)
+//   cursors    exporter name                              -> log_seq u64 (the last one exported)
+//   log        log_seq u64                                -> message key (the export log: commit order)
 //
 // Client identifiers are MQTT strings, which cannot contain U+0000, so 0x00
 // ends them unambiguously.

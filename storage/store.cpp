@@ -19,7 +19,7 @@ namespace {
 
 constexpr auto retention_period_us = std::uint64_t{60} * 1'000'000;
 
-const char* const cf_names[] = {"messages", "topics", "sessions", "retained", "cursors"};
+const char* const cf_names[] = {"messages", "topics", "sessions", "retained", "cursors", "log"};
 
 // RocksDB's info log, sent to the broker's log (warnings and errors only).
 class forwarding_logger final : public rocksdb::Logger {
@@ -102,7 +102,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {{rocksdb::kDefaultColumnFamilyName, plain},
                                                              {cf_names[0], messages}};
-    for (int i = 1; i < 5; ++i) families.emplace_back(cf_names[i], plain);
+    for (int i = 1; i < 6; ++i) families.emplace_back(cf_names[i], plain);
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     const auto status = rocksdb::DB::Open(db_options, options.path, families, &handles, &raw);
@@ -117,6 +117,14 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     s->cf_sessions_ = handles[3];
     s->cf_retained_ = handles[4];
     s->cf_cursors_ = handles[5];
+    s->cf_log_ = handles[6];
+    {
+        // The export log continues after its newest entry.
+        std::unique_ptr<rocksdb::Iterator> last(s->db_->NewIterator(rocksdb::ReadOptions(), s->cf_log_));
+        last->SeekToLast();
+        if (last->Valid() && last->key().size() == 8) s->next_log_seq_ = get_u64(last->key().data()) + 1;
+        s->log_end_ = s->next_log_seq_;
+    }
 
     // Topic dictionary and counters into memory.
     std::unique_ptr<rocksdb::Iterator> it(s->db_->NewIterator(rocksdb::ReadOptions(), s->cf_topics_));
@@ -159,7 +167,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
 store::~store() {
     stop();
     if (db_) {
-        for (auto* h : {cf_default_, cf_messages_, cf_topics_, cf_sessions_, cf_retained_, cf_cursors_}) {
+        for (auto* h : {cf_default_, cf_messages_, cf_topics_, cf_sessions_, cf_retained_, cf_cursors_, cf_log_}) {
             if (h) db_->DestroyColumnFamilyHandle(h);
         }
         db_->Close();
@@ -263,7 +271,7 @@ void store::run_writer() {
 }
 
 std::vector<rocksdb::ColumnFamilyHandle*> store::all_families() const {
-    return {cf_default_, cf_messages_, cf_topics_, cf_sessions_, cf_retained_, cf_cursors_};
+    return {cf_default_, cf_messages_, cf_topics_, cf_sessions_, cf_retained_, cf_cursors_, cf_log_};
 }
 
 // One group of write sets. Normally each set is one atomic write (a message,
@@ -307,12 +315,17 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
             continue;
         }
         // A message goes in only after its topic's name (the dictionary above).
-        if (take_messages && names_written && write(set.batch)) {
-            kept[i] = 1;
-            continue;
+        if (take_messages && names_written) {
+            // Its export-log entry goes in the same atomic write: an exporter
+            // never sees an entry without its message, nor misses a stored one.
+            if (options_.keep_log) append_log(set);
+            if (write(set.batch)) {
+                kept[i] = 1;
+                continue;
+            }
         }
         rocksdb::WriteBatch rest;
-        const auto copied = bookkeeping_of(set.batch, families, cf_messages_, cf_sessions_, rest);
+        const auto copied = bookkeeping_of(set.batch, families, cf_messages_, cf_sessions_, cf_log_, rest);
         if (!copied.ok() && options_.log) options_.log("a write set could not be split: " + copied.ToString());
         if (rest.Count() > 0 && !write(rest)) keep_for_later(std::move(rest));
     }
@@ -352,6 +365,8 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
     } else if (sync && !write_failed_) {
         if (const auto synced = db_->FlushWAL(true); !synced.ok()) note_failure(synced);
     }
+
+    if (options_.keep_log) publish_log_end();
 
     // Anything failing in the group refuses the group's new messages: with
     // fsync, even a message whose write went through is not known to be synced.

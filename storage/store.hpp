@@ -54,6 +54,9 @@ struct store_options {
     // Free bytes on the store's file system (nullopt: unknown); null: statvfs.
     // Tests pass one that agrees with their failing file system.
     std::function<std::optional<std::uint64_t>(const std::string& path)> free_space;
+    // Keep the export log (exporters are configured): every stored message
+    // also gets an entry, in commit order, that exporters read from their cursor.
+    bool keep_log = false;
 };
 
 // Work for a worker thread once the write set holding it is committed.
@@ -74,6 +77,7 @@ struct write_set {
     struct stored_message {
         std::uint64_t topic_id;
         std::uint64_t ts_us;
+        std::uint32_t seq;
     };
     std::vector<stored_message> messages;      // for the per-topic counters
     struct retained_update {
@@ -117,6 +121,18 @@ public:
     rocksdb::ColumnFamilyHandle* sessions() { return cf_sessions_; }
     rocksdb::ColumnFamilyHandle* retained() { return cf_retained_; }
     rocksdb::ColumnFamilyHandle* cursors() { return cf_cursors_; }
+    rocksdb::ColumnFamilyHandle* log() { return cf_log_; }
+
+    // ---- the export log (store_log.cpp) ----
+    // The sequence number the next logged message gets (so the newest is log_end() - 1).
+    std::uint64_t log_end() const { return log_end_.load(std::memory_order_acquire); }
+    // Waits (at most `timeout`) until a message after `seq` is logged; true if one is.
+    bool wait_for_log(std::uint64_t seq, std::chrono::milliseconds timeout);
+    // An exporter's position: the last log sequence it exported (0: none).
+    std::optional<std::uint64_t> load_cursor(std::string_view exporter);
+    bool save_cursor(std::string_view exporter, std::uint64_t seq);
+    // Deletes the log entries below `seq` (every exporter is past them); on the writer thread.
+    void prune_log(std::uint64_t seq);
 
     // The id of a topic, assigning (and queueing for the writer) a new one.
     // Thread-safe; workers cache the answers.
@@ -177,6 +193,16 @@ private:
     rocksdb::ColumnFamilyHandle* cf_sessions_ = nullptr;
     rocksdb::ColumnFamilyHandle* cf_retained_ = nullptr;
     rocksdb::ColumnFamilyHandle* cf_cursors_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_log_ = nullptr;
+    // Export log: the next sequence; waiters are woken after each commit.
+    std::atomic<std::uint64_t> log_end_{1};
+    std::mutex log_mutex_;
+    std::condition_variable log_cv_;
+    std::uint64_t next_log_seq_ = 1;  // writer thread
+    // Writer thread: adds the log entries of a set's messages to its batch.
+    void append_log(write_set& set);
+    // Writer thread, after a commit: lets exporters see the new entries.
+    void publish_log_end();
     std::shared_ptr<topic_retention_index> retention_index_;
 
     // Topic dictionary (guarded by dictionary_mutex_).

@@ -64,7 +64,7 @@ void worker_store::store_message(message& m, std::string_view client_id, std::fu
     value_.clear();
     encode_message(value_, record_of(m, client_id));
     set.batch.Put(store_.messages(), rocksdb::Slice(key, message_key_size), value_);
-    set.messages.push_back({at.topic_id, at.ts_us});
+    set.messages.push_back({at.topic_id, at.ts_us, at.seq});
     if (ack) {
         auto token = std::make_shared<commit_token>();
         token->remaining.store(static_cast<int>(worker_count_), std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "app/store_runtime.hpp"
+#include "exporter_set.hpp"
 #include "auth/security.hpp"
 #include "config/config_parser.hpp"
 #include "core/broker.hpp"
@@ -48,6 +49,10 @@ std::optional<config::broker_config> load_configuration(const options& opts, std
     if (!cfg.http_listeners.empty() && !cfg.storage.enabled) {
         errors << (opts.config_file.empty() ? std::string("command line") : opts.config_file)
                << ": http_listener needs the store (storage rocksdb)\n";
+        return std::nullopt;
+    }
+    if (!cfg.exporters.empty() && !cfg.storage.enabled) {
+        errors << cfg.exporters.front().defined_at << ": exporters need the store (storage rocksdb)\n";
         return std::nullopt;
     }
     return cfg;
@@ -206,6 +211,17 @@ int run_server(const options& opts) {
         }
         broker.apply_security(std::move(security));
     }
+    // Exporters read the store on threads of their own (docs/exporters.md).
+    std::unique_ptr<exporters::exporter_set> exporters;
+    if (store && !cfg->exporters.empty()) {
+        std::string error;
+        exporters = exporters::exporter_set::create(*cfg, store->store(), log, error);
+        if (!exporters) {
+            log.error("Error: ", error, ".");
+            return 1;
+        }
+        broker.set_sys_source([&exporters] { return exporters::status_topics(exporters->status()); });
+    }
     std::vector<std::unique_ptr<net::listener>> listeners;
     for (const auto& lc : cfg->listeners) {
         auto l = std::make_unique<net::listener>(broker, lc, static_cast<std::uint16_t>(listeners.size()));
@@ -220,6 +236,7 @@ int run_server(const options& opts) {
     std::unique_ptr<http::server> http_api;
     if (store && !cfg->http_listeners.empty()) {
         http_api = std::make_unique<http::server>(store->store(), log);
+        if (exporters) http_api->set_exporters_source([&exporters] { return exporters::status_json(exporters->status()); });
         std::string error;
         if (!http_api->open(cfg->http_listeners, error)) {
             log.error("Error: ", error, ".");
@@ -273,6 +290,7 @@ int run_server(const options& opts) {
         });
     };
     if (store) store->start();
+    if (exporters) exporters->start();
     broker.start();
     for (auto& l : listeners) l->start();
     if (http_api) http_api->start();
@@ -288,6 +306,7 @@ int run_server(const options& opts) {
     // First: a purge in progress needs the store's writer, which stops last.
     if (http_api) http_api->stop();
     for (auto& l : listeners) l->close();
+    if (exporters) exporters->stop();  // what they did not export waits in the store for the next start
     broker.shutdown(shutdown_grace);
     plugins.shutdown();  // after the workers: no callback runs any more
     if (store) store->stop();  // after the workers: their last writes are committed

@@ -43,6 +43,7 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     for (const auto& r : cfg.storage.retention) options.retention.rules.push_back({r.filter, r.seconds});
     options.retention.default_seconds = cfg.storage.default_retention;
     options.min_free_bytes = cfg.storage.min_free_bytes;
+    options.keep_log = !cfg.exporters.empty();
     options.log = [&log](std::string_view line) { log.warning("Store: ", line); };
     std::error_code ec;
     std::filesystem::create_directories(options.path, ec);

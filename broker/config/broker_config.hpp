@@ -103,6 +103,34 @@ struct http_listener_config {
     std::string defined_at;
 };
 
+// One `exporter_route` line: which messages an exporter takes and where they go.
+struct export_route_config {
+    std::string filter;                // as written: + and # with optional names (+room captures a level)
+    std::string target;                // table, collection, Kafka topic or Neo4j label
+    std::vector<std::string> fields;   // JSON fields to keep; empty with all_fields
+    std::vector<std::string> field_types;  // per field: number (default), text or json
+    bool all_fields = true;
+    std::string payload = "json";      // json | text | bytes: how the payload is read
+    std::string key;                   // Kafka message key: a captured level name or "client_id"; empty = none
+};
+
+// An `exporter NAME KIND` block (docs/exporters.md).
+struct exporter_config {
+    std::string name;
+    std::string kind;                  // mariadb, postgresql, mongodb, neo4j, kafka, sqlite
+    std::string url;
+    std::string password_file;         // the secret's first line
+    std::string password_env;          // or an environment variable
+    std::uint32_t batch_size = 1000;   // messages per write at most
+    std::uint32_t batch_time_ms = 200; // how long a batch may wait to fill up
+    std::uint32_t retry_min_ms = 500;  // back-off after a failed write, doubling up to retry_max_ms
+    std::uint32_t retry_max_ms = 30000;
+    bool start_at_end = false;         // a new exporter starts with the next message instead of the oldest logged
+    std::vector<export_route_config> routes;
+    std::vector<std::pair<std::string, std::string>> options;  // exporter_option KEY VALUE
+    std::string defined_at;
+};
+
 // A `plugin PATH` line and the `plugin_opt_KEY VALUE` lines after it.
 struct plugin_config {
     std::string path;
@@ -150,6 +178,7 @@ struct broker_config {
     // Persistence: strata's store, and Mosquitto's keys that map onto it
     storage_config storage;
     std::vector<http_listener_config> http_listeners;
+    std::vector<exporter_config> exporters;
     bool persistence = false;
     std::string persistence_location;
     std::string persistence_file = "mosquitto.db";

@@ -579,7 +579,7 @@ constexpr key_spec table[] = {
      .section = key_section::persistence, .default_text = "forever",
      .doc = "Keep the messages of topics matching TOPIC_FILTER for DURATION (`90s`, `30min`, `12h`, `30d`, "
             "`2w`, `1y`, or `forever`), then delete them. Repeatable; the first matching line wins.",
-     .repeatable = true,
+     .repeatable = true, .takes_filters = true,
      .apply = [](apply_context& c, const key_value& v) -> result {
          if (v.words.size() != 2) return "expected TOPIC_FILTER DURATION, got '" + std::string(v.text) + "'";
          if (!topic::is_valid_filter(v.words[0])) return "invalid topic filter '" + std::string(v.words[0]) + "'";
@@ -743,10 +743,19 @@ std::string_view release_name(release r) {
     return "";
 }
 
-std::span<const key_spec> all_keys() { return table; }
+std::span<const key_spec> all_keys() {
+    // One list for the parser and the reference; the exporters' keys live in a file of their own.
+    static const std::vector<key_spec> keys = [] {
+        std::vector<key_spec> v(std::begin(table), std::end(table));
+        const auto more = exporter_keys();
+        v.insert(v.end(), more.begin(), more.end());
+        return v;
+    }();
+    return keys;
+}
 
 const key_spec* find_key(std::string_view name) {
-    for (const auto& k : table) {
+    for (const auto& k : all_keys()) {
         if (k.name == name || (!k.alias.empty() && k.alias == name)) return &k;
         if (k.name.ends_with('*')) {
             const auto prefix = k.name.substr(0, k.name.size() - 1);
@@ -760,7 +769,7 @@ std::string_view closest_key(std::string_view name) {
     // Close enough to be a typo: at most 2 edits, and fewer than a third of the name.
     std::string_view best;
     std::size_t best_distance = std::min<std::size_t>(3, name.size() / 3 + 1);
-    for (const auto& k : table) {
+    for (const auto& k : all_keys()) {
         if (k.name.ends_with('*')) continue;
         const auto d = edit_distance(name, k.name);
         if (d < best_distance) {

@@ -42,7 +42,7 @@ enum class key_scope {
     security,
 };
 
-enum class key_section { listeners, access, limits, logging, process, persistence };
+enum class key_section { listeners, access, limits, logging, process, persistence, exporters };
 
 enum class key_status {
     supported,
@@ -120,11 +120,18 @@ struct key_spec {
     // parser refuses listeners that would end up with different values.
     bool one_value_for_all_listeners = false;
     std::string_view alias = {};    // another name Mosquitto accepts for the same key
+    // The words include MQTT topic filters, where '#' is a wildcard: no
+    // trailing `# comment` is cut off.
+    bool takes_filters = false;
     apply_fn apply = nullptr;
 };
 
 // Every key, in documentation order within each section.
 std::span<const key_spec> all_keys();
+// The exporters' keys (config_keys_exporters.cpp), part of all_keys().
+std::span<const key_spec> exporter_keys();
+// What an exporter block lacks once the file is read (nullopt: complete).
+std::optional<std::string> check_exporter(const exporter_config& e);
 
 // The row for a key as written in a conf file (exact name, alias or prefix); nullptr if unknown.
 const key_spec* find_key(std::string_view name);

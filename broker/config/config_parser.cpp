@@ -286,7 +286,7 @@ void parser::parse_line(std::string_view raw) {
     // Read the argument according to the key's kind.
     key_value v;
     auto words = split_words(rest);
-    if (k->kind != value_kind::text) {
+    if (k->kind != value_kind::text && !k->takes_filters) {
         // A word starting with '#' ends the value: a trailing comment.
         const auto comment = std::find_if(words.begin(), words.end(), [](auto w) { return w.front() == '#'; });
         words.erase(comment, words.end());
@@ -466,6 +466,9 @@ load_result parser::finish() {
     }
 
     for (const auto& l : cfg_.listeners) check_listener(l);
+    for (const auto& e : cfg_.exporters) {
+        if (auto problem = check_exporter(e)) errors_.push_back({ordinal_, {{}, 0, e.defined_at + ": " + *problem}});
+    }
     if (default_listener_ && default_named_) check_listener(*default_listener_);
 
     load_result result;

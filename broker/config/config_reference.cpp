@@ -48,9 +48,11 @@ or `bind_address` (Mosquitto would open port 1883 on every interface, with anony
 (strata applies one value to all listeners for now).
 )";
 
-constexpr std::string_view section_titles[] = {"Listeners", "Access", "Limits", "Logging", "Process", "Persistence"};
-constexpr key_section section_order[] = {key_section::listeners, key_section::access,  key_section::limits,
-                                         key_section::logging,   key_section::process, key_section::persistence};
+constexpr std::string_view section_titles[] = {"Listeners", "Access",      "Limits",   "Logging",
+                                               "Process",   "Persistence", "Exporters"};
+constexpr key_section section_order[] = {key_section::listeners, key_section::access,      key_section::limits,
+                                         key_section::logging,   key_section::process,     key_section::persistence,
+                                         key_section::exporters};
 
 std::string code(std::string_view s) { return "`" + std::string(s) + "`"; }
 

@@ -59,6 +59,11 @@ public:
     void apply_config(std::shared_ptr<const config::broker_config> cfg);
     // Hands the loaded password and ACL files to every worker (also before start()).
     void apply_security(std::shared_ptr<const auth::security> s);
+    // Extra $SYS topics (topic, value), e.g. the exporters'; called on worker 0
+    // every sys_interval, so it must not block. Set before start().
+    using sys_source = std::function<std::vector<std::pair<std::string, std::string>>()>;
+    void set_sys_source(sys_source s) { sys_source_ = std::move(s); }
+    const sys_source& extra_sys_topics() const { return sys_source_; }
     // Failed logins per client address (docs/security.md).
     auth::login_throttle& login_throttle() { return login_throttle_; }
 
@@ -73,6 +78,7 @@ private:
     std::atomic<std::uint64_t> retain_order_{0};
     std::atomic<int> open_connections_{0};
     auth::login_throttle login_throttle_;
+    sys_source sys_source_;
     time_point started_at_;
 };
 

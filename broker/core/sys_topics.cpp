@@ -40,6 +40,9 @@ void sys_topics::tick(broker& b, worker& publisher, time_point now) {
     publish_if_changed(publisher, "$SYS/broker/subscriptions/count", n(subscriptions));
     publish_if_changed(publisher, "$SYS/broker/retained messages/count",
                        n(publisher.stats().retained_messages.load(std::memory_order_relaxed)));
+    if (const auto& extra = b.extra_sys_topics()) {
+        for (const auto& [topic, value] : extra()) publish_if_changed(publisher, topic, value);
+    }
 }
 
 void sys_topics::publish_if_changed(worker& publisher, const std::string& topic, const std::string& value) {

@@ -179,7 +179,7 @@ api_response api::handle(std::string_view method, std::string_view path, const q
     };
     static constexpr route routes[] = {{"/health", "GET"},          {"/api/v1/topics", "GET"},
                                        {"/api/v1/messages", "GET, DELETE"}, {"/api/v1/latest", "GET"},
-                                       {"/api/v1/series", "GET"}};
+                                       {"/api/v1/series", "GET"}, {"/api/v1/exporters", "GET"}};
     const auto r = std::find_if(std::begin(routes), std::end(routes), [&](const route& x) { return x.path == path; });
     if (r == std::end(routes)) return error(404, "no such endpoint: " + std::string(path) + " (see docs/http-api.md)");
     if (!allows(r->allow, method)) {
@@ -193,6 +193,11 @@ api_response api::handle(std::string_view method, std::string_view path, const q
             params_view p(params, {});
             const bool writable = writer_ && writer_->writable();
             return ok({{"status", "ok"}, {"store", writable ? "writable" : "read-only"}});
+        }
+        if (path == "/api/v1/exporters") {
+            params_view p(params, {});
+            if (!exporters_) return ok({{"exporters", nlohmann::ordered_json::array()}});
+            return ok(nlohmann::ordered_json::parse(exporters_()));
         }
         if (path == "/api/v1/topics") {
             params_view p(params, {"filter"});

@@ -5,6 +5,7 @@
 // docs/http-api.md describes every endpoint.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,10 +46,14 @@ public:
 
     api_response handle(std::string_view method, std::string_view target);
     api_response handle(std::string_view method, std::string_view path, const query_params& params);
+    // GET /api/v1/exporters answers with what this returns (JSON text);
+    // without it, the list is empty. Called on the HTTP thread.
+    void set_exporters_source(std::function<std::string()> source) { exporters_ = std::move(source); }
 
 private:
     storage::reader& reader_;
     storage::store* writer_;
+    std::function<std::string()> exporters_;
 };
 
 }  // namespace strata::http

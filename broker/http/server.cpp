@@ -240,4 +240,6 @@ void server::stop() {
     thread_.join();
 }
 
+void server::set_exporters_source(std::function<std::string()> source) { api_->set_exporters_source(std::move(source)); }
+
 }  // namespace strata::http

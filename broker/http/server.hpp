@@ -52,6 +52,8 @@ public:
     void stop();
 
     const std::vector<bound_endpoint>& endpoints() const { return endpoints_; }
+    // Before start(): where GET /api/v1/exporters gets its answer.
+    void set_exporters_source(std::function<std::string()> source);
 
 private:
     void accept_next(std::size_t index);

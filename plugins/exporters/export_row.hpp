@@ -1,0 +1,62 @@
+// What an exporter writes: one stored message, as a row mapped by its route.
+// Sinks (one per database kind) turn rows into their database's records and
+// write each batch idempotently: the unique key is (topic id, timestamp, seq),
+// the message's key in the store, so writing a batch twice (after a crash or a
+// failed acknowledgement) leaves every row once.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/broker_config.hpp"
+#include "keys.hpp"
+
+namespace strata::exporters {
+
+struct export_row {
+    std::uint64_t log_seq = 0;
+    storage::message_key key;     // unique: topic id, arrival time (µs since the epoch), seq
+    std::string topic;
+    std::string client_id;        // publisher
+    std::uint8_t qos = 0;
+    bool retain = false;
+    const config::export_route_config* route = nullptr;
+    std::vector<std::pair<std::string, std::string>> captures;  // named topic levels (+room)
+    // payload=json: the JSON object's fields (all of them, or the route's);
+    // payload=text|bytes: null, and `payload` holds the bytes.
+    nlohmann::json fields;
+    std::string payload;
+    // Set when the payload does not fit the route (not JSON, a field missing):
+    // the row goes to the exporter's error table/collection with this reason.
+    std::string error;
+
+    // "topicid-ts-seq": the key as one string (document _id, Kafka header, ...).
+    std::string unique_id() const {
+        return std::to_string(key.topic_id) + "-" + std::to_string(key.ts_us) + "-" + std::to_string(key.seq);
+    }
+};
+
+// Thrown by a sink when a batch (or the connection) failed; the runner logs it,
+// waits and retries the same batch.
+struct export_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// One database: connects lazily and writes batches. Runs only on its
+// exporter's thread, so it needs no locking and may block.
+class sink {
+public:
+    virtual ~sink() = default;
+    // Writes the rows (all of one batch, in log order). Throws export_error;
+    // after a throw, the next call may reconnect.
+    virtual void write(std::span<const export_row> rows) = 0;
+    // Drops the connection (after an error, or at shutdown).
+    virtual void disconnect() {}
+};
+
+}  // namespace strata::exporters

@@ -1,0 +1,88 @@
+#include "route.hpp"
+
+#include "topic/topic_name.hpp"
+
+namespace strata::exporters {
+
+route::route(const config::export_route_config& cfg) : cfg_(cfg) {
+    topic::level_iterator levels(cfg.filter);
+    std::string_view level;
+    for (std::size_t i = 0; levels.next(level); ++i) {
+        if (i > 0) filter_ += '/';
+        if (level.size() > 1 && level.front() == '+') {
+            captures_.emplace_back(i, std::string(level.substr(1)));
+            filter_ += '+';
+        } else {
+            filter_ += level;
+        }
+    }
+}
+
+bool route::matches(std::string_view topic) const { return topic::matches(filter_, topic); }
+
+void route::map(std::string_view payload, export_row& row) const {
+    row.route = &cfg_;
+    if (!captures_.empty()) {
+        topic::level_iterator levels(row.topic);
+        std::string_view level;
+        std::size_t next = 0;
+        for (std::size_t i = 0; levels.next(level) && next < captures_.size(); ++i) {
+            if (captures_[next].first == i) row.captures.emplace_back(captures_[next++].second, std::string(level));
+        }
+    }
+    if (cfg_.payload != "json") {
+        row.payload.assign(payload);
+        return;
+    }
+    auto parsed = nlohmann::json::parse(payload, nullptr, false);
+    if (parsed.is_discarded()) {
+        row.error = "payload is not JSON";
+        row.payload.assign(payload);
+        return;
+    }
+    if (cfg_.all_fields) {
+        if (!parsed.is_object()) {
+            // A bare value (a number, a string) is kept under "value".
+            row.fields = nlohmann::json::object({{"value", std::move(parsed)}});
+        } else {
+            row.fields = std::move(parsed);
+        }
+        return;
+    }
+    if (!parsed.is_object()) {
+        row.error = "payload is JSON but not an object with fields";
+        row.payload.assign(payload);
+        return;
+    }
+    row.fields = nlohmann::json::object();
+    for (std::size_t i = 0; i < cfg_.fields.size(); ++i) {
+        const auto& name = cfg_.fields[i];
+        const auto& type = cfg_.field_types[i];
+        const auto it = parsed.find(name);
+        std::string problem;
+        if (it == parsed.end()) problem = "field '" + name + "' missing";
+        else if (type == "number" && !it->is_number() && !it->is_boolean()) problem = "field '" + name + "' is not a number";
+        else if (type == "text" && !it->is_string()) problem = "field '" + name + "' is not a string";
+        if (!problem.empty()) {
+            row.error = std::move(problem);
+            row.fields = nullptr;
+            row.payload.assign(payload);
+            return;
+        }
+        row.fields[name] = std::move(*it);
+    }
+}
+
+route_table::route_table(const std::vector<config::export_route_config>& routes) {
+    routes_.reserve(routes.size());
+    for (const auto& r : routes) routes_.emplace_back(r);
+}
+
+const route* route_table::find(std::string_view topic) const {
+    for (const auto& r : routes_) {
+        if (r.matches(topic)) return &r;
+    }
+    return nullptr;
+}
+
+}  // namespace strata::exporters

@@ -1,0 +1,241 @@
+#include "runner.hpp"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "core/logger.hpp"
+#include "records.hpp"
+#include "store.hpp"
+
+namespace strata::exporters {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// How long an idle exporter waits for the log before looking again (and
+// saving a cursor that moved past messages none of its routes take).
+constexpr auto idle_wait = std::chrono::milliseconds(1000);
+// A failed write is logged at most this often while it keeps failing.
+constexpr auto repeat_log_every = std::chrono::seconds(30);
+
+std::string log_key(std::uint64_t seq) {
+    std::string k;
+    storage::put_u64(k, seq);
+    return k;
+}
+
+}  // namespace
+
+bool read_exporter_password(const config::exporter_config& cfg, std::string& password, std::string& error) {
+    password.clear();
+    if (!cfg.password_file.empty()) {
+        std::ifstream in(cfg.password_file);
+        if (!in) {
+            error = "exporter " + cfg.name + ": cannot read exporter_password_file " + cfg.password_file;
+            return false;
+        }
+        std::getline(in, password);
+        while (!password.empty() && (password.back() == '\r' || password.back() == '\n')) password.pop_back();
+    } else if (!cfg.password_env.empty()) {
+        const char* value = std::getenv(cfg.password_env.c_str());
+        if (!value) {
+            error = "exporter " + cfg.name + ": environment variable " + cfg.password_env + " is not set";
+            return false;
+        }
+        password = value;
+    }
+    return true;
+}
+
+runner::runner(std::shared_ptr<const config::exporter_config> cfg, storage::store& store, logger& log,
+               std::unique_ptr<sink> s)
+    : cfg_(std::move(cfg)), store_(store), log_(log), sink_(std::move(s)), routes_(cfg_->routes) {
+    status_.name = cfg_->name;
+    status_.kind = cfg_->kind;
+    status_.state = "starting";
+    if (auto saved = store_.load_cursor(cfg_->name)) {
+        cursor_ = *saved;
+    } else {
+        // A new exporter: from the oldest logged message, or from the next one.
+        cursor_ = cfg_->start_at_end ? store_.log_end() - 1 : 0;
+        store_.save_cursor(cfg_->name, cursor_);
+    }
+    status_.cursor = cursor_;
+}
+
+runner::~runner() { stop(); }
+
+void runner::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void runner::stop() {
+    {
+        std::lock_guard lock(wake_mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (sink_) sink_->disconnect();
+    set_state("stopped");
+}
+
+exporter_status runner::status() const {
+    std::lock_guard lock(status_mutex_);
+    exporter_status s = status_;
+    s.cursor = cursor_.load(std::memory_order_acquire);
+    const auto end = store_.log_end();
+    s.lag = end > s.cursor + 1 ? end - 1 - s.cursor : 0;
+    return s;
+}
+
+void runner::set_state(const char* state, std::string error) {
+    std::lock_guard lock(status_mutex_);
+    status_.state = state;
+    if (!error.empty()) status_.last_error = std::move(error);
+    else if (std::string_view(state) == "up") status_.last_error.clear();
+}
+
+bool runner::pause(std::chrono::milliseconds d) {
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, d, [&] { return stopping_.load(); });
+    return !stopping_;
+}
+
+const std::string& runner::topic_name(std::uint64_t id) {
+    auto it = topic_names_.find(id);
+    if (it == topic_names_.end()) it = topic_names_.emplace(id, store_.topic_name(id)).first;
+    return it->second;
+}
+
+std::uint64_t runner::collect(std::uint64_t from, std::vector<export_row>& rows) {
+    std::uint64_t last = from;
+    std::uint64_t expired = 0;
+    rocksdb::ReadOptions options;
+    std::unique_ptr<rocksdb::Iterator> it(store_.db().NewIterator(options, store_.log()));
+    std::string value;
+    for (it->Seek(log_key(from + 1)); it->Valid() && rows.size() < cfg_->batch_size; it->Next()) {
+        if (it->key().size() != 8) continue;
+        last = storage::get_u64(it->key().data());
+        storage::message_key key;
+        if (!storage::decode_message_key(it->value().ToStringView(), key)) continue;
+        const std::string& topic = topic_name(key.topic_id);
+        const route* r = topic.empty() ? nullptr : routes_.find(topic);
+        if (!r) continue;  // not for this exporter
+        const auto found = store_.db().Get(options, store_.messages(), storage::encode_message_key(key), &value);
+        storage::message_record m;
+        if (!found.ok() || !storage::decode_message(value, m)) {
+            ++expired;  // retention or a purge was faster than this exporter
+            continue;
+        }
+        export_row row;
+        row.log_seq = last;
+        row.key = key;
+        row.topic = topic;
+        row.client_id.assign(m.client_id);
+        row.qos = m.qos;
+        row.retain = m.retain;
+        r->map(m.payload, row);
+        rows.push_back(std::move(row));
+    }
+    if (expired > 0) {
+        log_.warning("Exporter ", cfg_->name, ": ", expired,
+                     " messages were deleted (retention or purge) before they could be exported.");
+        std::lock_guard lock(status_mutex_);
+        status_.expired += expired;
+    }
+    return last;
+}
+
+bool runner::write_until_done(std::vector<export_row>& rows) {
+    auto wait = std::chrono::milliseconds(cfg_->retry_min_ms);
+    auto last_logged = steady::time_point{};
+    for (;;) {
+        try {
+            sink_->write(rows);
+            return true;
+        } catch (const std::exception& e) {
+            const std::string why = e.what();
+            bool first;
+            {
+                std::lock_guard lock(status_mutex_);
+                ++status_.errors;
+                first = status_.state != "retrying";
+            }
+            set_state("retrying", why);
+            const auto now = steady::now();
+            if (first || now - last_logged >= repeat_log_every) {
+                log_.warning("Exporter ", cfg_->name, " (", cfg_->kind, "): ", why, "; retrying in ", wait.count(),
+                             " ms (", rows.size(), " rows waiting, nothing is lost).");
+                last_logged = now;
+            }
+            sink_->disconnect();
+            if (!pause(wait)) return false;
+            wait = std::min(wait * 2, std::chrono::milliseconds(cfg_->retry_max_ms));
+        }
+    }
+}
+
+void runner::run() {
+    std::vector<export_row> rows;
+    auto rate_from = steady::now();
+    std::uint64_t rate_rows = 0;
+    std::uint64_t saved = cursor_;
+    bool announced = false;
+    while (!stopping_) {
+        rows.clear();
+        const std::uint64_t from = cursor_;
+        std::uint64_t last = collect(from, rows);
+        if (!rows.empty() && rows.size() < cfg_->batch_size && cfg_->batch_time_ms > 0) {
+            // A small batch waits a little for company: fewer, larger writes.
+            if (store_.wait_for_log(last, std::chrono::milliseconds(cfg_->batch_time_ms)) && !stopping_) {
+                last = collect(last, rows);
+            }
+        }
+        if (!rows.empty()) {
+            if (!write_until_done(rows)) break;
+            std::uint64_t error_rows = 0;
+            for (const auto& r : rows) error_rows += r.error.empty() ? 0 : 1;
+            std::lock_guard lock(status_mutex_);
+            status_.rows += rows.size();
+            status_.error_rows += error_rows;
+            if (status_.state != "up") {
+                status_.state = "up";
+                status_.last_error.clear();
+                if (announced) log_.notice("Exporter ", cfg_->name, " (", cfg_->kind, ") is writing again.");
+            }
+        } else if (!announced || last == from) {
+            set_state("up");
+        }
+        if (!announced) {
+            log_.notice("Exporter ", cfg_->name, " (", cfg_->kind, ") started at log position ", from, ".");
+            announced = true;
+        }
+        cursor_.store(last, std::memory_order_release);
+        if (last != saved && (!rows.empty() || last - saved >= cfg_->batch_size)) {
+            // After every written batch; past skipped entries only now and then.
+            store_.save_cursor(cfg_->name, last);
+            saved = last;
+        }
+        const auto now = steady::now();
+        if (now - rate_from >= std::chrono::seconds(1)) {
+            std::lock_guard lock(status_mutex_);
+            const double seconds = std::chrono::duration<double>(now - rate_from).count();
+            status_.rows_per_second = static_cast<double>(status_.rows - rate_rows) / seconds;
+            rate_rows = status_.rows;
+            rate_from = now;
+        }
+        if (rows.size() < cfg_->batch_size && last == from) {
+            // Nothing new: wait for the log, waking up now and then to save the cursor.
+            store_.wait_for_log(last, idle_wait);
+            if (last != saved) {
+                store_.save_cursor(cfg_->name, last);
+                saved = last;
+            }
+        }
+    }
+    if (cursor_ != saved) store_.save_cursor(cfg_->name, cursor_);
+}
+
+}  // namespace strata::exporters

@@ -1,0 +1,95 @@
+// One exporter at work, on a thread of its own (never a worker's): it reads
+// the store's export log after its cursor, maps the messages its routes take,
+// writes them to its database through its sink in batches, and only then
+// moves its cursor. A failed write is retried, with a growing pause, until it
+// succeeds: a database outage only grows the lag; a crash or restart of strata
+// resumes at the cursor, and the sink's idempotent writes make the replayed
+// tail harmless (docs/exporters.md, "Delivery").
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/broker_config.hpp"
+#include "export_row.hpp"
+#include "route.hpp"
+
+namespace strata {
+class logger;
+}
+namespace strata::storage {
+class store;
+}
+
+namespace strata::exporters {
+
+// A snapshot of an exporter for $SYS and GET /api/v1/exporters.
+struct exporter_status {
+    std::string name;
+    std::string kind;
+    std::string state;            // starting, up, retrying, stopped
+    std::string last_error;       // of the last failed write; empty once one succeeds
+    std::uint64_t cursor = 0;     // the last log sequence exported
+    std::uint64_t lag = 0;        // logged messages after the cursor (for any exporter's routes)
+    std::uint64_t rows = 0;       // rows written since start
+    std::uint64_t error_rows = 0; // rows that did not fit their route (written to the error table)
+    std::uint64_t errors = 0;     // failed writes (each retried)
+    std::uint64_t expired = 0;    // messages deleted by retention or purge before they were exported
+    double rows_per_second = 0;
+};
+
+class runner {
+public:
+    runner(std::shared_ptr<const config::exporter_config> cfg, storage::store& store, logger& log,
+           std::unique_ptr<sink> s);
+    ~runner();
+    runner(const runner&) = delete;
+    runner& operator=(const runner&) = delete;
+
+    void start();
+    // Stops after the write in progress (a blocked database call returns at its timeout).
+    void stop();
+    exporter_status status() const;
+    // The cursor, for pruning the log (thread-safe).
+    std::uint64_t cursor() const { return cursor_.load(std::memory_order_acquire); }
+
+private:
+    void run();
+    // Reads log entries after `from` into `rows` (at most batch_size); returns
+    // the last log sequence looked at (from itself when there was none).
+    std::uint64_t collect(std::uint64_t from, std::vector<export_row>& rows);
+    bool write_until_done(std::vector<export_row>& rows);
+    void set_state(const char* state, std::string error = {});
+    bool pause(std::chrono::milliseconds d);  // false when stopping
+    const std::string& topic_name(std::uint64_t id);
+
+    std::shared_ptr<const config::exporter_config> cfg_;
+    storage::store& store_;
+    logger& log_;
+    std::unique_ptr<sink> sink_;
+    route_table routes_;
+    std::unordered_map<std::uint64_t, std::string> topic_names_;  // cache, exporter thread only
+
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    std::mutex wake_mutex_;
+    std::condition_variable wake_;
+
+    std::atomic<std::uint64_t> cursor_{0};
+    mutable std::mutex status_mutex_;
+    exporter_status status_;
+};
+
+// The password of an exporter: its exporter_password_file's first line, or
+// its exporter_password_env variable (empty when neither is set). False with
+// `error` when the file cannot be read or the variable is unset.
+bool read_exporter_password(const config::exporter_config& cfg, std::string& password, std::string& error);
+
+}  // namespace strata::exporters

@@ -1,0 +1,47 @@
+// What the SQL exporters (SQLite, MariaDB, PostgreSQL) have in common: the
+// columns of a route's table and the text of each value. One table per route
+// target, created if missing:
+//
+//   topic_id, ts_us, seq          the message's key in the store: the primary key,
+//                                 so writing a row twice keeps one
+//   ts                            arrival time (each database's timestamp type)
+//   topic, client_id, qos, retain metadata
+//   <captured levels>             one text column per +name of the route's filter
+//   <fields>                      fields=a,b: one column per field (numbers as
+//                                 double precision, anything else as text/JSON);
+//                                 fields=all: one JSON column `payload`;
+//                                 payload=text|bytes: `payload` as text or bytes
+//
+// and one `<target>_errors` table for payloads that do not fit, with the
+// reason and the raw payload (same key, so errors are idempotent too).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "export_row.hpp"
+
+namespace strata::exporters {
+
+enum class sql_type { text, number, json, bytes };
+
+struct sql_column {
+    std::string name;
+    sql_type type = sql_type::text;
+};
+
+// The route-specific columns, after the fixed ones, in order.
+std::vector<sql_column> route_columns(const config::export_route_config& route);
+
+// The value of a route column for a row (nullopt: SQL NULL). JSON values are
+// serialised; numbers are given as text for the database to convert.
+std::optional<std::string> column_value(const export_row& row, const sql_column& column);
+
+// `name` quoted for SQL: "name" (standard, SQLite, PostgreSQL) or `name` (MariaDB).
+std::string quote_identifier(std::string_view name, char quote = '"');
+
+// Arrival time as ISO 8601 UTC with microseconds, "2026-11-30T01:02:03.456789Z".
+std::string iso_time(std::uint64_t ts_us);
+
+}  // namespace strata::exporters

@@ -1,0 +1,157 @@
+// SQLite (libsqlite3): the database file at exporter_url, for single-box
+// deployments. Tables as sql_mapping.hpp describes; each batch is one
+// transaction of INSERT OR IGNORE on the message key, so a replayed batch
+// leaves every row once.
+#include <sqlite3.h>
+
+#include <map>
+#include <memory>
+
+#include "sinks.hpp"
+#include "sql_mapping.hpp"
+
+namespace strata::exporters {
+
+namespace {
+
+class sqlite_sink final : public sink {
+public:
+    explicit sqlite_sink(std::string path) : path_(std::move(path)) {}
+    ~sqlite_sink() override { disconnect(); }
+
+    void write(std::span<const export_row> rows) override {
+        connect();
+        exec("BEGIN IMMEDIATE");
+        try {
+            for (const auto& row : rows) insert(row);
+            exec("COMMIT");
+        } catch (...) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
+
+    void disconnect() override {
+        tables_.clear();  // its statements go before the connection
+        if (db_) sqlite3_close_v2(db_);
+        db_ = nullptr;
+    }
+
+private:
+    struct statement_deleter {
+        void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    };
+    using statement = std::unique_ptr<sqlite3_stmt, statement_deleter>;
+    struct table {
+        std::vector<sql_column> columns;
+        statement insert;
+    };
+
+    void connect() {
+        if (db_) return;
+        if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            nullptr) != SQLITE_OK) {
+            const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+            disconnect();
+            throw export_error("cannot open SQLite database " + path_ + ": " + why);
+        }
+        sqlite3_busy_timeout(db_, 5000);
+        exec("PRAGMA journal_mode=WAL");
+    }
+
+    void exec(const std::string& sql) {
+        char* message = nullptr;
+        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+            const std::string why = message ? message : "error";
+            sqlite3_free(message);
+            throw export_error("SQLite: " + why + " (in: " + sql.substr(0, 80) + ")");
+        }
+    }
+
+    statement prepare(const std::string& sql) {
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+            throw export_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+        }
+        return statement(s);
+    }
+
+    static const char* sql_type_name(sql_type t) {
+        switch (t) {
+            case sql_type::number: return "REAL";
+            case sql_type::bytes: return "BLOB";
+            default: return "TEXT";
+        }
+    }
+
+    table& table_for(const std::string& name, const config::export_route_config& route) {
+        const auto it = tables_.find(name);
+        if (it != tables_.end()) return it->second;
+        table t;
+        std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name) +
+                             " (topic_id INTEGER NOT NULL, ts_us INTEGER NOT NULL, seq INTEGER NOT NULL, "
+                             "ts TEXT NOT NULL, topic TEXT NOT NULL, client_id TEXT, qos INTEGER, retain INTEGER";
+        std::string insert = "INSERT OR IGNORE INTO " + quote_identifier(name) +
+                             " (topic_id, ts_us, seq, ts, topic, client_id, qos, retain";
+        std::string params = "?,?,?,?,?,?,?,?";
+        t.columns = name.ends_with("_errors") ? std::vector<sql_column>{{"reason", sql_type::text},
+                                                                       {"payload", sql_type::bytes}}
+                                              : route_columns(route);
+        for (const auto& c : t.columns) {
+            create += ", " + quote_identifier(c.name) + " " + sql_type_name(c.type);
+            insert += ", " + quote_identifier(c.name);
+            params += ",?";
+        }
+        create += ", PRIMARY KEY (topic_id, ts_us, seq))";
+        exec(create);
+        t.insert = prepare(insert + ") VALUES (" + params + ")");
+        return tables_.emplace(name, std::move(t)).first->second;
+    }
+
+    void insert(const export_row& row) {
+        const bool failed = !row.error.empty();
+        auto& t = table_for(failed ? row.route->target + "_errors" : row.route->target, *row.route);
+        sqlite3_stmt* s = t.insert.get();
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(row.key.topic_id));
+        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(row.key.ts_us));
+        sqlite3_bind_int64(s, 3, row.key.seq);
+        const auto ts = iso_time(row.key.ts_us);
+        sqlite3_bind_text(s, 4, ts.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 5, row.topic.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 6, row.client_id.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(s, 7, row.qos);
+        sqlite3_bind_int(s, 8, row.retain ? 1 : 0);
+        int index = 9;
+        if (failed) {
+            sqlite3_bind_text(s, index++, row.error.c_str(), -1, SQLITE_TRANSIENT);
+            sqlite3_bind_blob(s, index++, row.payload.data(), static_cast<int>(row.payload.size()), SQLITE_TRANSIENT);
+        } else {
+            for (const auto& c : t.columns) {
+                const auto value = column_value(row, c);
+                if (!value) sqlite3_bind_null(s, index);
+                else if (c.type == sql_type::bytes)
+                    sqlite3_bind_blob(s, index, value->data(), static_cast<int>(value->size()), SQLITE_TRANSIENT);
+                else if (c.type == sql_type::number)
+                    sqlite3_bind_double(s, index, std::stod(*value));
+                else
+                    sqlite3_bind_text(s, index, value->c_str(), static_cast<int>(value->size()), SQLITE_TRANSIENT);
+                ++index;
+            }
+        }
+        if (sqlite3_step(s) != SQLITE_DONE) throw export_error(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+    }
+
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::map<std::string, table> tables_;
+};
+
+}  // namespace
+
+std::unique_ptr<sink> make_sqlite_sink(const config::exporter_config& cfg) {
+    return std::make_unique<sqlite_sink>(cfg.url);
+}
+
+}  // namespace strata::exporters
