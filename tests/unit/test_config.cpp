@@ -580,7 +580,11 @@ TEST_CASE("config: the key table is consistent") {
         // Defaults of one-word keys are valid values of the key.
         if ((k.kind == cfg::value_kind::boolean || k.kind == cfg::value_kind::integer) && !k.default_text.empty() &&
             k.scope == cfg::key_scope::global) {
-            parse(std::string(k.name) + " " + std::string(k.default_text) + "\n");
+            // Exporter keys belong to an exporter block.
+            const std::string block = k.section == cfg::key_section::exporters
+                                          ? "exporter e sqlite\nexporter_url /x.db\nexporter_route # t\n"
+                                          : "";
+            parse(block + std::string(k.name) + " " + std::string(k.default_text) + "\n");
         }
     }
     CHECK(cfg::find_key("plugin_opt_") == nullptr);

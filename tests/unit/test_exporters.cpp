@@ -1,0 +1,157 @@
+// Exporter configuration, routes (captures, fields, types, misfits) and the
+// SQL mapping shared by the SQL sinks. The sinks themselves are tested
+// end to end against real databases (tests/e2e/test_exporters_*.py).
+#include <doctest/doctest.h>
+
+#include "config/config_parser.hpp"
+#include "route.hpp"
+#include "sql_mapping.hpp"
+
+namespace cfg = strata::config;
+using namespace strata::exporters;
+
+namespace {
+
+cfg::broker_config parse(const std::string& text) {
+    auto r = cfg::load_text(text, "t.conf");
+    std::string all;
+    for (const auto& e : r.errors) all += e.to_string() + "\n";
+    INFO(all);
+    REQUIRE(r.config.has_value());
+    return *r.config;
+}
+
+std::string error(const std::string& text) {
+    auto r = cfg::load_text(text, "t.conf");
+    REQUIRE_FALSE(r.config.has_value());
+    return r.errors.front().to_string();
+}
+
+export_row map(const cfg::export_route_config& rc, std::string topic, std::string payload) {
+    route r(rc);
+    export_row row;
+    row.topic = std::move(topic);
+    REQUIRE(r.matches(row.topic));
+    r.map(payload, row);
+    return row;
+}
+
+}  // namespace
+
+TEST_CASE("exporters: configuration blocks") {
+    const auto c = parse(
+        "exporter db mysql\nexporter_url mysql://strata@127.0.0.1:3306/iot\nexporter_password_env DB_PW\n"
+        "exporter_route sensors/+room/+kind readings fields=value,unit:text,raw:json\n"
+        "exporter_route logs/# logs payload=text\nexporter_batch_size 500\nexporter_batch_time 50\n"
+        "exporter_retry_min 100\nexporter_retry_max 2000\nexporter_start newest\nexporter_option tls off\n"
+        "exporter q kafka\nexporter_url 127.0.0.1:9092\nexporter_route # mqtt key=client_id\n");
+    REQUIRE(c.exporters.size() == 2);
+    const auto& e = c.exporters[0];
+    CHECK(e.name == "db");
+    CHECK(e.kind == "mariadb");  // mysql is the same exporter
+    CHECK(e.password_env == "DB_PW");
+    REQUIRE(e.routes.size() == 2);
+    CHECK(e.routes[0].filter == "sensors/+room/+kind");
+    CHECK(e.routes[0].fields == std::vector<std::string>{"value", "unit", "raw"});
+    CHECK(e.routes[0].field_types == std::vector<std::string>{"number", "text", "json"});
+    CHECK_FALSE(e.routes[0].all_fields);
+    CHECK(e.routes[1].payload == "text");
+    CHECK(e.batch_size == 500);
+    CHECK(e.batch_time_ms == 50);
+    CHECK(e.retry_min_ms == 100);
+    CHECK(e.retry_max_ms == 2000);
+    CHECK(e.start_at_end);
+    CHECK(e.options == std::vector<std::pair<std::string, std::string>>{{"tls", "off"}});
+    CHECK(c.exporters[1].routes[0].filter == "#");  // '#' is a filter here, not a comment
+    CHECK(c.exporters[1].routes[0].key == "client_id");
+
+    CHECK(error("exporter_url x\n") == "t.conf:1: exporter_url: must come after an 'exporter NAME KIND' line");
+    CHECK(error("exporter db oracle\n").starts_with("t.conf:1: exporter: unknown exporter kind 'oracle'"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t\nexporter a sqlite\n") ==
+          "t.conf:4: exporter: exporter 'a' is already defined at t.conf:1");
+    CHECK(error("exporter a sqlite\nexporter_route # t\n") == "t.conf:1: exporter 'a' needs exporter_url");
+    CHECK(error("exporter a sqlite\nexporter_url x\n") == "t.conf:1: exporter 'a' needs at least one exporter_route");
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route a/+b/+b t\n") ==
+          "t.conf:3: exporter_route: capture name 'b' used twice");
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route a/#/b t\n") ==
+          "t.conf:3: exporter_route: invalid topic filter 'a/#/b'");
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a:date\n") ==
+          "t.conf:3: exporter_route: field type 'date' must be number, text or json");
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t colour=red\n")
+              .starts_with("t.conf:3: exporter_route: unknown route option 'colour=red'"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t key=client_id\n") ==
+          "t.conf:1: exporter 'a': key= is for kafka routes");
+}
+
+TEST_CASE("exporters: routes capture levels and map payloads") {
+    cfg::export_route_config fields;
+    fields.filter = "sensors/+room/+kind";
+    fields.target = "readings";
+    fields.all_fields = false;
+    fields.fields = {"value", "unit"};
+    fields.field_types = {"number", "text"};
+    auto row = map(fields, "sensors/r1/temp", R"({"value": 21.5, "unit": "C", "extra": true})");
+    CHECK(row.error.empty());
+    CHECK(row.captures == std::vector<std::pair<std::string, std::string>>{{"room", "r1"}, {"kind", "temp"}});
+    CHECK(row.fields == nlohmann::json{{"value", 21.5}, {"unit", "C"}});
+
+    CHECK(map(fields, "sensors/r1/temp", "21.5 C").error == "payload is not JSON");
+    CHECK(map(fields, "sensors/r1/temp", R"({"unit": "C"})").error == "field 'value' missing");
+    CHECK(map(fields, "sensors/r1/temp", R"({"value": "hot", "unit": "C"})").error == "field 'value' is not a number");
+    CHECK(map(fields, "sensors/r1/temp", R"({"value": 1, "unit": 3})").error == "field 'unit' is not a string");
+    CHECK(map(fields, "sensors/r1/temp", "[1,2]").error == "payload is JSON but not an object with fields");
+    // The raw payload stays with a misfit, for the error table.
+    CHECK(map(fields, "sensors/r1/temp", "21.5 C").payload == "21.5 C");
+
+    cfg::export_route_config all;
+    all.filter = "#";
+    all.target = "t";
+    CHECK(map(all, "a/b", R"({"x": [1, 2]})").fields == nlohmann::json{{"x", {1, 2}}});
+    CHECK(map(all, "a/b", "42").fields == nlohmann::json{{"value", 42}});  // a bare value is kept under "value"
+    cfg::export_route_config text = all;
+    text.payload = "text";
+    const auto t = map(text, "a/b", "not json at all");
+    CHECK(t.error.empty());
+    CHECK(t.payload == "not json at all");
+    CHECK(t.fields.is_null());
+
+    route_table table({fields, all});
+    CHECK(table.find("sensors/r1/temp")->config().target == "readings");
+    CHECK(table.find("sensors/r1")->config().target == "t");  // first match wins, in order
+}
+
+TEST_CASE("exporters: SQL columns and values") {
+    cfg::export_route_config rc;
+    rc.filter = "sensors/+room/x/+kind";
+    rc.target = "readings";
+    rc.all_fields = false;
+    rc.fields = {"value", "unit", "raw"};
+    rc.field_types = {"number", "text", "json"};
+    const auto columns = route_columns(rc);
+    REQUIRE(columns.size() == 5);
+    CHECK(columns[0].name == "room");
+    CHECK(columns[1].name == "kind");
+    CHECK(columns[2].type == sql_type::number);
+    CHECK(columns[3].type == sql_type::text);
+    CHECK(columns[4].type == sql_type::json);
+    auto row = map(rc, "sensors/r7/x/temp", R"({"value": true, "unit": "C", "raw": {"a": [1]}})");
+    CHECK(column_value(row, columns[0]) == "r7");
+    CHECK(column_value(row, columns[2]) == "1");  // booleans as 1/0
+    CHECK(column_value(row, columns[3]) == "C");
+    CHECK(column_value(row, columns[4]) == R"({"a":[1]})");
+
+    cfg::export_route_config whole;
+    whole.filter = "#";
+    whole.target = "t";
+    const auto wc = route_columns(whole);
+    REQUIRE(wc.size() == 1);
+    CHECK(wc[0].name == "payload");
+    CHECK(wc[0].type == sql_type::json);
+    CHECK(column_value(map(whole, "a", R"({"k":"v"})"), wc[0]) == R"({"k":"v"})");
+    whole.payload = "bytes";
+    CHECK(route_columns(whole)[0].type == sql_type::bytes);
+
+    CHECK(quote_identifier("a\"b") == "\"a\"\"b\"");
+    CHECK(quote_identifier("t", '`') == "`t`");
+    CHECK(iso_time(1'796'005'316'171'563ull) == "2026-11-30T02:21:56.171563Z");
+}
