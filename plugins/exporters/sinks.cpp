@@ -3,8 +3,9 @@
 namespace strata::exporters {
 
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error) {
-    (void)password;
     if (cfg.kind == "sqlite") return make_sqlite_sink(cfg);
+    if (cfg.kind == "mariadb") return make_mariadb_sink(cfg, password, error);
+    if (cfg.kind == "postgresql") return make_postgresql_sink(cfg, password, error);
     error = cfg.defined_at + ": exporter kind '" + cfg.kind + "' is not available yet";
     return nullptr;
 }

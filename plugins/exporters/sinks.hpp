@@ -10,6 +10,11 @@
 namespace strata::exporters {
 
 std::unique_ptr<sink> make_sqlite_sink(const config::exporter_config& cfg);
+// These check the exporter_url (null with `error` when it does not fit).
+std::unique_ptr<sink> make_mariadb_sink(const config::exporter_config& cfg, const std::string& password,
+                                        std::string& error);
+std::unique_ptr<sink> make_postgresql_sink(const config::exporter_config& cfg, const std::string& password,
+                                           std::string& error);
 
 // The sink for cfg.kind; null with `error` for a kind this build lacks.
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error);

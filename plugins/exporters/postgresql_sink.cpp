@@ -1,0 +1,188 @@
+// PostgreSQL (libpq). Tables as sql_mapping.hpp describes, created if missing
+// (timestamptz, jsonb, bytea); each batch is one transaction of multi-row
+// INSERT ... ON CONFLICT DO NOTHING on the primary key (topic_id, ts_us, seq),
+// so a replayed batch changes nothing.
+#include <libpq-fe.h>
+
+#include <map>
+
+#include "db_url.hpp"
+#include "sinks.hpp"
+#include "sql_mapping.hpp"
+
+namespace strata::exporters {
+
+namespace {
+
+constexpr std::size_t max_statement_bytes = 4 << 20;
+
+class postgresql_sink final : public sink {
+public:
+    postgresql_sink(db_url url, std::string password) : url_(std::move(url)), password_(std::move(password)) {}
+    ~postgresql_sink() override { disconnect(); }
+
+    void write(std::span<const export_row> rows) override {
+        connect();
+        exec("BEGIN");
+        try {
+            std::map<std::string, std::vector<const export_row*>> by_table;
+            for (const auto& r : rows) by_table[r.error.empty() ? r.route->target : r.route->target + "_errors"].push_back(&r);
+            for (const auto& [name, list] : by_table) insert(name, list);
+            exec("COMMIT");
+        } catch (...) {
+            if (conn_ && PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+            throw;
+        }
+    }
+
+    void disconnect() override {
+        if (conn_) PQfinish(conn_);
+        conn_ = nullptr;
+        tables_.clear();
+    }
+
+private:
+    void connect() {
+        if (conn_) return;
+        const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
+                              "application_name", "keepalives_idle", nullptr};
+        const std::string port = std::to_string(url_.port);
+        const char* values[] = {url_.host.c_str(), port.c_str(), url_.database.c_str(), url_.user.c_str(),
+                                password_.c_str(), "5", "strata", "30", nullptr};
+        conn_ = PQconnectdbParams(keys, values, 0);
+        if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+            std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
+            while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+            disconnect();
+            throw export_error("cannot connect to PostgreSQL at " + url_.host + ":" + port + " as " + url_.user + ": " +
+                               why);
+        }
+        exec("SET client_min_messages = warning");  // "relation exists, skipping" notices stay quiet
+    }
+
+    void exec(const std::string& sql) {
+        PGresult* r = PQexec(conn_, sql.c_str());
+        const auto status = PQresultStatus(r);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            std::string why = PQresultErrorMessage(r);
+            PQclear(r);
+            while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+            throw export_error("PostgreSQL: " + why + " (in: " + sql.substr(0, 80) + ")");
+        }
+        PQclear(r);
+    }
+
+    static const char* type_name(sql_type t) {
+        switch (t) {
+            case sql_type::number: return "double precision";
+            case sql_type::json: return "jsonb";
+            case sql_type::bytes: return "bytea";
+            default: return "text";
+        }
+    }
+
+    const std::vector<sql_column>& columns_of(const std::string& name, const config::export_route_config& route) {
+        const auto it = tables_.find(name);
+        if (it != tables_.end()) return it->second;
+        auto columns = name.ends_with("_errors") ? std::vector<sql_column>{{"reason", sql_type::text},
+                                                                          {"payload", sql_type::bytes}}
+                                                 : route_columns(route);
+        std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name) +
+                             " (topic_id bigint NOT NULL, ts_us bigint NOT NULL, seq bigint NOT NULL, "
+                             "ts timestamptz NOT NULL, topic text NOT NULL, client_id text, qos smallint, retain boolean";
+        for (const auto& c : columns) create += ", " + quote_identifier(c.name) + " " + type_name(c.type);
+        create += ", PRIMARY KEY (topic_id, ts_us, seq))";
+        exec(create);
+        exec("CREATE INDEX IF NOT EXISTS " + quote_identifier(name + "_by_time") + " ON " + quote_identifier(name) +
+             " (ts)");
+        return tables_.emplace(name, std::move(columns)).first->second;
+    }
+
+    void append_literal(std::string& sql, std::string_view value) {
+        sql += '\'';
+        const std::size_t at = sql.size();
+        sql.resize(at + value.size() * 2 + 1);
+        int error = 0;
+        const auto n = PQescapeStringConn(conn_, sql.data() + at, value.data(), value.size(), &error);
+        if (error) throw export_error("PostgreSQL: cannot escape a value (invalid UTF-8?)");
+        sql.resize(at + n);
+        sql += '\'';
+    }
+
+    void append_bytes(std::string& sql, std::string_view value) {
+        std::size_t n = 0;
+        unsigned char* escaped =
+            PQescapeByteaConn(conn_, reinterpret_cast<const unsigned char*>(value.data()), value.size(), &n);
+        if (!escaped) throw export_error("PostgreSQL: out of memory escaping bytes");
+        sql += '\'';
+        sql.append(reinterpret_cast<const char*>(escaped), n > 0 ? n - 1 : 0);  // n counts the terminating 0
+        sql += "'::bytea";
+        PQfreemem(escaped);
+    }
+
+    void insert(const std::string& name, const std::vector<const export_row*>& rows) {
+        const auto& columns = columns_of(name, *rows.front()->route);
+        const bool errors = name.ends_with("_errors");
+        std::string head = "INSERT INTO " + quote_identifier(name) + " (topic_id, ts_us, seq, ts, topic, client_id, qos, retain";
+        for (const auto& c : columns) head += ", " + quote_identifier(c.name);
+        head += ") VALUES ";
+        const std::string tail = " ON CONFLICT DO NOTHING";
+        std::string sql = head;
+        bool first = true;
+        for (const auto* row : rows) {
+            if (!first) sql += ',';
+            first = false;
+            sql += '(' + std::to_string(row->key.topic_id) + "," + std::to_string(row->key.ts_us) + "," +
+                   std::to_string(row->key.seq) + ",'" + iso_time(row->key.ts_us) + "',";
+            append_literal(sql, row->topic);
+            sql += ',';
+            append_literal(sql, row->client_id);
+            sql += "," + std::to_string(row->qos) + "," + (row->retain ? "true" : "false");
+            if (errors) {
+                sql += ',';
+                append_literal(sql, row->error);
+                sql += ',';
+                append_bytes(sql, row->payload);
+            } else {
+                for (const auto& c : columns) {
+                    sql += ',';
+                    const auto value = column_value(*row, c);
+                    if (!value) sql += "NULL";
+                    else if (c.type == sql_type::number) sql += *value;
+                    else if (c.type == sql_type::bytes) append_bytes(sql, *value);
+                    else {
+                        append_literal(sql, *value);
+                        if (c.type == sql_type::json) sql += "::jsonb";
+                    }
+                }
+            }
+            sql += ')';
+            if (sql.size() > max_statement_bytes) {
+                exec(sql + tail);
+                sql = head;
+                first = true;
+            }
+        }
+        if (!first) exec(sql + tail);
+    }
+
+    db_url url_;
+    std::string password_;
+    PGconn* conn_ = nullptr;
+    std::map<std::string, std::vector<sql_column>> tables_;
+};
+
+}  // namespace
+
+std::unique_ptr<sink> make_postgresql_sink(const config::exporter_config& cfg, const std::string& password,
+                                           std::string& error) {
+    auto url = parse_db_url(cfg.url, 5432);
+    if (!url || (url->scheme != "postgresql" && url->scheme != "postgres") || url->database.empty()) {
+        error = cfg.defined_at + ": exporter " + cfg.name +
+                ": exporter_url must be postgresql://USER@HOST:PORT/DATABASE";
+        return nullptr;
+    }
+    return std::make_unique<postgresql_sink>(std::move(*url), password);
+}
+
+}  // namespace strata::exporters

@@ -1,0 +1,148 @@
+"""Real database servers for the exporter tests, started by the test run on
+127.0.0.1 with a temporary data directory each, and stopped after: MariaDB
+(Debian's mariadb-server) and PostgreSQL (Debian's postgresql). Each can be
+stopped and started again mid-test (fault tests), keeping its data.
+
+Every server gets a user `strata` with password `strata-pw` and a database
+`iot`; tests connect as that user and read the rows back with the server's
+own command line client."""
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+USER, PASSWORD, DATABASE = "strata", "strata-pw", "iot"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=60, proc=None, what="server"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+class MariaDB:
+    def __init__(self, workdir):
+        self.dir = pathlib.Path(workdir)
+        self.data = self.dir / "data"
+        self.socket = self.dir / "mysqld.sock"
+        self.port = free_port()
+        self.log = self.dir / "mariadb.log"
+        self.proc = None
+        self.dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=root",
+                        "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       check=True, capture_output=True)
+        self.start()
+        self.sql(f"CREATE DATABASE {DATABASE}; CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; "
+                 f"GRANT ALL ON {DATABASE}.* TO '{USER}'@'127.0.0.1';", database=None)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
+             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--max-connections=50",
+             f"--log-error={self.log}", f"--pid-file={self.dir / 'mariadb.pid'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc, what="MariaDB")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def sql(self, statement, database=DATABASE):
+        """Runs SQL as root over the socket; returns the rows as lists of strings."""
+        cmd = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-u", "root", "--batch", "--skip-column-names",
+               "-e", statement]
+        if database:
+            cmd.insert(-2, database)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
+    def url(self):
+        return f"mysql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+
+
+class PostgreSQL:
+    """PostgreSQL refuses to run as root: when the tests run as root, the
+    server runs as the `postgres` user of the Debian package."""
+
+    def __init__(self, workdir=None):
+        # The postgres user must reach the directory: pytest's temporary
+        # directories are private to root, so this one is made in /tmp.
+        self.dir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="strata-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.log = self.dir / "postgres.log"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.dir, "postgres", "postgres")
+        pw = self.dir / "pw"
+        pw.write_text("postgres-pw\n")
+        if self.as_user:
+            shutil.chown(pw, "postgres", "postgres")
+        subprocess.run(self.as_user + [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+                                       "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pw}"],
+                       check=True, capture_output=True)
+        self.start()
+        self.sql(f"CREATE USER {USER} PASSWORD '{PASSWORD}'", database="postgres")
+        self.sql(f"CREATE DATABASE {DATABASE} OWNER {USER}", database="postgres")
+
+    def start(self):
+        subprocess.run(self.as_user + [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                                       "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                                             "-c shared_buffers=32MB -c fsync=off", "start"],
+                       check=True, capture_output=True)
+        wait_port(self.port, what="PostgreSQL")
+
+    def stop(self):
+        subprocess.run(self.as_user + [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+
+    def sql(self, statement, database=DATABASE):
+        out = subprocess.run(self.as_user + ["psql", "-h", str(self.dir), "-p", str(self.port), "-U", "postgres",
+                                             "-d", database, "-At", "-F", "\t", "-c", statement],
+                             check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines()]
+
+    def url(self):
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    server = MariaDB(tmp_path_factory.mktemp("mariadb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql():
+    server = PostgreSQL()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)

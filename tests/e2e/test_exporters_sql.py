@@ -1,0 +1,253 @@
+"""The SQL exporters against real databases: SQLite (a file), MariaDB and
+PostgreSQL (servers started by the test run, servers.py). For each: what is
+published arrives as rows with the right contents (captured topic levels,
+typed JSON fields, text and bytes payloads, misfits in the error table); a
+database outage of more than 10 s in the middle of a publish stream, and a
+kill -9 of strata in the middle of an export, lose no row and duplicate none;
+a wrong password is reported and retried, not fatal."""
+import contextlib
+import json
+import signal
+import sqlite3
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from clients import V5, V311, MqttClient
+from clients import client  # noqa: F401  (fixture)
+from conftest import BROKER_KIND
+from servers import PASSWORD, mariadb, postgresql  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's exporters")
+
+ROUTES = [
+    "exporter_route sensors/+room/+kind {t}_readings fields=value,unit:text",
+    "exporter_route logs/# {t}_logs payload=text",
+    "exporter_route raw/# {t}_raw payload=bytes",
+    "exporter_route docs/# {t}_docs",
+]
+
+
+class SqliteTarget:
+    kind = "sqlite"
+
+    def __init__(self, tmp_path):
+        self.path = tmp_path / "export.db"
+
+    def conf(self, name, password_ok=True):
+        return [f"exporter {name} sqlite", f"exporter_url {self.path}"]
+
+    def query(self, sql):
+        if not self.path.exists():
+            return []
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as db:
+            try:
+                return [tuple(r) for r in db.execute(sql)]
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    return []
+                raise
+
+    @contextlib.contextmanager
+    def outage(self):
+        """SQLite has no server to stop: another process holds the write lock."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+            db.close()
+
+
+class ServerTarget:
+    def __init__(self, server, kind, tmp_path):
+        self.server = server
+        self.kind = kind
+        self.password_file = tmp_path / f"{kind}.pw"
+        self.password_file.write_text(PASSWORD + "\n")
+        self.bad_password_file = tmp_path / f"{kind}.bad"
+        self.bad_password_file.write_text("not-the-password\n")
+
+    def conf(self, name, password_ok=True):
+        pw = self.password_file if password_ok else self.bad_password_file
+        return [f"exporter {name} {self.kind}", f"exporter_url {self.server.url()}", f"exporter_password_file {pw}",
+                "exporter_retry_min 100", "exporter_retry_max 1000"]
+
+    def query(self, sql):
+        try:
+            return [tuple(r) for r in self.server.sql(sql)]
+        except Exception as e:  # noqa: BLE001
+            if "doesn't exist" in str(getattr(e, "stderr", "")) or "does not exist" in str(getattr(e, "stderr", "")):
+                return []
+            raise
+
+    @contextlib.contextmanager
+    def outage(self):
+        self.server.stop()
+        try:
+            yield
+        finally:
+            self.server.start()
+
+
+@pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
+def target(request, tmp_path):
+    t = SqliteTarget(tmp_path) if request.param == "sqlite" else \
+        ServerTarget(request.getfixturevalue(request.param), request.param, tmp_path)
+    t.store_dir = tmp_path
+    return t
+
+
+_tables = iter(range(1, 1_000_000))
+
+
+def table_prefix(target):
+    return f"t{next(_tables)}_{target.kind}"
+
+
+def exporter_broker(broker_factory, target, prefix, password_ok=True, extra=()):
+    store = target.store_dir / prefix
+    lines = ["storage rocksdb", f"storage_path {store}", "http_listener 0 127.0.0.1"]
+    lines += target.conf("out", password_ok) + [r.format(t=prefix) for r in ROUTES] + ["exporter_batch_time 20"]
+    lines += list(extra)
+    return broker_factory(conf_lines=lines)
+
+
+def exporters(b):
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/api/v1/exporters", timeout=5) as r:
+        return {e["name"]: e for e in json.load(r)["exporters"]}
+
+
+def wait_rows(target, sql, n, timeout=30):
+    deadline = time.monotonic() + timeout
+    rows = []
+    while time.monotonic() < deadline:
+        rows = target.query(sql)
+        if len(rows) >= n:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"{len(rows)} of {n} rows after {timeout}s: {sql}")
+
+
+def test_rows_match_what_was_published(broker_factory, target, client):
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t)
+    pub = client(b, "sensor-pub", V5)
+    readings = [(f"r{i % 3}", "temp" if i % 2 else "humidity", round(20 + i * 0.25, 2)) for i in range(20)]
+    for room, kind, value in readings:
+        pub.publish(f"sensors/{room}/{kind}", json.dumps({"value": value, "unit": "C", "extra": [1]}), qos=1)
+    pub.publish("sensors/r9/temp", b"21.5 C", qos=1)                  # not JSON
+    pub.publish("sensors/r9/temp", json.dumps({"unit": "C"}), qos=1)  # a field missing
+    pub.publish("logs/app", "plain text ünïcode", qos=0)
+    raw = bytes(range(256))
+    pub.publish("raw/blob", raw, qos=1, retain=True)
+    doc = {"name": "room 1", "people": 3, "nested": {"ok": True}}
+    pub.publish("docs/room1", json.dumps(doc), qos=2)
+
+    rows = wait_rows(target, f"SELECT room, kind, value, unit, topic, qos, client_id FROM {t}_readings "
+                             "ORDER BY ts_us, seq", 20)
+    assert [(r[0], r[1], float(r[2]), r[3], r[4], int(r[5]), r[6]) for r in rows] == \
+        [(room, kind, value, "C", f"sensors/{room}/{kind}", 1, "sensor-pub") for room, kind, value in readings]
+    errors = wait_rows(target, f"SELECT reason, topic FROM {t}_readings_errors ORDER BY ts_us, seq", 2)
+    assert [r[0] for r in errors] == ["payload is not JSON", "field 'value' missing"]
+    assert [r[0] for r in wait_rows(target, f"SELECT payload FROM {t}_logs", 1)] == ["plain text ünïcode"]
+    if target.kind == "sqlite":
+        assert wait_rows(target, f"SELECT payload, retain FROM {t}_raw", 1)[0] == (raw, 1)
+    elif target.kind == "mariadb":
+        assert wait_rows(target, f"SELECT HEX(payload), `retain` FROM {t}_raw", 1)[0] == (raw.hex().upper(), "1")
+    else:
+        assert wait_rows(target, f"SELECT encode(payload, 'hex'), retain FROM {t}_raw", 1)[0] == (raw.hex(), "t")
+    assert json.loads(wait_rows(target, f"SELECT payload FROM {t}_docs", 1)[0][0]) == doc
+    state = exporters(b)["out"]
+    assert state["state"] == "up" and state["rows"] == 25 and state["error_rows"] == 2 and state["lag"] == 0, state
+
+
+def publish_stream(b, stop, acked, version=V311, topic="sensors/s{}/temp"):
+    """Publishes numbered readings at QoS 1 until `stop` is set, across broker
+    restarts; records the numbers the broker acknowledged."""
+    c = MqttClient(b, "stream-pub", version, clean=True, reconnect_on_failure=True)
+    n = 0
+    try:
+        c.connect()
+        while not stop.is_set():
+            try:
+                info = c.publish(topic.format(n % 4), json.dumps({"value": n, "unit": "n"}), qos=1, timeout=1)
+                if info.is_published():
+                    acked.add(n)
+            except (AssertionError, Exception):  # noqa: BLE001  (the broker is down for a moment)
+                time.sleep(0.05)
+            n += 1
+            time.sleep(0.005)
+    finally:
+        c.close()
+
+
+def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t)
+    stop, acked = threading.Event(), set()
+    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
+    pub.start()
+    try:
+        wait_rows(target, f"SELECT 1 FROM {t}_readings", 20)
+        with target.outage():
+            deadline = time.monotonic() + 10
+            seen_retrying = False
+            while time.monotonic() < deadline:
+                seen_retrying = seen_retrying or exporters(b)["out"]["state"] == "retrying"
+                time.sleep(0.2)
+            assert seen_retrying, exporters(b)
+            lag = exporters(b)["out"]["lag"]
+            assert lag > 0  # the stream went on; the rows wait in the store
+        time.sleep(1)
+    finally:
+        stop.set()
+        pub.join(30)
+    assert f"Exporter out ({target.kind}):" in b.log() and "retrying" in b.log()
+    values = [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", len(acked), timeout=60)]
+    assert len(values) == len(set(values)), "duplicated rows"
+    assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"
+    assert exporters(b)["out"]["state"] == "up"
+
+
+def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, target):
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, extra=["exporter_batch_size 50"])
+    stop, acked = threading.Event(), set()
+    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
+    pub.start()
+    try:
+        for _ in range(3):
+            wait_rows(target, f"SELECT 1 FROM {t}_readings", 10)
+            time.sleep(0.5)
+            b.proc.send_signal(signal.SIGKILL)
+            b.proc.wait()
+            b.start()
+        time.sleep(1)
+    finally:
+        stop.set()
+        pub.join(30)
+    values = [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", len(acked), timeout=60)]
+    assert len(values) == len(set(values)), "duplicated rows"
+    assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"
+
+
+def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
+    if target.kind == "sqlite":
+        pytest.skip("SQLite has no password")
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, password_ok=False)
+    pub = client(b, "p", V5)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+    deadline = time.monotonic() + 10
+    while exporters(b)["out"]["state"] != "retrying":
+        assert time.monotonic() < deadline, exporters(b)
+        time.sleep(0.1)
+    state = exporters(b)["out"]
+    assert "cannot connect" in state["last_error"] and state["lag"] >= 1, state
+    assert "cannot connect" in b.log()
+    assert b.alive()
+    assert target.query(f"SELECT 1 FROM {t}_readings") == []
