@@ -1,0 +1,248 @@
+// MongoDB (libmongoc): documents as mongodb_mapping.hpp describes, one
+// collection per route target (with an index on ts), misfits in
+// `<target>_errors`. Each batch is one unordered insert_many per collection;
+// the _id of a document is the message's key, so a replayed batch only meets
+// duplicate-key errors (11000), which mean "already there" and count as
+// success. Any other failure throws, and the runner retries the batch.
+//
+// exporter_url: mongodb://[USER@]HOST[:PORT]/DATABASE[?OPTIONS] (libmongoc URI
+// options, e.g. authSource=admin, tls=true); the password comes from
+// exporter_password_file or _env, never from the URL.
+#include <mongoc/mongoc.h>
+
+#include <map>
+
+#include "db_url.hpp"
+#include "mongodb_mapping.hpp"
+#include "sinks.hpp"
+
+namespace strata::exporters {
+
+namespace {
+
+constexpr std::int32_t duplicate_key = 11000;
+
+// Defaults, unless the URL sets them: a server that is down or does not answer
+// fails a write within seconds (and the runner retries), instead of holding
+// the exporter's thread.
+constexpr std::int32_t server_selection_timeout_ms = 3000;
+constexpr std::int32_t connect_timeout_ms = 3000;
+constexpr std::int32_t socket_timeout_ms = 10000;
+
+// libmongoc must be initialised once per process before any other call
+// (mongoc_init: its TLS, SASL and handshake state) and cleaned up once after
+// the last (mongoc_cleanup). The guard is a function-local static: C++
+// constructs it exactly once, thread-safely, on the first call, and destroys it
+// at exit, after main has returned and so after every exporter (and with it
+// every client) was stopped and destroyed. No state of strata's own is involved.
+void mongoc_library() {
+    struct library {
+        library() { mongoc_init(); }
+        ~library() { mongoc_cleanup(); }
+        library(const library&) = delete;
+        library& operator=(const library&) = delete;
+    };
+    static library once;
+}
+
+struct uri_deleter {
+    void operator()(mongoc_uri_t* u) const { mongoc_uri_destroy(u); }
+};
+using uri_ptr = std::unique_ptr<mongoc_uri_t, uri_deleter>;
+
+std::string host_port(const db_url& url) {
+    const bool v6 = url.host.find(':') != std::string::npos;
+    return (v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+}
+
+class mongodb_sink final : public sink {
+public:
+    mongodb_sink(uri_ptr uri, std::string where, std::string user, std::string database)
+        : uri_(std::move(uri)), where_(std::move(where)), user_(std::move(user)), database_(std::move(database)) {}
+    ~mongodb_sink() override { disconnect(); }
+
+    void write(std::span<const export_row> rows) override {
+        connect();
+        // Documents by collection, in log order within each.
+        std::map<std::string, std::vector<bson_ptr>> by_collection;
+        for (const auto& r : rows) {
+            if (!r.error.empty()) {
+                by_collection[r.route->target + "_errors"].push_back(mongodb_error_document(r, r.error));
+                continue;
+            }
+            std::string problem;
+            if (auto doc = mongodb_document(r, problem)) {
+                by_collection[r.route->target].push_back(std::move(doc));
+            } else {
+                // A document MongoDB would refuse: stored as a misfit instead of
+                // failing the batch forever.
+                by_collection[r.route->target + "_errors"].push_back(mongodb_error_document(r, problem));
+            }
+        }
+        for (const auto& [name, docs] : by_collection) insert(name, docs);
+    }
+
+    void disconnect() override {
+        for (auto& [name, c] : collections_) mongoc_collection_destroy(c);
+        collections_.clear();
+        if (client_) mongoc_client_destroy(client_);
+        client_ = nullptr;
+    }
+
+private:
+    void connect() {
+        if (client_) return;
+        bson_error_t error;
+        client_ = mongoc_client_new_from_uri_with_error(uri_.get(), &error);
+        if (!client_) throw export_error("MongoDB: " + std::string(error.message));
+        mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
+        // libmongoc connects lazily: a ping now turns an unreachable server or
+        // a refused login into one clear error, before any document is sent.
+        bson_t* ping = BCON_NEW("ping", BCON_INT32(1));
+        bson_t reply;
+        const bool ok = mongoc_client_command_simple(client_, database_.c_str(), ping, nullptr, &reply, &error);
+        bson_destroy(ping);
+        bson_destroy(&reply);
+        if (!ok) {
+            disconnect();
+            throw export_error("cannot connect to MongoDB at " + where_ + (user_.empty() ? "" : " as " + user_) +
+                               ": " + error.message);
+        }
+    }
+
+    mongoc_collection_t* collection(const std::string& name) {
+        const auto it = collections_.find(name);
+        if (it != collections_.end()) return it->second;
+        mongoc_collection_t* c = mongoc_client_get_collection(client_, database_.c_str(), name.c_str());
+        // Time-range queries: an index on ts (created if missing, once per connection).
+        bson_t* command = BCON_NEW("createIndexes", BCON_UTF8(name.c_str()), "indexes", "[", "{", "key", "{", "ts",
+                                   BCON_INT32(1), "}", "name", BCON_UTF8("ts_1"), "}", "]");
+        bson_t reply;
+        bson_error_t error;
+        const bool ok = mongoc_collection_write_command_with_opts(c, command, nullptr, &reply, &error);
+        bson_destroy(command);
+        bson_destroy(&reply);
+        if (!ok) {
+            mongoc_collection_destroy(c);
+            throw export_error("MongoDB: cannot create the ts index of " + database_ + "." + name + ": " +
+                               error.message);
+        }
+        return collections_.emplace(name, c).first->second;
+    }
+
+    void insert(const std::string& name, const std::vector<bson_ptr>& docs) {
+        mongoc_collection_t* c = collection(name);
+        std::vector<const bson_t*> list;
+        list.reserve(docs.size());
+        for (const auto& d : docs) list.push_back(d.get());
+        // Unordered: the server inserts every document it can, and reports the
+        // ones it already has (a replayed batch) as duplicate keys.
+        bson_t* opts = BCON_NEW("ordered", BCON_BOOL(false));
+        bson_t reply;
+        bson_error_t error;
+        const bool ok = mongoc_collection_insert_many(c, list.data(), list.size(), opts, &reply, &error);
+        bson_destroy(opts);
+        std::string why;
+        if (!ok) why = failure(reply, error, docs.size());
+        bson_destroy(&reply);
+        if (!why.empty()) throw export_error("MongoDB: insert into " + database_ + "." + name + " failed: " + why);
+    }
+
+    // Why a failed insert_many really failed; empty when every document not
+    // inserted was there already (duplicate keys only).
+    static std::string failure(const bson_t& reply, const bson_error_t& error, std::size_t count) {
+        // A network or command error is reported in `error` with a domain other
+        // than the server's write errors; write errors are listed in the reply.
+        if (error.domain != MONGOC_ERROR_SERVER) return error.message;
+        std::size_t duplicates = 0;
+        std::string other;
+        bson_iter_t it, list;
+        if (bson_iter_init_find(&it, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+            bson_iter_recurse(&it, &list)) {
+            while (bson_iter_next(&list)) {
+                bson_iter_t e;
+                if (!BSON_ITER_HOLDS_DOCUMENT(&list) || !bson_iter_recurse(&list, &e)) continue;
+                std::int32_t code = 0;
+                std::string message;
+                while (bson_iter_next(&e)) {
+                    if (std::string_view(bson_iter_key(&e)) == "code") code = static_cast<std::int32_t>(bson_iter_as_int64(&e));
+                    else if (std::string_view(bson_iter_key(&e)) == "errmsg" && BSON_ITER_HOLDS_UTF8(&e)) {
+                        message = bson_iter_utf8(&e, nullptr);
+                    }
+                }
+                if (code == duplicate_key) ++duplicates;
+                else if (other.empty()) other = message + " (code " + std::to_string(code) + ")";
+            }
+        }
+        if (!other.empty()) return other;
+        if (bson_iter_init_find(&it, &reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it)) {
+            bson_iter_t wc;
+            if (bson_iter_recurse(&it, &wc) && bson_iter_next(&wc)) return std::string("write concern: ") + error.message;
+        }
+        std::int64_t inserted = -1;
+        if (bson_iter_init_find(&it, &reply, "insertedCount") || bson_iter_init_find(&it, &reply, "nInserted")) {
+            inserted = bson_iter_as_int64(&it);
+        }
+        if (duplicates == 0 || (inserted >= 0 && static_cast<std::size_t>(inserted) + duplicates != count)) {
+            return error.message;  // not explained by duplicates alone
+        }
+        return {};
+    }
+
+    uri_ptr uri_;
+    std::string where_;     // host:port, for messages
+    std::string user_;
+    std::string database_;
+    mongoc_client_t* client_ = nullptr;
+    std::map<std::string, mongoc_collection_t*> collections_;  // of this connection
+};
+
+}  // namespace
+
+std::unique_ptr<sink> make_mongodb_sink(const config::exporter_config& cfg, const std::string& password,
+                                        std::string& error) {
+    const std::string usage = cfg.defined_at + ": exporter " + cfg.name +
+                              ": exporter_url must be mongodb://[USER@]HOST[:PORT]/DATABASE[?OPTIONS]";
+    auto url = parse_db_url(cfg.url, 27017);
+    if (!url || url->scheme != "mongodb") {
+        error = usage;
+        return nullptr;
+    }
+    std::string database = url->database, options;
+    if (const auto q = database.find('?'); q != std::string::npos) {
+        options = database.substr(q);
+        database.resize(q);
+    }
+    if (database.empty()) {
+        error = usage;
+        return nullptr;
+    }
+    if (!password.empty() && url->user.empty()) {
+        error = cfg.defined_at + ": exporter " + cfg.name + ": a password is set but exporter_url names no user";
+        return nullptr;
+    }
+    mongoc_library();
+    // The URI without credentials, checked by libmongoc; user and password are
+    // set on it afterwards, so the password is never part of a string.
+    bson_error_t e;
+    uri_ptr uri(mongoc_uri_new_with_error(("mongodb://" + host_port(*url) + "/" + database + options).c_str(), &e));
+    if (!uri) {
+        error = usage + " (" + e.message + ")";
+        return nullptr;
+    }
+    if (!url->user.empty()) {
+        mongoc_uri_set_username(uri.get(), url->user.c_str());
+        mongoc_uri_set_password(uri.get(), password.c_str());
+    }
+    const std::pair<const char*, std::int32_t> timeouts[] = {
+        {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, server_selection_timeout_ms},
+        {MONGOC_URI_CONNECTTIMEOUTMS, connect_timeout_ms},
+        {MONGOC_URI_SOCKETTIMEOUTMS, socket_timeout_ms}};
+    for (const auto& [key, ms] : timeouts) {
+        if (!mongoc_uri_has_option(uri.get(), key)) mongoc_uri_set_option_as_int32(uri.get(), key, ms);
+    }
+    if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_APPNAME)) mongoc_uri_set_appname(uri.get(), "strata");
+    return std::make_unique<mongodb_sink>(std::move(uri), host_port(*url), url->user, database);
+}
+
+}  // namespace strata::exporters

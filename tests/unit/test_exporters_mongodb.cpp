@@ -1,0 +1,139 @@
+// The MongoDB exporter's documents (mongodb_mapping.hpp): metadata, captures,
+// typed fields, text and bytes payloads, name clashes, and the rows MongoDB
+// would refuse. The sink itself is tested end to end against FerretDB
+// (tests/e2e/test_exporters_mongo.py).
+#include <doctest/doctest.h>
+
+#include "mongodb_mapping.hpp"
+#include "route.hpp"
+
+namespace cfg = strata::config;
+using namespace strata::exporters;
+using nlohmann::json;
+
+namespace {
+
+export_row map_row(const cfg::export_route_config& rc, std::string topic, std::string payload) {
+    route r(rc);
+    export_row row;
+    row.key = {7, 1'796'005'316'171'563ull, 42};
+    row.topic = std::move(topic);
+    row.client_id = "pub-1";
+    row.qos = 1;
+    row.retain = true;
+    REQUIRE(r.matches(row.topic));
+    r.map(payload, row);
+    return row;
+}
+
+// The document of a row, as JSON (relaxed Extended JSON parsed back).
+json document(const export_row& row, std::string* problem = nullptr) {
+    std::string why;
+    auto doc = mongodb_document(row, why);
+    if (problem) *problem = why;
+    if (!doc) return nullptr;
+    return json::parse(mongodb_json(*doc));
+}
+
+}  // namespace
+
+TEST_CASE("exporters: MongoDB documents") {
+    cfg::export_route_config fields;
+    fields.filter = "sensors/+room/+kind";
+    fields.target = "readings";
+    fields.all_fields = false;
+    fields.fields = {"value", "unit", "raw"};
+    fields.field_types = {"number", "text", "json"};
+    const auto d = document(map_row(fields, "sensors/r1/temp", R"({"value": 21, "unit": "C", "raw": {"a": [1, 2.5]},
+                                                                    "extra": true})"));
+    CHECK(d["_id"] == "7-1796005316171563-42");
+    CHECK(d["ts"] == json{{"$date", "2026-11-30T02:21:56.171Z"}});  // a BSON date, in ms
+    CHECK(d["ts_us"] == 1'796'005'316'171'563ll);
+    CHECK(d["topic"] == "sensors/r1/temp");
+    CHECK(d["client_id"] == "pub-1");
+    CHECK(d["qos"] == 1);
+    CHECK(d["retain"] == true);
+    CHECK(d["room"] == "r1");
+    CHECK(d["kind"] == "temp");
+    CHECK(d["value"].is_number_integer());  // numbers keep their JSON type
+    CHECK(d["value"] == 21);
+    CHECK(d["unit"] == "C");
+    CHECK(d["raw"] == json{{"a", {1, 2.5}}});
+    CHECK_FALSE(d.contains("extra"));  // not among the route's fields
+    // Document order: metadata, captures, fields (in the JSON's order of names).
+    std::string why;
+    const auto ordered = nlohmann::ordered_json::parse(
+        mongodb_json(*mongodb_document(map_row(fields, "sensors/r1/temp", R"({"value": 1, "unit": "C", "raw": 0})"),
+                                       why)));
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : ordered.items()) keys.push_back(k);
+    CHECK(keys == std::vector<std::string>{"_id", "ts", "ts_us", "topic", "client_id", "qos", "retain", "room", "kind",
+                                           "raw", "unit", "value"});
+
+    cfg::export_route_config all;
+    all.filter = "docs/+ts";
+    all.target = "docs";
+    // A payload's own ts (and a capture named ts) do not overwrite the metadata.
+    const auto clash = document(map_row(all, "docs/x", R"({"ts": 5, "_id": "mine", "big": 9007199254740993,
+                                                           "f": 0.5, "n": null, "s": "ünï"})"));
+    CHECK(clash["ts"] == json{{"$date", "2026-11-30T02:21:56.171Z"}});
+    CHECK(clash["_ts"] == "x");   // the capture came first
+    CHECK(clash["__ts"] == 5);    // then the field
+    CHECK(clash["_id"] == "7-1796005316171563-42");
+    CHECK(clash["__id"] == "mine");
+    CHECK(clash["big"] == 9007199254740993ll);  // int64, not rounded through a double
+    CHECK(clash["f"] == 0.5);
+    CHECK(clash["n"].is_null());
+    CHECK(clash["s"] == "ünï");
+    CHECK(document(map_row(all, "docs/y", "42"))["value"] == 42);  // a bare value, kept under "value"
+
+    // Field names MongoDB refuses make the row a misfit, with the reason.
+    std::string problem;
+    CHECK(document(map_row(all, "docs/x", R"({"$set": 1})"), &problem).is_null());
+    CHECK(problem == "field name '$set' starts with '$'");
+    CHECK(document(map_row(all, "docs/x", R"({"a": {"b.c": 1}})"), &problem).is_null());
+    CHECK(problem == "field name 'b.c' contains '.'");
+
+    cfg::export_route_config text = all;
+    text.filter = "logs/#";
+    text.payload = "text";
+    CHECK(document(map_row(text, "logs/a", "plain ünïcode"))["payload"] == "plain ünïcode");
+    CHECK(document(map_row(text, "logs/a", std::string("\xff\xfe", 2)), &problem).is_null());
+    CHECK(problem == "payload is not UTF-8 text");
+
+    cfg::export_route_config bytes = text;
+    bytes.payload = "bytes";
+    const auto b = document(map_row(bytes, "logs/a", std::string("\0\x01\xff", 3)));
+    CHECK(b["payload"] == json{{"$binary", {{"base64", "AAH/"}, {"subType", "00"}}}});
+}
+
+TEST_CASE("exporters: MongoDB error documents") {
+    cfg::export_route_config fields;
+    fields.filter = "sensors/+room/+kind";
+    fields.target = "readings";
+    fields.all_fields = false;
+    fields.fields = {"value"};
+    fields.field_types = {"number"};
+    const auto row = map_row(fields, "sensors/r1/temp", "21.5 C");
+    REQUIRE(row.error == "payload is not JSON");
+    const auto e = json::parse(mongodb_json(*mongodb_error_document(row, row.error)));
+    CHECK(e["_id"] == "7-1796005316171563-42");
+    CHECK(e["topic"] == "sensors/r1/temp");
+    CHECK(e["reason"] == "payload is not JSON");
+    CHECK(e["payload"] == json{{"$binary", {{"base64", "MjEuNSBD"}, {"subType", "00"}}}});  // "21.5 C"
+    CHECK_FALSE(e.contains("payload_size"));
+
+    // A payload too large for a document is cut, and its size kept.
+    cfg::export_route_config bytes;
+    bytes.filter = "#";
+    bytes.target = "blobs";
+    bytes.payload = "bytes";
+    const auto big = map_row(bytes, "a", std::string(mongodb_max_document + 10, 'x'));
+    std::string problem;
+    CHECK(mongodb_document(big, problem) == nullptr);
+    CHECK(problem.find("exceeds MongoDB's 16 MiB") != std::string::npos);
+    auto doc = mongodb_error_document(big, problem);
+    CHECK(doc->len <= mongodb_max_document);
+    const auto cut = json::parse(mongodb_json(*doc));
+    CHECK(cut["payload_size"] == mongodb_max_document + 10);
+}
