@@ -126,7 +126,9 @@ struct broker_config {
 
     // Limits
     std::uint16_t max_inflight_messages = 20;
+    std::uint32_t max_inflight_bytes = 0;   // payload bytes in flight per client; 0 = unlimited
     std::uint32_t max_queued_messages = 1000;
+    std::uint32_t max_queued_bytes = 0;     // payload bytes queued per client; 0 = unlimited
     bool queue_qos0_messages = false;
     std::uint32_t message_size_limit = 0;   // payload bytes; 0 = unlimited
     std::uint32_t max_packet_size = 0;      // 0 = protocol maximum

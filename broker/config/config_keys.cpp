@@ -354,22 +354,37 @@ constexpr key_spec table[] = {
      }},
     {.name = "max_inflight_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "0",
-     .doc = "Bytes of outgoing QoS 1 and 2 messages in flight per client; 0 = no maximum.", .when = release::later,
-     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Payload bytes of outgoing QoS 1 and 2 messages in flight per client (sent and not yet "
+            "acknowledged). A message goes in flight while those in flight hold fewer bytes than this, so with "
+            "100 a message of more than 100 bytes still goes, but alone; the others wait in the client's queue. "
+            "With `max_inflight_messages` (and the client's Receive Maximum) whichever limit is reached first "
+            "holds messages back. Only payloads count, as in Mosquitto. 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_inflight_bytes = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "max_queued_messages", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "1000",
-     .doc = "QoS 1 and 2 messages queued per client beyond those in flight; 0 = no maximum.",
+     .doc = "QoS 1 and 2 messages queued per client beyond those in flight (while the window is full or the "
+            "client is offline); more are dropped. See also `max_queued_bytes`. 0 = no maximum.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.max_queued_messages = static_cast<std::uint32_t>(v.number);
          return ok;
      }},
     {.name = "max_queued_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "0",
-     .doc = "Bytes of messages queued per client beyond those in flight; 0 = no maximum.", .when = release::later,
-     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Payload bytes of the messages queued per client beyond those in flight (QoS 1 and 2, and QoS 0 "
+            "for offline clients with `queue_qos0_messages`). A message is queued while the queue holds fewer "
+            "bytes than this, else dropped; with `max_queued_messages` whichever limit is reached first drops. "
+            "Only payloads count, as in Mosquitto. 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_queued_bytes = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "queue_qos0_messages", .kind = value_kind::boolean, .section = key_section::limits,
      .default_text = "false",
-     .doc = "Also queue QoS 0 messages for disconnected persistent clients (counted in max_queued_messages).",
+     .doc = "Also queue QoS 0 messages for disconnected persistent clients (counted in max_queued_messages and "
+            "max_queued_bytes).",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.queue_qos0_messages = v.flag;
          return ok;

@@ -15,7 +15,9 @@ constexpr auto tick_period = std::chrono::milliseconds(250);
 delivery_limits limits_from(const config::broker_config& cfg) {
     delivery_limits l;
     l.max_inflight_messages = cfg.max_inflight_messages;
+    l.max_inflight_bytes = cfg.max_inflight_bytes;
     l.max_queued_messages = cfg.max_queued_messages;
+    l.max_queued_bytes = cfg.max_queued_bytes;
     l.queue_qos0_messages = cfg.queue_qos0_messages;
     l.upgrade_outgoing_qos = cfg.upgrade_outgoing_qos;
     return l;
