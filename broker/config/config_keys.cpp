@@ -22,6 +22,7 @@ constexpr std::int64_t uint32_max = std::numeric_limits<std::uint32_t>::max();
 constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
 constexpr key_choice protocols[] = {{"mqtt"}, {"websockets"}};
 constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
+constexpr key_choice slow_client_actions[] = {{"drop_qos0"}, {"disconnect"}};
 constexpr key_choice storage_kinds[] = {{"none"}, {"rocksdb"}};
 constexpr key_choice durability_modes[] = {{"none"}, {"wal"}, {"fsync"}};
 constexpr key_choice log_dests[] = {{"stdout"}, {"stderr"}, {"syslog"}, {"file"}, {"none"},
@@ -440,6 +441,31 @@ constexpr key_spec table[] = {
      .doc = "strata only: seconds a new connection has to send CONNECT before it is closed.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.connect_timeout = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_client_output_bytes", .kind = value_kind::words, .syntax = "SIZE",
+     .section = key_section::limits, .default_text = "8MB",
+     .doc = "strata only: bytes of encoded packets waiting for one client's socket, beyond the write under way "
+            "(`0`, `500KB`, `8MB`, ...). A client that reads slower than messages arrive for it, or not at all, "
+            "reaches it; then `slow_client_action` decides about its QoS 0 messages, and its own packets are not "
+            "read until its output drains below this (so that the answers to them cannot pile up either). QoS 1 "
+            "and 2 messages are not affected: they wait in the client's session, bounded by the in-flight and "
+            "queue limits. A client thus holds at most about twice this much output. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         const auto bytes = v.words.size() == 1 ? parse_size(v.words[0]) : std::nullopt;
+         if (!bytes) return "expected a size such as 0, 500KB, 8MB or 1GB, got '" + std::string(v.text) + "'";
+         c.cfg.max_client_output_bytes = static_cast<std::uint64_t>(*bytes);
+         return ok;
+     }},
+    {.name = "slow_client_action", .kind = value_kind::choice, .choices = slow_client_actions,
+     .section = key_section::limits, .default_text = "drop_qos0",
+     .doc = "strata only: what happens when a client's pending output has reached `max_client_output_bytes`. "
+            "`drop_qos0`: QoS 0 messages that do not fit are dropped, counted in "
+            "`$SYS/broker/publish/messages/dropped`; the first drop of a connection is logged, and the total when "
+            "it closes. `disconnect`: the client is disconnected (its unsent backlog is discarded; MQTT 5: "
+            "DISCONNECT 0x97 Quota exceeded), its will is published, and its session is kept as its expiry says.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.slow_client = v.choice == 0 ? slow_client_action::drop_qos0 : slow_client_action::disconnect;
          return ok;
      }},
     {.name = "memory_limit", .kind = value_kind::integer, .min = 0, .max = std::numeric_limits<std::int64_t>::max(),

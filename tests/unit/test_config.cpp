@@ -154,6 +154,20 @@ TEST_CASE("config: max_inflight_bytes and max_queued_bytes") {
     CHECK(error("max_queued_bytes -1\n").starts_with("t.conf:1: max_queued_bytes: expected an integer"));
 }
 
+TEST_CASE("config: max_client_output_bytes and slow_client_action") {
+    const auto d = parse("");
+    CHECK(d.max_client_output_bytes == 8u << 20);
+    CHECK(d.slow_client == cfg::slow_client_action::drop_qos0);
+    const auto c = parse("max_client_output_bytes 512KB\nslow_client_action disconnect\n");
+    CHECK(c.max_client_output_bytes == 512u << 10);
+    CHECK(c.slow_client == cfg::slow_client_action::disconnect);
+    CHECK(parse("max_client_output_bytes 0\n").max_client_output_bytes == 0);
+    CHECK(parse("max_client_output_bytes 4096\n").max_client_output_bytes == 4096);
+    CHECK(error("max_client_output_bytes lots\n") ==
+          "t.conf:1: max_client_output_bytes: expected a size such as 0, 500KB, 8MB or 1GB, got 'lots'");
+    CHECK(error("slow_client_action kill\n").starts_with("t.conf:1: slow_client_action:"));
+}
+
 TEST_CASE("config: max_packet_size accepts 0 or at least 20") {
     CHECK(parse("max_packet_size 0\n").max_packet_size == 0);
     CHECK(parse("max_packet_size 20\n").max_packet_size == 20);
