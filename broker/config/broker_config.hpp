@@ -42,6 +42,7 @@ struct listener_config {
     std::string bind_address;         // empty = every interface
     socket_domain domain = socket_domain::any;
     int max_connections = -1;         // -1 = unlimited
+    std::uint32_t max_connection_rate = 0;  // new connections a second; 0 = unlimited
     std::string mount_point;          // prefix added to topics of clients on this listener
     listener_protocol protocol = listener_protocol::mqtt;
     tls_config tls;

@@ -94,6 +94,16 @@ constexpr key_spec table[] = {
          c.listener->max_connections = static_cast<int>(v.number);
          return ok;
      }},
+    {.name = "max_connection_rate", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .scope = key_scope::listener, .section = key_section::listeners, .default_text = "0",
+     .doc = "strata only: new connections a second this listener accepts, with bursts of up to that many after a "
+            "quiet second (a token bucket). A connection beyond the rate is closed as soon as it is accepted, "
+            "before anything is read from it; refusals are logged at most once a second, with their count. "
+            "Clients already connected are not affected. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->max_connection_rate = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "mount_point", .syntax = "TOPIC_PREFIX", .scope = key_scope::listener_block,
      .section = key_section::listeners,
      .doc = "Prefix added to every topic of the clients of this listener (and removed from what they receive), "

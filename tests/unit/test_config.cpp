@@ -168,6 +168,14 @@ TEST_CASE("config: max_client_output_bytes and slow_client_action") {
     CHECK(error("slow_client_action kill\n").starts_with("t.conf:1: slow_client_action:"));
 }
 
+TEST_CASE("config: max_connection_rate is per listener") {
+    const auto c = parse("listener 1883\nmax_connection_rate 50\nlistener 1884\n");
+    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.listeners[0].max_connection_rate == 50);
+    CHECK(c.listeners[1].max_connection_rate == 0);
+    CHECK(error("listener 1883\nmax_connection_rate -5\n").starts_with("t.conf:2: max_connection_rate:"));
+}
+
 TEST_CASE("config: max_packet_size accepts 0 or at least 20") {
     CHECK(parse("max_packet_size 0\n").max_packet_size == 0);
     CHECK(parse("max_packet_size 20\n").max_packet_size == 20);
