@@ -448,7 +448,8 @@ constexpr key_spec table[] = {
      }},
     {.name = "connect_timeout", .kind = value_kind::integer, .min = 1, .max = 65535,
      .section = key_section::limits, .default_text = "10",
-     .doc = "strata only: seconds a new connection has to send CONNECT before it is closed.",
+     .doc = "strata only: seconds a new connection has to send its whole CONNECT (bytes trickling in do not "
+            "extend it) before it is closed without an answer.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.connect_timeout = static_cast<std::uint32_t>(v.number);
          return ok;
