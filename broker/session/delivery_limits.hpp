@@ -2,6 +2,7 @@
 // thread and replaced on configuration reload; sessions read them at use.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace strata {
@@ -18,6 +19,9 @@ struct delivery_limits {
     std::uint32_t max_queued_bytes = 0;
     bool queue_qos0_messages = false;
     bool upgrade_outgoing_qos = false;
+    // The worker's count of dropped messages ($SYS/broker/publish/messages/dropped),
+    // written on the worker's thread only; null: not counted (tests).
+    std::atomic<std::uint64_t>* dropped_messages = nullptr;
 };
 
 }  // namespace strata

@@ -169,6 +169,9 @@ void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::
     if ((limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
         (limits_.max_queued_bytes != 0 && queued_bytes_ >= limits_.max_queued_bytes)) {
         ++dropped_;
+        if (auto* counter = limits_.dropped_messages) {
+            counter->store(counter->load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
         if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         return;
     }

@@ -97,12 +97,30 @@ def _reconnect_and_drain(broker, name):
     return got
 
 
+def _sys_dropped(broker, expected, timeout=4.0):
+    """$SYS/broker/publish/messages/dropped, once it says `expected` (sys_interval 1)."""
+    c = open_client(broker, "sys-dropped")
+    c.subscribe(1, [("$SYS/broker/publish/messages/dropped", 0)])
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = c.recv_packet(max(0.0, deadline - time.monotonic()))
+        if p is not None and p.type == PUBLISH:
+            seen.append(int(p.payload))
+            if seen[-1] == expected:
+                break
+    c.disconnect()
+    return seen
+
+
 def test_max_queued_bytes_offline(broker_factory):
-    b = broker_factory(conf_lines=["max_queued_bytes 100"])
+    b = broker_factory(conf_lines=["max_queued_bytes 100", "sys_interval 1"])
     _offline_subscriber(b, "qb-sub", "qb/t")
     _publish_all(b, "qb/t", 5)
-    # 0, 40 and 80 queued bytes are below 100: three are queued, the others dropped.
+    # 0, 40 and 80 queued bytes are below 100: three are queued, the others dropped...
     assert _letters(_reconnect_and_drain(b, "qb-sub")) == ["A", "B", "C"]
+    # ... and counted.
+    assert _sys_dropped(b, 2)[-1:] == [2]
     assert_broker_healthy(b)
 
 

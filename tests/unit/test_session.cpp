@@ -137,12 +137,15 @@ TEST_CASE("in-flight window = min(client Receive Maximum, max_inflight_messages)
 }
 
 TEST_CASE("queue bound: max_queued_messages and dropped_count") {
+    std::atomic<std::uint64_t> worker_dropped{0};
     delivery_limits limits;
     limits.max_queued_messages = 3;
+    limits.dropped_messages = &worker_dropped;
     session s("c", 1, limits);
     for (int i = 0; i < 5; ++i) s.deliver(msg("m" + std::to_string(i)), 1, false, {});
     CHECK(s.queued_count() == 3);
     CHECK(s.dropped_count() == 2);
+    CHECK(worker_dropped == 2);  // for $SYS
     recording_sink sink;
     s.attach(&sink);
     s.pump();
