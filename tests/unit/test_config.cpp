@@ -144,6 +144,38 @@ TEST_CASE("config: integers and their ranges") {
           "t.conf:1: threads: expected an integer from 0 to 1024, got '99999999999999999999'");
 }
 
+TEST_CASE("config: max_inflight_bytes and max_queued_bytes") {
+    const auto d = parse("");
+    CHECK(d.max_inflight_bytes == 0);
+    CHECK(d.max_queued_bytes == 0);
+    const auto c = parse("max_inflight_bytes 1000\nmax_queued_bytes 2147483647\n");
+    CHECK(c.max_inflight_bytes == 1000);
+    CHECK(c.max_queued_bytes == 2147483647u);
+    CHECK(error("max_queued_bytes -1\n").starts_with("t.conf:1: max_queued_bytes: expected an integer"));
+}
+
+TEST_CASE("config: max_client_output_bytes and slow_client_action") {
+    const auto d = parse("");
+    CHECK(d.max_client_output_bytes == 8u << 20);
+    CHECK(d.slow_client == cfg::slow_client_action::drop_qos0);
+    const auto c = parse("max_client_output_bytes 512KB\nslow_client_action disconnect\n");
+    CHECK(c.max_client_output_bytes == 512u << 10);
+    CHECK(c.slow_client == cfg::slow_client_action::disconnect);
+    CHECK(parse("max_client_output_bytes 0\n").max_client_output_bytes == 0);
+    CHECK(parse("max_client_output_bytes 4096\n").max_client_output_bytes == 4096);
+    CHECK(error("max_client_output_bytes lots\n") ==
+          "t.conf:1: max_client_output_bytes: expected a size such as 0, 500KB, 8MB or 1GB, got 'lots'");
+    CHECK(error("slow_client_action kill\n").starts_with("t.conf:1: slow_client_action:"));
+}
+
+TEST_CASE("config: max_connection_rate is per listener") {
+    const auto c = parse("listener 1883\nmax_connection_rate 50\nlistener 1884\n");
+    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.listeners[0].max_connection_rate == 50);
+    CHECK(c.listeners[1].max_connection_rate == 0);
+    CHECK(error("listener 1883\nmax_connection_rate -5\n").starts_with("t.conf:2: max_connection_rate:"));
+}
+
 TEST_CASE("config: max_packet_size accepts 0 or at least 20") {
     CHECK(parse("max_packet_size 0\n").max_packet_size == 0);
     CHECK(parse("max_packet_size 20\n").max_packet_size == 20);
@@ -416,9 +448,7 @@ TEST_CASE("config: values of later releases are refused") {
     parse("check_retain_source true\n");
     CHECK(error("memory_limit 1000000\n") ==
           "t.conf:1: memory_limit: '1000000' is not supported yet (a later release); only 0 for now");
-    CHECK(error("max_queued_bytes 10\n") ==
-          "t.conf:1: max_queued_bytes: '10' is not supported yet (a later release); only 0 for now");
-    parse("check_retain_source false\nmemory_limit 0\nmax_inflight_bytes 0\nmax_queued_bytes 0\n");
+    parse("check_retain_source false\nmemory_limit 0\n");
     CHECK(error("log_dest topic\n") == "t.conf:1: log_dest: 'topic' is not supported yet (a later release)");
 }
 
