@@ -5,7 +5,10 @@
 #include "topic/topic_name.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <vector>
 
@@ -32,6 +35,15 @@ constexpr key_choice log_types[] = {{"error"}, {"warning"}, {"notice"}, {"inform
 // Same order as log_types.
 constexpr std::uint32_t log_type_bits[] = {log_error,     log_warning,     log_notice,     log_information, log_debug,
                                            log_subscribe, log_unsubscribe, log_websockets, log_all,         0};
+
+// Files named in the configuration are opened at parse time so that a typo
+// stops start-up (and --check) with the conf's file:line, not later with
+// only the path.
+result unreadable(std::string_view path) {
+    const std::ifstream in{std::string(path)};
+    if (in) return ok;
+    return "cannot read '" + std::string(path) + "': " + std::strerror(errno);
+}
 
 // A key of a later release: refused wherever it appears, whatever its value,
 // so that e.g. a password_file never silently leaves a broker open.
@@ -156,12 +168,14 @@ constexpr key_spec table[] = {
      .doc = "PEM file with the server certificate (and its chain): turns TLS on for the listener. Needs `keyfile`. "
             "Re-read on SIGHUP: new connections get the new certificate, open ones keep theirs.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.certfile = std::string(v.text);
          return ok;
      }},
     {.name = "keyfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
      .doc = "PEM file with the private key of `certfile` (not encrypted with a passphrase).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.keyfile = std::string(v.text);
          return ok;
      }},
@@ -169,6 +183,7 @@ constexpr key_spec table[] = {
      .doc = "PEM file of the CA certificates that client certificates must be signed by (with "
             "`require_certificate true`).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.cafile = std::string(v.text);
          return ok;
      }},
@@ -226,12 +241,14 @@ constexpr key_spec table[] = {
      .doc = "PEM certificate revocation list: client certificates it lists are refused. Needs "
             "`require_certificate true`.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.crlfile = std::string(v.text);
          return ok;
      }},
     {.name = "dhparamfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
      .doc = "PEM Diffie-Hellman parameters for DHE cipher suites; without it OpenSSL picks built-in groups.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.dhparamfile = std::string(v.text);
          return ok;
      }},
@@ -289,6 +306,7 @@ constexpr key_spec table[] = {
             "made by `mosquitto_passwd` or `strata passwd`. Clients that send a username must match it; clients "
             "without one are anonymous (`allow_anonymous`). Re-read on SIGHUP (a broken file keeps the old one).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          if (c.listener) c.listener->password_file = std::string(v.text);
          else c.cfg.password_file = std::string(v.text);
          return ok;
@@ -298,6 +316,7 @@ constexpr key_spec table[] = {
             "docs/security.md). Checked on PUBLISH, on SUBSCRIBE and on every delivery, retained messages and wills "
             "included. Re-read on SIGHUP.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          if (c.listener) c.listener->acl_file = std::string(v.text);
          else c.cfg.acl_file = std::string(v.text);
          return ok;
