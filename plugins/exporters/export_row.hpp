@@ -57,6 +57,10 @@ public:
     virtual void write(std::span<const export_row> rows) = 0;
     // Drops the connection (after an error, or at shutdown).
     virtual void disconnect() {}
+    // How many rows of the last successful write() the sink itself found unfit
+    // for its database (beyond row.error: a document MongoDB would refuse, say)
+    // and wrote to the error table instead, so that error_rows counts them.
+    virtual std::uint64_t rejected_rows() const { return 0; }
 };
 
 }  // namespace strata::exporters

@@ -26,6 +26,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "export_row.hpp"
 
@@ -37,7 +38,13 @@ constexpr std::size_t mongodb_max_document = 16 * 1024 * 1024;
 struct bson_deleter {
     void operator()(bson_t* b) const { bson_destroy(b); }
 };
+// bson_t is declared 128-byte aligned, an attribute that g++ reports as
+// ignored in template arguments; it matters to a bson_t, not to a pointer.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 using bson_ptr = std::unique_ptr<bson_t, bson_deleter>;
+using bson_list = std::vector<const bson_t*>;
+#pragma GCC diagnostic pop
 
 // The document of a row for its route's collection. Null with `problem` set
 // when the row cannot be stored there (then use mongodb_error_document).

@@ -2,8 +2,10 @@
 // collection per route target (with an index on ts), misfits in
 // `<target>_errors`. Each batch is one unordered insert_many per collection;
 // the _id of a document is the message's key, so a replayed batch only meets
-// duplicate-key errors (11000), which mean "already there" and count as
-// success. Any other failure throws, and the runner retries the batch.
+// duplicate-key errors, which mean "already there" and count as success
+// (mongodb_reply.hpp). A document the server refuses for good goes to
+// `<target>_errors` with the server's reason; any other failure throws, and
+// the runner retries the batch.
 //
 // exporter_url: mongodb://[USER@]HOST[:PORT]/DATABASE[?OPTIONS] (libmongoc URI
 // options, e.g. authSource=admin, tls=true); the password comes from
@@ -14,13 +16,12 @@
 
 #include "db_url.hpp"
 #include "mongodb_mapping.hpp"
+#include "mongodb_reply.hpp"
 #include "sinks.hpp"
 
 namespace strata::exporters {
 
 namespace {
-
-constexpr std::int32_t duplicate_key = 11000;
 
 // Defaults, unless the URL sets them: a server that is down or does not answer
 // fails a write within seconds (and the runner retries), instead of holding
@@ -63,24 +64,38 @@ public:
 
     void write(std::span<const export_row> rows) override {
         connect();
+        rejected_ = 0;
         // Documents by collection, in log order within each.
-        std::map<std::string, std::vector<bson_ptr>> by_collection;
+        std::map<std::string, batch> by_collection;
         for (const auto& r : rows) {
             if (!r.error.empty()) {
-                by_collection[r.route->target + "_errors"].push_back(mongodb_error_document(r, r.error));
+                errors_of(by_collection, r).add(mongodb_error_document(r, r.error), r);
                 continue;
             }
             std::string problem;
             if (auto doc = mongodb_document(r, problem)) {
-                by_collection[r.route->target].push_back(std::move(doc));
+                by_collection[r.route->target].add(std::move(doc), r);
             } else {
                 // A document MongoDB would refuse: stored as a misfit instead of
                 // failing the batch forever.
-                by_collection[r.route->target + "_errors"].push_back(mongodb_error_document(r, problem));
+                errors_of(by_collection, r).add(mongodb_error_document(r, problem), r);
+                ++rejected_;
             }
         }
-        for (const auto& [name, docs] : by_collection) insert(name, docs);
+        // Documents the server refused (found only by trying): to the error
+        // collection of their route, after the rest.
+        std::map<std::string, batch> refused;
+        for (const auto& [name, b] : by_collection) {
+            for (const auto& [i, reason] : insert(name, b.docs, b.errors)) {
+                const export_row& r = *b.rows[i];
+                errors_of(refused, r).add(mongodb_error_document(r, "MongoDB refused the document: " + reason), r);
+                ++rejected_;
+            }
+        }
+        for (const auto& [name, b] : refused) insert(name, b.docs, b.errors);
     }
+
+    std::uint64_t rejected_rows() const override { return rejected_; }
 
     void disconnect() override {
         for (auto& [name, c] : collections_) mongoc_collection_destroy(c);
@@ -130,9 +145,14 @@ private:
         return collections_.emplace(name, c).first->second;
     }
 
-    void insert(const std::string& name, const std::vector<bson_ptr>& docs) {
+    // Inserts `docs` into collection `name`; returns the documents the server
+    // refused for good (index, reason), or throws when the batch must be
+    // retried. An error collection's documents must all go in (there is no
+    // further place for them): a refusal there throws too.
+    std::vector<std::pair<std::size_t, std::string>> insert(const std::string& name,
+                                                            const std::vector<bson_ptr>& docs, bool errors) {
         mongoc_collection_t* c = collection(name);
-        std::vector<const bson_t*> list;
+        bson_list list;
         list.reserve(docs.size());
         for (const auto& d : docs) list.push_back(d.get());
         // Unordered: the server inserts every document it can, and reports the
@@ -142,51 +162,30 @@ private:
         bson_error_t error;
         const bool ok = mongoc_collection_insert_many(c, list.data(), list.size(), opts, &reply, &error);
         bson_destroy(opts);
-        std::string why;
-        if (!ok) why = failure(reply, error, docs.size());
+        insert_outcome outcome;
+        if (!ok) outcome = read_insert_failure(reply, error, docs.size());
         bson_destroy(&reply);
-        if (!why.empty()) throw export_error("MongoDB: insert into " + database_ + "." + name + " failed: " + why);
+        if (outcome.retry.empty() && errors && !outcome.refused.empty()) outcome.retry = outcome.refused.front().second;
+        if (!outcome.retry.empty()) {
+            throw export_error("MongoDB: insert into " + database_ + "." + name + " failed: " + outcome.retry);
+        }
+        return std::move(outcome.refused);
     }
 
-    // Why a failed insert_many really failed; empty when every document not
-    // inserted was there already (duplicate keys only).
-    static std::string failure(const bson_t& reply, const bson_error_t& error, std::size_t count) {
-        // A network or command error is reported in `error` with a domain other
-        // than the server's write errors; write errors are listed in the reply.
-        if (error.domain != MONGOC_ERROR_SERVER) return error.message;
-        std::size_t duplicates = 0;
-        std::string other;
-        bson_iter_t it, list;
-        if (bson_iter_init_find(&it, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
-            bson_iter_recurse(&it, &list)) {
-            while (bson_iter_next(&list)) {
-                bson_iter_t e;
-                if (!BSON_ITER_HOLDS_DOCUMENT(&list) || !bson_iter_recurse(&list, &e)) continue;
-                std::int32_t code = 0;
-                std::string message;
-                while (bson_iter_next(&e)) {
-                    if (std::string_view(bson_iter_key(&e)) == "code") code = static_cast<std::int32_t>(bson_iter_as_int64(&e));
-                    else if (std::string_view(bson_iter_key(&e)) == "errmsg" && BSON_ITER_HOLDS_UTF8(&e)) {
-                        message = bson_iter_utf8(&e, nullptr);
-                    }
-                }
-                if (code == duplicate_key) ++duplicates;
-                else if (other.empty()) other = message + " (code " + std::to_string(code) + ")";
-            }
+    struct batch {
+        std::vector<bson_ptr> docs;
+        std::vector<const export_row*> rows;  // of each document
+        bool errors = false;                  // an error collection: no further place for a refusal
+        void add(bson_ptr doc, const export_row& row) {
+            docs.push_back(std::move(doc));
+            rows.push_back(&row);
         }
-        if (!other.empty()) return other;
-        if (bson_iter_init_find(&it, &reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it)) {
-            bson_iter_t wc;
-            if (bson_iter_recurse(&it, &wc) && bson_iter_next(&wc)) return std::string("write concern: ") + error.message;
-        }
-        std::int64_t inserted = -1;
-        if (bson_iter_init_find(&it, &reply, "insertedCount") || bson_iter_init_find(&it, &reply, "nInserted")) {
-            inserted = bson_iter_as_int64(&it);
-        }
-        if (duplicates == 0 || (inserted >= 0 && static_cast<std::size_t>(inserted) + duplicates != count)) {
-            return error.message;  // not explained by duplicates alone
-        }
-        return {};
+    };
+
+    static batch& errors_of(std::map<std::string, batch>& batches, const export_row& row) {
+        batch& b = batches[row.route->target + "_errors"];
+        b.errors = true;
+        return b;
     }
 
     uri_ptr uri_;
@@ -195,6 +194,7 @@ private:
     std::string database_;
     mongoc_client_t* client_ = nullptr;
     std::map<std::string, mongoc_collection_t*> collections_;  // of this connection
+    std::uint64_t rejected_ = 0;  // of the last write: rows mongodb_document or the server refused
 };
 
 }  // namespace

@@ -216,6 +216,7 @@ void runner::run() {
             if (!write_until_done(rows)) break;
             std::uint64_t error_rows = 0;
             for (const auto& r : rows) error_rows += r.error.empty() ? 0 : 1;
+            error_rows += sink_->rejected_rows();
             std::lock_guard lock(status_mutex_);
             status_.rows += rows.size();
             status_.error_rows += error_rows;

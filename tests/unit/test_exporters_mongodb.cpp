@@ -1,10 +1,12 @@
 // The MongoDB exporter's documents (mongodb_mapping.hpp): metadata, captures,
-// typed fields, text and bytes payloads, name clashes, and the rows MongoDB
-// would refuse. The sink itself is tested end to end against FerretDB
-// (tests/e2e/test_exporters_mongo.py).
+// typed fields, text and bytes payloads, name clashes, the rows MongoDB would
+// refuse; and what the replies of failed inserts mean (mongodb_reply.hpp). The
+// sink itself is tested end to end against FerretDB
+// (tests/e2e/test_exporters_mongodb.py).
 #include <doctest/doctest.h>
 
 #include "mongodb_mapping.hpp"
+#include "mongodb_reply.hpp"
 #include "route.hpp"
 
 namespace cfg = strata::config;
@@ -136,4 +138,56 @@ TEST_CASE("exporters: MongoDB error documents") {
     CHECK(doc->len <= mongodb_max_document);
     const auto cut = json::parse(mongodb_json(*doc));
     CHECK(cut["payload_size"] == mongodb_max_document + 10);
+}
+
+TEST_CASE("exporters: MongoDB insert replies") {
+    bson_error_t error{};
+    bson_set_error(&error, 18, 11000, "E11000 duplicate key error");  // MONGOC_ERROR_SERVER (v2)
+    auto reply = [](const char* json_text) {
+        bson_error_t e;
+        bson_ptr b(bson_new_from_json(reinterpret_cast<const std::uint8_t*>(json_text), -1, &e));
+        REQUIRE(b);
+        return b;
+    };
+
+    SUBCASE("a replayed batch: duplicates only, success") {
+        const auto r = reply(R"({"insertedCount": 1, "writeErrors": [
+            {"index": 0, "code": 11000, "errmsg": "dup"}, {"index": 2, "code": 11000, "errmsg": "dup"}]})");
+        const auto out = read_insert_failure(*r, error, 3);
+        CHECK(out.retry.empty());
+        CHECK(out.duplicates == 2);
+        CHECK(out.refused.empty());
+    }
+    SUBCASE("a document refused for good: to the error collection, with the reason") {
+        const auto r = reply(R"({"insertedCount": 1, "writeErrors": [
+            {"index": 1, "code": 2, "errmsg": "nested arrays are not supported"},
+            {"index": 2, "code": 11000, "errmsg": "dup"}]})");
+        const auto out = read_insert_failure(*r, error, 3);
+        CHECK(out.retry.empty());
+        REQUIRE(out.refused.size() == 1);
+        CHECK(out.refused[0].first == 1);
+        CHECK(out.refused[0].second == "nested arrays are not supported (code 2)");
+    }
+    SUBCASE("any other write error retries the batch") {
+        const auto r = reply(R"({"insertedCount": 0, "writeErrors": [
+            {"index": 0, "code": 91, "errmsg": "shutdown in progress"}]})");
+        CHECK(read_insert_failure(*r, error, 1).retry == "shutdown in progress (code 91)");
+    }
+    SUBCASE("no write errors: the whole command failed (network, login)") {
+        bson_error_t net{};
+        bson_set_error(&net, 2, 1, "No suitable servers found");
+        CHECK(read_insert_failure(*reply("{}"), net, 5).retry == "No suitable servers found");
+    }
+    SUBCASE("a reply that does not account for every document retries") {
+        const auto r = reply(R"({"insertedCount": 1, "writeErrors": [{"index": 0, "code": 11000, "errmsg": "dup"}]})");
+        CHECK_FALSE(read_insert_failure(*r, error, 5).retry.empty());
+    }
+    SUBCASE("a write concern error retries") {
+        const auto r = reply(R"({"insertedCount": 3, "writeErrors": [],
+                                 "writeConcernErrors": [{"code": 64, "errmsg": "waiting for replication timed out"}]})");
+        CHECK(read_insert_failure(*r, error, 3).retry.starts_with("write concern"));
+    }
+    CHECK(mongodb_refuses_document(57));
+    CHECK_FALSE(mongodb_refuses_document(11000));
+    CHECK_FALSE(mongodb_refuses_document(6));  // HostUnreachable: transient
 }
