@@ -8,6 +8,7 @@
 #include "mongodb_mapping.hpp"
 #include "mongodb_reply.hpp"
 #include "route.hpp"
+#include "sinks.hpp"
 
 namespace cfg = strata::config;
 using namespace strata::exporters;
@@ -190,4 +191,26 @@ TEST_CASE("exporters: MongoDB insert replies") {
     CHECK(mongodb_refuses_document(57));
     CHECK_FALSE(mongodb_refuses_document(11000));
     CHECK_FALSE(mongodb_refuses_document(6));  // HostUnreachable: transient
+}
+
+TEST_CASE("exporters: MongoDB exporter_url") {
+    cfg::exporter_config c;
+    c.name = "docs";
+    c.kind = "mongodb";
+    c.defined_at = "strata.conf:7";
+    auto make = [&](std::string url, std::string password = {}) {
+        c.url = std::move(url);
+        std::string error;
+        auto s = make_sink(c, password, error);  // checks the URL, connects only at the first write
+        CHECK((s == nullptr) == !error.empty());
+        return error;
+    };
+    CHECK(make("mongodb://127.0.0.1/iot").empty());
+    CHECK(make("mongodb://strata@[::1]:27018/iot?authSource=admin&tls=false", "pw").empty());
+    CHECK(make("mongodb://127.0.0.1").find("strata.conf:7: exporter docs: exporter_url must be mongodb://") == 0);
+    CHECK_FALSE(make("mongodb://127.0.0.1/?authSource=admin").empty());     // no database
+    CHECK_FALSE(make("mongodb://strata:secret@127.0.0.1/iot").empty());     // a password in the URL
+    CHECK_FALSE(make("mysql://127.0.0.1/iot").empty());
+    CHECK(make("mongodb://127.0.0.1/iot", "pw").find("a password is set but exporter_url names no user") !=
+          std::string::npos);
 }
