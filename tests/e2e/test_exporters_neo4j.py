@@ -1,6 +1,6 @@
 """The Neo4j exporter against a real Neo4j 5 (community, Neo4j's own harness
 started by the test run: servers_neo4j.py), read back with Cypher over Neo4j's
-HTTP API. What is published arrives as the graph docs/exporters-neo4j.md
+HTTP API. What is published arrives as the graph docs/exporters.md ("Neo4j")
 describes: (:Client)-[:PUBLISHED]->(:Topic), the topic hierarchy as CHILD_OF,
 readings as nodes (or relationships) with captured levels, typed fields, text
 and bytes payloads, misfits as <target>_errors nodes with the reason; a Neo4j
