@@ -143,7 +143,7 @@ void client::write_publish(std::uint16_t packet_id) {
     p.packet_id = packet_id;
     if (opts_.payload_kind == "json") {
         // A reading as IoT devices send it, padded to -size bytes: what exporters map to columns.
-        json_payload_ = "{\"pub\":" + std::to_string(plan_.publisher_id) + ",\"seq\":" + std::to_string(sent_) +
+        json_payload_ = "{\"pub\":" + std::to_string(plan_.publisher_id) + ",\"n\":" + std::to_string(sent_) +
                         ",\"value\":" + std::to_string(20.0 + static_cast<double>(sent_ % 1000) / 100.0) +
                         ",\"pad\":\"";
         const std::size_t target = static_cast<std::size_t>(opts_.size);

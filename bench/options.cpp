@@ -72,7 +72,7 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     f.add("keepalive", &o.keepalive, "Keep alive (s)");
     f.add("file", &o.file, "replay: CSV file (Date,Time,S1_Temp,... as the UCI occupancy data)");
     f.add("payload", &o.payload_kind, "binary (default: a sequence header subscribers check, then padding) or json "
-                                      "(an object {\"pub\",\"seq\",\"value\",\"pad\"} of -size bytes, for exporters; "
+                                      "(an object {\"pub\",\"n\",\"value\",\"pad\"} of -size bytes, for exporters; "
                                       "subscribers count but cannot check order)");
     f.add("speed", &o.speed, "replay: N times the recorded pace; 0 = as fast as possible");
     if (!f.parse(argc, argv, error)) {

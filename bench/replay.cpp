@@ -81,7 +81,8 @@ bool read_rows(const std::string& path, std::vector<csv_row>& rows, std::string&
 // The messages of one row: (topic suffix, JSON payload).
 std::vector<std::pair<std::string, std::string>> messages_of(const csv_row& r) {
     const auto& f = r.fields;
-    const std::string ts = "{\"ts\":\"" + r.timestamp + "\"";
+    // "time", not "ts": exporters give every row a "ts" column of its own (the arrival time).
+    const std::string ts = "{\"time\":\"" + r.timestamp + "\"";
     auto four = [&](std::size_t first) {
         return ts + ",\"S1\":" + f[first] + ",\"S2\":" + f[first + 1] + ",\"S3\":" + f[first + 2] + ",\"S4\":" + f[first + 3] + "}";
     };

@@ -1,4 +1,5 @@
 #include "store.hpp"
+#include "core/thread_name.hpp"
 
 #include <chrono>
 
@@ -194,7 +195,10 @@ std::string store::topic_name(std::uint64_t id) {
 
 void store::start(completion_sink& sink) {
     sink_ = &sink;
-    writer_ = std::thread([this] { run_writer(); });
+    writer_ = std::thread([this] {
+        name_this_thread("strata-store");
+        run_writer();
+    });
 }
 
 void store::stop() {

@@ -1,4 +1,5 @@
 #include "core/broker.hpp"
+#include "core/thread_name.hpp"
 
 #include <latch>
 
@@ -26,7 +27,12 @@ broker::~broker() {
 }
 
 void broker::start() {
-    for (auto& w : workers_) threads_.emplace_back([&w] { w->run(); });
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        threads_.emplace_back([&w = *workers_[i], i] {
+            name_this_thread("strata-io-" + std::to_string(i));
+            w.run();
+        });
+    }
 }
 
 void broker::on_each_worker_and_wait(const std::function<void(worker&)>& fn) {

@@ -1,4 +1,5 @@
 #include "http/server.hpp"
+#include "core/thread_name.hpp"
 
 #include <chrono>
 #include <list>
@@ -204,7 +205,10 @@ bool server::open(const std::vector<config::http_listener_config>& listeners, st
 
 void server::start() {
     for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_next(i);
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+        name_this_thread("strata-http");
+        io_.run();
+    });
 }
 
 void server::accept_next(std::size_t index) {

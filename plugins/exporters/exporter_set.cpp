@@ -1,4 +1,5 @@
 #include "exporter_set.hpp"
+#include "core/thread_name.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -35,7 +36,10 @@ exporter_set::~exporter_set() { stop(); }
 
 void exporter_set::start() {
     for (auto& r : runners_) r->start();
-    pruner_ = std::thread([this] { prune_loop(); });
+    pruner_ = std::thread([this] {
+        name_this_thread("strata-prune");
+        prune_loop();
+    });
 }
 
 void exporter_set::stop() {

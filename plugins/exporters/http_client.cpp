@@ -39,8 +39,25 @@ void http_client::close() {
 }
 
 http_reply http_client::post_json(const std::string& target, const std::string& body, const std::string& authorization) {
+    // A kept-alive connection the server closed while idle (or before a
+    // restart) fails on first use: that is no failure of the server's, so it
+    // is tried once more on a new connection. Exporter requests are
+    // idempotent, so sending one twice is harmless.
+    if (state_->connected) {
+        try {
+            return attempt(target, body, authorization, true);
+        } catch (const stale_connection&) {
+            close();
+        }
+    }
+    return attempt(target, body, authorization, false);
+}
+
+http_reply http_client::attempt(const std::string& target, const std::string& body, const std::string& authorization,
+                                bool reused) {
     auto& s = *state_;
     beast::error_code failure;
+    const char* step = "connect";
     // Runs one asynchronous step to completion on this thread; the stream's
     // deadline cancels it when the server does not answer in time.
     const auto run = [&] {
@@ -48,7 +65,11 @@ http_reply http_client::post_json(const std::string& target, const std::string& 
         s.io.run();
         if (failure) {
             close();
-            throw export_error("HTTP " + host_ + ":" + std::to_string(port_) + ": " + failure.message());
+            if (reused && (failure == http::error::end_of_stream || failure == asio::error::eof ||
+                           failure == asio::error::connection_reset || failure == asio::error::broken_pipe)) {
+                throw stale_connection{};
+            }
+            throw export_error(std::string(step) + ": " + failure.message());
         }
     };
     if (!s.connected) {
@@ -71,11 +92,13 @@ http_reply http_client::post_json(const std::string& target, const std::string& 
     req.keep_alive(true);
     req.body() = body;
     req.prepare_payload();
+    step = "send";
     s.stream.expires_after(timeout_);
     http::async_write(s.stream, req, [&](beast::error_code ec, std::size_t) { failure = ec; });
     run();
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
+    step = "receive";
     s.stream.expires_after(timeout_);
     http::async_read(s.stream, s.buffer, parser, [&](beast::error_code ec, std::size_t) { failure = ec; });
     run();

@@ -28,6 +28,9 @@ public:
 
 private:
     struct state;
+    struct stale_connection {};
+    http_reply attempt(const std::string& target, const std::string& body, const std::string& authorization,
+                       bool reused);
     std::string host_;
     std::uint16_t port_;
     std::chrono::seconds timeout_;

@@ -1,4 +1,5 @@
 #include "runner.hpp"
+#include "core/thread_name.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -67,7 +68,10 @@ runner::runner(std::shared_ptr<const config::exporter_config> cfg, storage::stor
 runner::~runner() { stop(); }
 
 void runner::start() {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        name_this_thread("exp-" + cfg_->name);
+        run();
+    });
 }
 
 void runner::stop() {

@@ -124,10 +124,10 @@ def test_replay_publishes_each_row_as_json(broker, client):
     assert sorted(by_kind) == ["co2", "co2_slope", "light", "occupancy", "pir", "sound", "temperature"]
     first = by_kind["temperature"][0]
     # The first row of the sample: 2017/12/22,10:49:41,24.94,24.75,24.56,25.38,...
-    assert first == {"ts": "2017-12-22T10:49:41", "S1": 24.94, "S2": 24.75, "S3": 24.56, "S4": 25.38}
-    assert by_kind["co2"][0] == {"ts": "2017-12-22T10:49:41", "co2": 390}
-    assert by_kind["co2_slope"][0] == {"ts": "2017-12-22T10:49:41", "slope": 0.769230769231}
-    assert [r["ts"] for r in by_kind["occupancy"]] == sorted(r["ts"] for r in by_kind["occupancy"])
+    assert first == {"time": "2017-12-22T10:49:41", "S1": 24.94, "S2": 24.75, "S3": 24.56, "S4": 25.38}
+    assert by_kind["co2"][0] == {"time": "2017-12-22T10:49:41", "co2": 390}
+    assert by_kind["co2_slope"][0] == {"time": "2017-12-22T10:49:41", "slope": 0.769230769231}
+    assert [r["time"] for r in by_kind["occupancy"]] == sorted(r["time"] for r in by_kind["occupancy"])
 
 
 def test_replay_keeps_the_recorded_pace(broker):
