@@ -141,9 +141,20 @@ void client::write_publish(std::uint16_t packet_id) {
     p.qos = static_cast<std::uint8_t>(opts_.qos);
     p.retain = opts_.retain;
     p.packet_id = packet_id;
-    payload_header h{plan_.publisher_id, static_cast<std::uint32_t>(sent_), now_ns()};
-    if (payload_.size() >= payload_header::size) h.write(payload_.data());
-    p.payload = payload_;
+    if (opts_.payload_kind == "json") {
+        // A reading as IoT devices send it, padded to -size bytes: what exporters map to columns.
+        json_payload_ = "{\"pub\":" + std::to_string(plan_.publisher_id) + ",\"seq\":" + std::to_string(sent_) +
+                        ",\"value\":" + std::to_string(20.0 + static_cast<double>(sent_ % 1000) / 100.0) +
+                        ",\"pad\":\"";
+        const std::size_t target = static_cast<std::size_t>(opts_.size);
+        if (json_payload_.size() + 2 < target) json_payload_.append(target - json_payload_.size() - 2, 'x');
+        json_payload_ += "\"}";
+        p.payload = codec::as_bytes(json_payload_);
+    } else {
+        payload_header h{plan_.publisher_id, static_cast<std::uint32_t>(sent_), now_ns()};
+        if (payload_.size() >= payload_header::size) h.write(payload_.data());
+        p.payload = payload_;
+    }
     codec::encode_publish(out_, version_, p);
     ++sent_;
     ++publishes_queued_;

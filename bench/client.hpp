@@ -94,6 +94,7 @@ private:
     run_totals& totals_;
     std::string client_id_;
     codec::protocol_version version_;
+    std::string json_payload_;  // -payload json: the message being written
     boost::asio::ip::tcp::socket socket_;
     // With an ssl:// broker: TLS over socket_ (null otherwise).
     std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;

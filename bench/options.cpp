@@ -71,6 +71,9 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     f.add("sources", &o.sources, "conn: local source addresses 127.0.0.1..N");
     f.add("keepalive", &o.keepalive, "Keep alive (s)");
     f.add("file", &o.file, "replay: CSV file (Date,Time,S1_Temp,... as the UCI occupancy data)");
+    f.add("payload", &o.payload_kind, "binary (default: a sequence header subscribers check, then padding) or json "
+                                      "(an object {\"pub\",\"seq\",\"value\",\"pad\"} of -size bytes, for exporters; "
+                                      "subscribers count but cannot check order)");
     f.add("speed", &o.speed, "replay: N times the recorded pace; 0 = as fast as possible");
     if (!f.parse(argc, argv, error)) {
         error += "\nUsage of strata-bench:\n" + f.usage();
@@ -101,6 +104,7 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     else if (o.count < 0) error = "-count must not be negative";
     else if (o.size < 0 || o.size > 268'435'000) error = "-size out of range";
     else if (o.act == action::replay && o.file.empty()) error = "-action replay needs -file";
+    else if (o.payload_kind != "binary" && o.payload_kind != "json") error = "-payload must be binary or json";
     if (!error.empty()) return false;
     if (!parse_broker(o.broker, o, error)) return false;
     if (!o.tls.empty() && !o.use_tls) {

@@ -45,6 +45,7 @@ struct options {
     std::int64_t hold_s = 10;           // -action conn: how long to hold the connections
     std::int64_t sources = 1;           // -action conn: source addresses 127.0.0.1..N (beyond ~28k ports each)
     std::int64_t keepalive = 60;
+    std::string payload_kind = "binary"; // binary (sequence header + padding) or json (an object of -size bytes)
     std::string file;                   // -action replay: CSV file
     double speed = 0;                   // -action replay: 0 = as fast as possible, N = N times the recorded pace
 

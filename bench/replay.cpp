@@ -2,7 +2,7 @@
 // Estimation layout: Date,Time,S1_Temp..S4_Temp,S1_Light..S4_Light,
 // S1_Sound..S4_Sound,S5_CO2,S5_CO2_Slope,S6_PIR,S7_PIR,Room_Occupancy_Count)
 // as JSON messages, one topic per sensor kind under the base topic
-// (default building/room1): temperature, light, sound, co2, pir, occupancy.
+// (default building/room1): temperature, light, sound, co2, co2_slope, pir, occupancy.
 // Pace: the recorded one divided by -speed, or as fast as possible (0).
 #include <ctime>
 #include <fstream>
@@ -89,7 +89,8 @@ std::vector<std::pair<std::string, std::string>> messages_of(const csv_row& r) {
         {"temperature", four(0)},
         {"light", four(4)},
         {"sound", four(8)},
-        {"co2", ts + ",\"co2\":" + f[12] + ",\"slope\":" + f[13] + "}"},
+        {"co2", ts + ",\"co2\":" + f[12] + "}"},
+        {"co2_slope", ts + ",\"slope\":" + f[13] + "}"},
         {"pir", ts + ",\"S6\":" + f[14] + ",\"S7\":" + f[15] + "}"},
         {"occupancy", ts + ",\"count\":" + f[16] + "}"},
     };

@@ -34,11 +34,15 @@ struct tls_config {
     bool enabled() const { return !certfile.empty() || !keyfile.empty(); }
 };
 
+// What happens to a client whose pending output reaches max_client_output_bytes.
+enum class slow_client_action { drop_qos0, disconnect };
+
 struct listener_config {
     std::uint16_t port = 1883;        // 0 = an ephemeral port chosen by the kernel
     std::string bind_address;         // empty = every interface
     socket_domain domain = socket_domain::any;
     int max_connections = -1;         // -1 = unlimited
+    std::uint32_t max_connection_rate = 0;  // new connections a second; 0 = unlimited
     std::string mount_point;          // prefix added to topics of clients on this listener
     listener_protocol protocol = listener_protocol::mqtt;
     tls_config tls;
@@ -154,7 +158,9 @@ struct broker_config {
 
     // Limits
     std::uint16_t max_inflight_messages = 20;
+    std::uint32_t max_inflight_bytes = 0;   // payload bytes in flight per client; 0 = unlimited
     std::uint32_t max_queued_messages = 1000;
+    std::uint32_t max_queued_bytes = 0;     // payload bytes queued per client; 0 = unlimited
     bool queue_qos0_messages = false;
     std::uint32_t message_size_limit = 0;   // payload bytes; 0 = unlimited
     std::uint32_t max_packet_size = 0;      // 0 = protocol maximum
@@ -167,6 +173,9 @@ struct broker_config {
     int max_connections = -1;               // broker-wide; no conf key sets it (Mosquitto's is per listener)
     std::uint32_t websockets_headers_size = 4096;  // bytes of a WebSocket upgrade request at most
     std::uint32_t connect_timeout = 10;     // seconds a client has to send CONNECT
+    // Bytes of encoded packets waiting for one client's socket; 0 = unlimited.
+    std::uint64_t max_client_output_bytes = 8ull << 20;
+    slow_client_action slow_client = slow_client_action::drop_qos0;
 
     // Process
     std::uint32_t sys_interval = 10;        // seconds between $SYS updates; 0 = off

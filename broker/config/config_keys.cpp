@@ -5,7 +5,10 @@
 #include "topic/topic_name.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <vector>
 
@@ -22,6 +25,7 @@ constexpr std::int64_t uint32_max = std::numeric_limits<std::uint32_t>::max();
 constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
 constexpr key_choice protocols[] = {{"mqtt"}, {"websockets"}};
 constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
+constexpr key_choice slow_client_actions[] = {{"drop_qos0"}, {"disconnect"}};
 constexpr key_choice storage_kinds[] = {{"none"}, {"rocksdb"}};
 constexpr key_choice durability_modes[] = {{"none"}, {"wal"}, {"fsync"}};
 constexpr key_choice log_dests[] = {{"stdout"}, {"stderr"}, {"syslog"}, {"file"}, {"none"},
@@ -31,6 +35,15 @@ constexpr key_choice log_types[] = {{"error"}, {"warning"}, {"notice"}, {"inform
 // Same order as log_types.
 constexpr std::uint32_t log_type_bits[] = {log_error,     log_warning,     log_notice,     log_information, log_debug,
                                            log_subscribe, log_unsubscribe, log_websockets, log_all,         0};
+
+// Files named in the configuration are opened at parse time so that a typo
+// stops start-up (and --check) with the conf's file:line, not later with
+// only the path.
+result unreadable(std::string_view path) {
+    const std::ifstream in{std::string(path)};
+    if (in) return ok;
+    return "cannot read '" + std::string(path) + "': " + std::strerror(errno);
+}
 
 // A key of a later release: refused wherever it appears, whatever its value,
 // so that e.g. a password_file never silently leaves a broker open.
@@ -93,6 +106,16 @@ constexpr key_spec table[] = {
          c.listener->max_connections = static_cast<int>(v.number);
          return ok;
      }},
+    {.name = "max_connection_rate", .kind = value_kind::integer, .min = 0, .max = int32_max,
+     .scope = key_scope::listener, .section = key_section::listeners, .default_text = "0",
+     .doc = "strata only: new connections a second this listener accepts, with bursts of up to that many after a "
+            "quiet second (a token bucket). A connection beyond the rate is closed as soon as it is accepted, "
+            "before anything is read from it; refusals are logged at most once a second, with their count. "
+            "Clients already connected are not affected. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.listener->max_connection_rate = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "mount_point", .syntax = "TOPIC_PREFIX", .scope = key_scope::listener_block,
      .section = key_section::listeners,
      .doc = "Prefix added to every topic of the clients of this listener (and removed from what they receive), "
@@ -145,12 +168,14 @@ constexpr key_spec table[] = {
      .doc = "PEM file with the server certificate (and its chain): turns TLS on for the listener. Needs `keyfile`. "
             "Re-read on SIGHUP: new connections get the new certificate, open ones keep theirs.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.certfile = std::string(v.text);
          return ok;
      }},
     {.name = "keyfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
      .doc = "PEM file with the private key of `certfile` (not encrypted with a passphrase).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.keyfile = std::string(v.text);
          return ok;
      }},
@@ -158,6 +183,7 @@ constexpr key_spec table[] = {
      .doc = "PEM file of the CA certificates that client certificates must be signed by (with "
             "`require_certificate true`).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.cafile = std::string(v.text);
          return ok;
      }},
@@ -215,12 +241,14 @@ constexpr key_spec table[] = {
      .doc = "PEM certificate revocation list: client certificates it lists are refused. Needs "
             "`require_certificate true`.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.crlfile = std::string(v.text);
          return ok;
      }},
     {.name = "dhparamfile", .syntax = "PATH", .scope = key_scope::listener, .section = key_section::listeners,
      .doc = "PEM Diffie-Hellman parameters for DHE cipher suites; without it OpenSSL picks built-in groups.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          c.listener->tls.dhparamfile = std::string(v.text);
          return ok;
      }},
@@ -278,6 +306,7 @@ constexpr key_spec table[] = {
             "made by `mosquitto_passwd` or `strata passwd`. Clients that send a username must match it; clients "
             "without one are anonymous (`allow_anonymous`). Re-read on SIGHUP (a broken file keeps the old one).",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          if (c.listener) c.listener->password_file = std::string(v.text);
          else c.cfg.password_file = std::string(v.text);
          return ok;
@@ -287,6 +316,7 @@ constexpr key_spec table[] = {
             "docs/security.md). Checked on PUBLISH, on SUBSCRIBE and on every delivery, retained messages and wills "
             "included. Re-read on SIGHUP.",
      .apply = [](apply_context& c, const key_value& v) -> result {
+         if (auto e = unreadable(v.text)) return e;
          if (c.listener) c.listener->acl_file = std::string(v.text);
          else c.cfg.acl_file = std::string(v.text);
          return ok;
@@ -354,22 +384,37 @@ constexpr key_spec table[] = {
      }},
     {.name = "max_inflight_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "0",
-     .doc = "Bytes of outgoing QoS 1 and 2 messages in flight per client; 0 = no maximum.", .when = release::later,
-     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Payload bytes of outgoing QoS 1 and 2 messages in flight per client (sent and not yet "
+            "acknowledged). A message goes in flight while those in flight hold fewer bytes than this, so with "
+            "100 a message of more than 100 bytes still goes, but alone; the others wait in the client's queue. "
+            "With `max_inflight_messages` (and the client's Receive Maximum) whichever limit is reached first "
+            "holds messages back. Only payloads count, as in Mosquitto. 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_inflight_bytes = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "max_queued_messages", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "1000",
-     .doc = "QoS 1 and 2 messages queued per client beyond those in flight; 0 = no maximum.",
+     .doc = "QoS 1 and 2 messages queued per client beyond those in flight (while the window is full or the "
+            "client is offline); more are dropped. See also `max_queued_bytes`. 0 = no maximum.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.max_queued_messages = static_cast<std::uint32_t>(v.number);
          return ok;
      }},
     {.name = "max_queued_bytes", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits, .default_text = "0",
-     .doc = "Bytes of messages queued per client beyond those in flight; 0 = no maximum.", .when = release::later,
-     .only_value = "0", .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Payload bytes of the messages queued per client beyond those in flight (QoS 1 and 2, and QoS 0 "
+            "for offline clients with `queue_qos0_messages`). A message is queued while the queue holds fewer "
+            "bytes than this, else dropped; with `max_queued_messages` whichever limit is reached first drops. "
+            "Only payloads count, as in Mosquitto. 0 = no maximum.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_queued_bytes = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "queue_qos0_messages", .kind = value_kind::boolean, .section = key_section::limits,
      .default_text = "false",
-     .doc = "Also queue QoS 0 messages for disconnected persistent clients (counted in max_queued_messages).",
+     .doc = "Also queue QoS 0 messages for disconnected persistent clients (counted in max_queued_messages and "
+            "max_queued_bytes).",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.queue_qos0_messages = v.flag;
          return ok;
@@ -422,9 +467,35 @@ constexpr key_spec table[] = {
      }},
     {.name = "connect_timeout", .kind = value_kind::integer, .min = 1, .max = 65535,
      .section = key_section::limits, .default_text = "10",
-     .doc = "strata only: seconds a new connection has to send CONNECT before it is closed.",
+     .doc = "strata only: seconds a new connection has to send its whole CONNECT (bytes trickling in do not "
+            "extend it) before it is closed without an answer.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.connect_timeout = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
+    {.name = "max_client_output_bytes", .kind = value_kind::words, .syntax = "SIZE",
+     .section = key_section::limits, .default_text = "8MB",
+     .doc = "strata only: bytes of encoded packets waiting for one client's socket, beyond the write under way "
+            "(`0`, `500KB`, `8MB`, ...). A client that reads slower than messages arrive for it, or not at all, "
+            "reaches it; then `slow_client_action` decides about its QoS 0 messages, and its own packets are not "
+            "read until its output drains below this (so that the answers to them cannot pile up either). QoS 1 "
+            "and 2 messages are not affected: they wait in the client's session, bounded by the in-flight and "
+            "queue limits. A client thus holds at most about twice this much output. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         const auto bytes = v.words.size() == 1 ? parse_size(v.words[0]) : std::nullopt;
+         if (!bytes) return "expected a size such as 0, 500KB, 8MB or 1GB, got '" + std::string(v.text) + "'";
+         c.cfg.max_client_output_bytes = static_cast<std::uint64_t>(*bytes);
+         return ok;
+     }},
+    {.name = "slow_client_action", .kind = value_kind::choice, .choices = slow_client_actions,
+     .section = key_section::limits, .default_text = "drop_qos0",
+     .doc = "strata only: what happens when a client's pending output has reached `max_client_output_bytes`. "
+            "`drop_qos0`: QoS 0 messages that do not fit are dropped, counted in "
+            "`$SYS/broker/publish/messages/dropped`; the first drop of a connection is logged, and the total when "
+            "it closes. `disconnect`: the client is disconnected (its unsent backlog is discarded; MQTT 5: "
+            "DISCONNECT 0x97 Quota exceeded), its will is published, and its session is kept as its expiry says.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.slow_client = v.choice == 0 ? slow_client_action::drop_qos0 : slow_client_action::disconnect;
          return ok;
      }},
     {.name = "memory_limit", .kind = value_kind::integer, .min = 0, .max = std::numeric_limits<std::int64_t>::max(),

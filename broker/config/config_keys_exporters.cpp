@@ -19,6 +19,14 @@ constexpr std::string_view exporter_kinds[] = {"mariadb", "mysql", "postgresql",
 
 exporter_config* current(apply_context& c) { return c.cfg.exporters.empty() ? nullptr : &c.cfg.exporters.back(); }
 
+// Columns (and document fields) every exported row has: captures and fields must not reuse them.
+constexpr std::string_view reserved_names[] = {"topic_id", "ts_us", "seq",     "ts",     "topic",
+                                               "client_id", "qos",  "retain", "reason", "_id"};
+
+bool reserved(std::string_view name) {
+    return std::find(std::begin(reserved_names), std::end(reserved_names), name) != std::end(reserved_names);
+}
+
 constexpr std::string_view no_block = "must come after an 'exporter NAME KIND' line";
 
 bool valid_name(std::string_view n) {
@@ -39,6 +47,9 @@ result check_route_filter(std::string_view filter) {
         if (level.size() > 1 && level.front() == '+') {
             const auto name = level.substr(1);
             if (!valid_name(name)) return "capture name '" + std::string(name) + "' must be letters, digits, _ or -";
+            if (reserved(name) || name == "payload") {
+                return "capture name '" + std::string(name) + "' is a column every row has; choose another";
+            }
             if (std::find(names.begin(), names.end(), name) != names.end()) {
                 return "capture name '" + std::string(name) + "' used twice";
             }
@@ -196,6 +207,11 @@ constexpr key_spec table[] = {
                          field = field.substr(0, colon);
                      }
                      if (!valid_name(field)) return "field name '" + std::string(field) + "' must be letters, digits, _ or -";
+                     if (reserved(field)) {
+                         return "field '" + std::string(field) +
+                                "' is a column every row has (topic_id, ts_us, seq, ts, topic, client_id, qos, retain, "
+                                "reason, _id); rename it in the payload or leave it out";
+                     }
                      if (type != "number" && type != "text" && type != "json") {
                          return "field type '" + std::string(type) + "' must be number, text or json";
                      }

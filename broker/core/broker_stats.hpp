@@ -12,7 +12,7 @@ struct worker_stats {
     std::atomic<std::uint64_t> messages_sent{0};      // PUBLISH packets to clients
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> bytes_sent{0};
-    std::atomic<std::uint64_t> messages_dropped{0};   // queue full or too large for the client
+    std::atomic<std::uint64_t> messages_dropped{0};   // queue full, too large for the client, or a slow consumer's QoS 0
     std::atomic<std::uint64_t> clients_connected{0};
     std::atomic<std::uint64_t> sessions{0};
     std::atomic<std::uint64_t> subscriptions{0};

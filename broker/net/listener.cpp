@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 listener::listener(core::broker& b, const config::listener_config& cfg, std::uint16_t index)
-    : broker_(b), cfg_(cfg), context_(std::make_shared<listener_context>()) {
+    : broker_(b), cfg_(cfg), context_(std::make_shared<listener_context>()), rate_(cfg.max_connection_rate) {
     context_->settings.port = cfg.port;
     context_->settings.index = index;
     context_->settings.mount_point = cfg.mount_point;
@@ -114,11 +114,24 @@ void listener::accept_next(std::size_t acceptor_index) {
             const int limit = broker_.worker_at(0).config().max_connections;
             auto& open_total = broker_.open_connections();
             auto& open_here = *context_->open_connections;
+            const auto now = std::chrono::steady_clock::now();
+            if (!rate_.admit(now)) {
+                // Closed before anything is read or allocated for it: a flood costs an accept and a close.
+                if (const auto refused = rate_.refusals_to_log(now)) {
+                    broker_.log().notice("Client connection from ", describe_peer(socket), " denied: max_connection_rate (",
+                                         rate_.per_second(), "/s) reached on port ",
+                                         static_cast<int>(endpoints_[acceptor_index].port), " (", refused,
+                                         " refused since the last such line).");
+                }
+                boost::system::error_code ignored;
+                socket.close(ignored);
+                accept_next(acceptor_index);
+                return;
+            }
             boost::system::error_code peer_ec;
             const auto peer = socket.remote_endpoint(peer_ec);
             const auto blocked = peer_ec ? std::chrono::milliseconds(0)
-                                         : broker_.login_throttle().blocked_for(address_text(peer.address()),
-                                                                                std::chrono::steady_clock::now());
+                                         : broker_.login_throttle().blocked_for(address_text(peer.address()), now);
             if ((limit >= 0 && open_total.load() >= limit) ||
                 (context_->max_connections >= 0 && open_here.load() >= context_->max_connections)) {
                 broker_.log().notice("Client connection from ", describe_peer(socket),

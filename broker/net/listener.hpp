@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/broker_config.hpp"
+#include "net/connection_rate.hpp"
 #include "net/tcp_connection.hpp"
 #include "net/tls_context.hpp"
 
@@ -54,6 +55,7 @@ private:
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::vector<bound_endpoint> endpoints_;
     std::size_t next_worker_ = 0;
+    connection_rate rate_;  // max_connection_rate, shared by the listener's sockets; worker 0 only
     std::vector<std::unique_ptr<boost::asio::steady_timer>> retry_timers_;  // per acceptor: pause after a failed accept
     std::shared_ptr<const tls_context> tls_;  // null: plain TCP; read and swapped on worker 0 only
 };

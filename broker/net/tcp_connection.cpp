@@ -23,6 +23,8 @@ namespace {
 constexpr int max_reads_per_wakeup = 4;
 // How long a closing connection waits for the peer to close after our last byte.
 constexpr auto linger_time = std::chrono::seconds(2);
+// How long a closing connection may take to write what is queued for it.
+constexpr auto close_write_time = std::chrono::seconds(5);
 // A write buffer larger than this is given back once written, so that one
 // burst does not pin memory on a connection for its lifetime.
 constexpr std::size_t kept_wire_capacity = 64 * 1024;
@@ -176,11 +178,32 @@ void tcp_connection::after_input() {
         case protocol::connection_state::migrating: migrate(); return;
         case protocol::connection_state::closing:
         case protocol::connection_state::closed: output_ready(); return;
-        default: wait_readable(); return;
+        default:
+            if (output_backlogged()) {
+                read_paused_ = true;  // resumed in on_written, once the output drains
+                return;
+            }
+            wait_readable();
+            return;
     }
 }
 
+bool tcp_connection::output_backlogged() const {
+    const auto cap = worker_.config().max_client_output_bytes;
+    return cap != 0 && conn_->output().size() >= cap;
+}
+
+void tcp_connection::arm_close_deadline() {
+    if (linger_timer_) return;  // already closing on a timer (or draining)
+    linger_timer_.emplace(socket_.get_executor());
+    linger_timer_->expires_after(close_write_time);
+    linger_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->finish_close();
+    });
+}
+
 void tcp_connection::output_ready() {
+    if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
     flush_posted_ = true;
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
@@ -267,6 +290,7 @@ bool tcp_connection::fill_layered_write() {
 void tcp_connection::on_written(const boost::system::error_code& ec) {
     write_in_flight_ = false;
     writing_.clear();
+    writing_.trim(kept_wire_capacity);
     if (layers_) {
         layers_->wire.clear();
         if (layers_->wire.capacity() > kept_wire_capacity) std::vector<std::uint8_t>().swap(layers_->wire);
@@ -282,6 +306,12 @@ void tcp_connection::on_written(const boost::system::error_code& ec) {
         return;
     }
     flush();
+    if (read_paused_ && !output_backlogged() &&
+        (conn_->state() == protocol::connection_state::active ||
+         conn_->state() == protocol::connection_state::awaiting_connect)) {
+        read_paused_ = false;
+        wait_readable();
+    }
 }
 
 void tcp_connection::drain_until_eof() {
@@ -291,7 +321,7 @@ void tcp_connection::drain_until_eof() {
     shut_down_ = true;
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
-    linger_timer_.emplace(socket_.get_executor());
+    linger_timer_.emplace(socket_.get_executor());  // replaces the close deadline's timer (its wait is cancelled)
     linger_timer_->expires_after(linger_time);
     linger_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->finish_close();

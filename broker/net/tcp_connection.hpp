@@ -72,6 +72,12 @@ private:
     bool fill_layered_write();
     void on_written(const boost::system::error_code& ec);
     void finish_close();
+    // Closes the socket if what is queued has not been written in time (a
+    // client that stopped reading would otherwise hold its connection forever).
+    void arm_close_deadline();
+    // max_client_output_bytes: a client whose output waits over the cap is
+    // not read from until it drains, so that answers cannot pile up.
+    bool output_backlogged() const;
     void close_after_output(std::string_view why);
     void drain_until_eof();
     void discard_input();
@@ -90,6 +96,7 @@ private:
     bool shut_down_ = false;
     bool counted_ = true;  // holds a place in the connection counts
     bool migrate_after_write_ = false;
+    bool read_paused_ = false;  // not waiting for input: output_backlogged()
 };
 
 // A short "address:port" of the peer for log lines.

@@ -202,6 +202,7 @@ void connection::protocol_violation(reason_code rc, std::string_view what) {
 void connection::begin_close() {
     if (state_ == connection_state::closing || state_ == connection_state::closed) return;
     if (plugin_) plugin_closing();
+    log_slow_drops();
     if (state_ == connection_state::active) {
         worker_.stats().add(worker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
     }

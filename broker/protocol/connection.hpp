@@ -65,6 +65,7 @@ public:
     // The socket is gone (EOF, error, or closed after closing()).
     void on_transport_closed();
     output_queue& output() { return out_; }
+    const output_queue& output() const { return out_; }
     connection_state state() const { return state_; }
     bool closing() const { return state_ == connection_state::closing; }
     // With state() == migrating: the worker to move to and the bytes to replay there.
@@ -135,6 +136,13 @@ private:
     void release_held(std::uint16_t packet_id, const message_ref& held);
     void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
 
+    // Slow consumers (output_limit.cpp): whether a QoS 0 PUBLISH of
+    // `packet_bytes` fits under max_client_output_bytes; if not, it is dropped
+    // or the client is disconnected, as slow_client_action says.
+    bool output_has_room(std::uint32_t packet_bytes);
+    void disconnect_slow_client();
+    void log_slow_drops() const;
+
     // Closes because of a protocol violation: DISCONNECT with the reason in
     // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
     void protocol_violation(codec::reason_code rc, std::string_view what);
@@ -187,6 +195,8 @@ private:
     std::uint16_t server_topic_alias_maximum_ = 0;
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
+    bool slow_disconnect_posted_ = false;   // slow_client_action disconnect: on its way
+    std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
     // QoS 1/2 PUBLISH packets whose acknowledgement waits for the store.
     std::uint32_t awaiting_commit_ = 0;
     std::vector<std::uint16_t> awaiting_pubrec_;  // QoS 2 ids among them

@@ -35,6 +35,12 @@ void output_queue::clear() {
     referenced_bytes_ = 0;
 }
 
+void output_queue::trim(std::size_t keep) {
+    if (!empty()) return;
+    if (bytes_.capacity() > keep) codec::byte_buffer().swap(bytes_);
+    if (segments_.capacity() * sizeof(segment) > keep) std::vector<segment>().swap(segments_);
+}
+
 void output_queue::swap(output_queue& other) noexcept {
     std::swap(bytes_, other.bytes_);
     std::swap(segments_, other.segments_);

@@ -42,6 +42,9 @@ public:
 
     // Forgets everything (releasing message references), keeping capacity.
     void clear();
+    // Once empty: gives its buffers back when they hold more than `keep`
+    // bytes, so that one burst does not pin memory for the connection's life.
+    void trim(std::size_t keep);
 
     void swap(output_queue& other) noexcept;
 

@@ -324,6 +324,8 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
                             " bytes): larger than its maximum packet size.");
         return false;
     }
+    // Before the alias is recorded: a dropped message must not define one.
+    if (qos == 0 && !output_has_room(total)) return true;  // dropped as a slow consumer's; QoS 0 needs no more
     if (new_alias) outbound_aliases_.emplace(std::string(topic), alias);
 
     codec::byte_writer w(out_.bytes());

@@ -2,15 +2,26 @@
 // thread and replaced on configuration reload; sessions read them at use.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace strata {
 
 struct delivery_limits {
     std::uint16_t max_inflight_messages = 20;  // 0 = no limit beyond the client's Receive Maximum
+    // Payload bytes of the QoS 1/2 messages in flight: a message goes in flight
+    // while those in flight hold fewer bytes (so one larger message still goes
+    // out alone), as Mosquitto. 0 = no limit.
+    std::uint32_t max_inflight_bytes = 0;
     std::uint32_t max_queued_messages = 1000;  // 0 = no limit
+    // Payload bytes of the queued messages: one is queued while the queue holds
+    // fewer bytes. Whichever of the two queue limits is reached first drops. 0 = no limit.
+    std::uint32_t max_queued_bytes = 0;
     bool queue_qos0_messages = false;
     bool upgrade_outgoing_qos = false;
+    // The worker's count of dropped messages ($SYS/broker/publish/messages/dropped),
+    // written on the worker's thread only; null: not counted (tests).
+    std::atomic<std::uint64_t>* dropped_messages = nullptr;
 };
 
 }  // namespace strata

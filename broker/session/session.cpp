@@ -6,6 +6,14 @@
 
 namespace strata {
 
+namespace {
+
+std::uint32_t payload_bytes(const pending_delivery& d) {
+    return d.msg ? static_cast<std::uint32_t>(d.msg->payload().size()) : 0;
+}
+
+}  // namespace
+
 session::~session() = default;
 
 session::session(std::string client_id, std::uint64_t id, const delivery_limits& limits)
@@ -32,6 +40,7 @@ void session::detach() {
     if (parked_ > 0) {
         for (std::size_t i = parked_from_; i < inflight_.size(); ++i) inflight_[i].parked = false;
         parked_ = 0;
+        parked_bytes_ = 0;
     }
 }
 
@@ -39,6 +48,47 @@ std::uint32_t session::window() const {
     std::uint32_t w = sink_ ? sink_->client_receive_maximum() : 65535;
     if (limits_.max_inflight_messages != 0) w = std::min<std::uint32_t>(w, limits_.max_inflight_messages);
     return w;
+}
+
+bool session::window_has_room(std::size_t active, std::uint64_t active_bytes) const {
+    if (active >= window()) return false;
+    return limits_.max_inflight_bytes == 0 || active_bytes < limits_.max_inflight_bytes;
+}
+
+void session::push_inflight(inflight_delivery d) {
+    d.bytes = payload_bytes(d.delivery);
+    inflight_bytes_ += d.bytes;
+    inflight_.push_back(std::move(d));
+}
+
+void session::erase_inflight(std::size_t index) {
+    set_parked(inflight_[index], false);
+    inflight_bytes_ -= inflight_[index].bytes;
+    inflight_.erase(index);
+}
+
+void session::set_parked(inflight_delivery& d, bool parked) {
+    if (d.parked == parked) return;
+    d.parked = parked;
+    if (parked) {
+        ++parked_;
+        parked_bytes_ += d.bytes;
+    } else {
+        --parked_;
+        parked_bytes_ -= d.bytes;
+    }
+}
+
+void session::push_queued(pending_delivery d) {
+    queued_bytes_ += payload_bytes(d);
+    queue_.push_back(std::move(d));
+}
+
+pending_delivery session::pop_queued() {
+    pending_delivery d = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= payload_bytes(d);
+    return d;
 }
 
 // Records a delivery in the store (persistent sessions, stored messages only).
@@ -97,12 +147,12 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
         return;
     }
     // Messages wait behind older queued (or parked) ones so that order is kept [MQTT-4.6.0-6].
-    if (sink_ && queue_.empty() && parked_ == 0 && inflight_.size() < window()) {
+    if (sink_ && queue_.empty() && parked_ == 0 && window_has_room()) {
         const auto id = packet_ids_.allocate();
         inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)},
                             id, false, false, false};
         if (start_inflight(d)) {
-            inflight_.push_back(std::move(d));
+            push_inflight(std::move(d));
         } else {
             unjournal(d.delivery);
             packet_ids_.release(id);  // too large for this client: as if delivered
@@ -114,14 +164,20 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
 
 void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
                       std::uint64_t journal_seq) {
-    if (limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) {
+    // Whichever limit is reached first (Mosquitto's rule); a queue with room
+    // for bytes takes a message of any size, so one large message is not refused forever.
+    if ((limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
+        (limits_.max_queued_bytes != 0 && queued_bytes_ >= limits_.max_queued_bytes)) {
         ++dropped_;
+        if (auto* counter = limits_.dropped_messages) {
+            counter->store(counter->load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
         if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         return;
     }
     pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)};
     journal(d, session_journal::state::queued, 0);
-    queue_.push_back(std::move(d));
+    push_queued(std::move(d));
 }
 
 void session::pump() {
@@ -132,21 +188,20 @@ void session::pump() {
         auto& next = queue_.front();
         if (next.msg->expired(now)) {  // [MQTT-3.3.2-5]
             unjournal(next);
-            queue_.pop_front();
+            pop_queued();
             continue;
         }
         if (next.qos == 0) {
             sink_->send_publish(*next.msg, 0, next.retain, 0, false, next.subscription_ids);
             unjournal(next);
-            queue_.pop_front();
+            pop_queued();
             continue;
         }
-        if (inflight_.size() >= window()) return;
+        if (!window_has_room()) return;
         const auto id = packet_ids_.allocate();
-        inflight_delivery d{std::move(next), id, false, false, false};
-        queue_.pop_front();
+        inflight_delivery d{pop_queued(), id, false, false, false};
         if (start_inflight(d)) {
-            inflight_.push_back(std::move(d));
+            push_inflight(std::move(d));
         } else {
             unjournal(d.delivery);
             packet_ids_.release(id);
@@ -164,26 +219,31 @@ void session::pump() {
 // their order; the rest stay in flight, parked, with their packet ids.
 void session::resend_inflight() {
     if (!sink_) return;
-    std::size_t released = 0;
-    for (std::size_t i = 0; i < inflight_.size(); ++i) released += inflight_[i].released ? 1 : 0;
-    const std::size_t room = window() > released ? window() - released : 0;
-    std::size_t resent = 0;
+    // What takes a place in the window before any PUBLISH is resent.
+    std::size_t active = 0;
+    std::uint64_t active_bytes = 0;
+    for (std::size_t i = 0; i < inflight_.size(); ++i) {
+        if (!inflight_[i].released) continue;
+        ++active;
+        active_bytes += inflight_[i].bytes;
+    }
+    // Once one message is parked every later one is too (the room only
+    // shrinks as the loop goes), so order is kept.
     for (std::size_t i = 0; i < inflight_.size(); ++i) {
         auto& d = inflight_[i];
         if (d.released) {
             sink_->send_pubrel(d.packet_id);
-        } else if (resent == room) {
-            d.parked = true;
-            if (parked_++ == 0) parked_from_ = i;
-        } else if (d.held) {
-            ++resent;  // not durable yet: send_held() sends it once it is
-        } else if (send_inflight(d, true)) {
-            ++resent;
+        } else if (!window_has_room(active, active_bytes)) {
+            if (parked_ == 0) parked_from_ = i;
+            set_parked(d, true);
+        } else if (d.held || send_inflight(d, true)) {  // a held one: send_held() sends it once it is durable
+            ++active;
+            active_bytes += d.bytes;
         } else {
             // Too large for the new connection: discarded as if delivered [MQTT-3.1.2-25].
             unjournal(d.delivery);
             packet_ids_.release(d.packet_id);
-            inflight_.erase(i--);
+            erase_inflight(i--);
         }
     }
     pump();
@@ -193,11 +253,10 @@ void session::resend_inflight() {
 // true once none is left. Parked entries are found from parked_from_ on, so
 // each is looked at once however many acknowledgements it takes.
 bool session::resend_parked() {
-    while (parked_ > 0 && inflight_.size() - parked_ < window()) {
+    while (parked_ > 0 && window_has_room()) {
         while (!inflight_[parked_from_].parked) ++parked_from_;
         auto& d = inflight_[parked_from_];
-        d.parked = false;
-        --parked_;
+        set_parked(d, false);
         if (d.held || send_inflight(d, true)) {  // a held one goes out from send_held()
             ++parked_from_;
             continue;
@@ -205,7 +264,7 @@ bool session::resend_parked() {
         // Too large for this connection: discarded as if delivered [MQTT-3.1.2-25].
         unjournal(d.delivery);
         packet_ids_.release(d.packet_id);
-        inflight_.erase(parked_from_);  // the next entry now sits at parked_from_
+        erase_inflight(parked_from_);  // the next entry now sits at parked_from_
     }
     return parked_ == 0;
 }
@@ -216,12 +275,12 @@ std::size_t session::find_inflight(std::uint16_t packet_id) const {
 }
 
 void session::complete(std::size_t index) {
-    // The client may acknowledge a parked message it got on the earlier connection.
-    if (inflight_[index].parked) --parked_;
+    // The client may acknowledge a parked message it got on the earlier
+    // connection (erase_inflight unparks it).
     if (index < parked_from_) --parked_from_;
     unjournal(inflight_[index].delivery);
     packet_ids_.release(inflight_[index].packet_id);
-    inflight_.erase(index);
+    erase_inflight(index);
     pump();
 }
 
@@ -242,10 +301,7 @@ bool session::on_pubrec(std::uint16_t packet_id, bool failed) {
     auto& d = inflight_[i];
     const bool first = !d.released;
     d.released = true;
-    if (d.parked) {  // a PUBREC for what the earlier connection delivered: no resend needed
-        d.parked = false;
-        --parked_;
-    }
+    set_parked(d, false);  // a PUBREC for what the earlier connection delivered: no resend needed
     if (journal_ && d.delivery.journal_seq != 0) {
         if (first) journal_->delivery_saved(*this, d.delivery, session_journal::state::released, packet_id);
         d.delivery.msg.reset();  // the message itself is no longer needed
@@ -268,12 +324,12 @@ void session::restore_in_flight(pending_delivery d, std::uint16_t packet_id, boo
     next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
     packet_ids_.reserve(packet_id);
     // It may have reached the client before the crash: resent with DUP.
-    inflight_.push_back(inflight_delivery{std::move(d), packet_id, released, true, false});
+    push_inflight(inflight_delivery{std::move(d), packet_id, released, true, false});
 }
 
 void session::restore_queued(pending_delivery d) {
     next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
-    queue_.push_back(std::move(d));
+    push_queued(std::move(d));
 }
 
 }  // namespace strata

@@ -93,6 +93,9 @@ struct inflight_delivery {
     // Kept in flight from an earlier connection but not resent yet: the new
     // connection's window is smaller. Resent (DUP) as acknowledgements free it.
     bool parked = false;
+    // Payload bytes, counted against max_inflight_bytes until the exchange
+    // completes (kept when a released QoS 2 message lets go of its payload).
+    std::uint32_t bytes = 0;
 };
 
 // Shared with shared-subscription owners on other threads, who prefer members that are online.
@@ -144,6 +147,9 @@ public:
     // In flight but waiting for room in the window to be resent (see parked).
     std::size_t parked_count() const { return parked_; }
     std::size_t queued_count() const { return queue_.size(); }
+    // Payload bytes in flight (parked ones included) and queued.
+    std::uint64_t inflight_bytes() const { return inflight_bytes_; }
+    std::uint64_t queued_bytes() const { return queued_bytes_; }
     std::uint64_t dropped_count() const { return dropped_; }
 
     // ---- persistence ----
@@ -202,6 +208,16 @@ public:
 
 private:
     std::uint32_t window() const;
+    // Whether one more message may go in flight: fewer than window() and,
+    // with max_inflight_bytes, fewer bytes than that (parked ones do not count).
+    bool window_has_room(std::size_t active, std::uint64_t active_bytes) const;
+    bool window_has_room() const { return window_has_room(inflight_.size() - parked_, inflight_bytes_ - parked_bytes_); }
+    // Every change to inflight_ and queue_ goes through these, which keep the byte counts.
+    void push_inflight(inflight_delivery d);
+    void erase_inflight(std::size_t index);
+    void set_parked(inflight_delivery& d, bool parked);
+    void push_queued(pending_delivery d);
+    pending_delivery pop_queued();
     bool send_inflight(inflight_delivery& d, bool dup);
     bool start_inflight(inflight_delivery& d);
     bool resend_parked();
@@ -222,7 +238,10 @@ private:
     ring_buffer<inflight_delivery> inflight_;  // in send order
     std::size_t parked_ = 0;       // entries of inflight_ with `parked` set
     std::size_t parked_from_ = 0;  // no parked entry sits before this index
+    std::uint64_t inflight_bytes_ = 0;  // payload bytes of inflight_
+    std::uint64_t parked_bytes_ = 0;    // of its parked entries
     ring_buffer<pending_delivery> queue_;
+    std::uint64_t queued_bytes_ = 0;    // payload bytes of queue_
     packet_id_pool packet_ids_;
     std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;
     std::uint64_t dropped_ = 0;

@@ -2,6 +2,20 @@
 
 namespace strata::topic {
 
+retained_store::~retained_store() {
+    // Each node is detached from its children before it is destroyed, so that
+    // a deep tree does not destroy itself recursively (see the header).
+    std::vector<std::unique_ptr<node>> detached;
+    for (auto& [key, child] : root_.children) detached.push_back(std::move(child));
+    root_.children.clear();
+    while (!detached.empty()) {
+        std::unique_ptr<node> next = std::move(detached.back());
+        detached.pop_back();
+        for (auto& [key, child] : next->children) detached.push_back(std::move(child));
+        next->children.clear();
+    }
+}
+
 retained_store::node* retained_store::walk(std::string_view topic, bool create) {
     node* n = &root_;
     level_iterator it(topic);

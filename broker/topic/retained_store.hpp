@@ -3,6 +3,9 @@
 // level. Each worker thread keeps a replica; updates carry a broker-wide
 // order number and the newest one wins, so replicas converge whatever order
 // the threads see the updates in.
+//
+// As in topic_trie, nothing recurses over levels (a topic may have 65,536):
+// matching and destruction keep explicit work lists.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,11 @@ namespace strata::topic {
 
 class retained_store {
 public:
+    retained_store() = default;
+    retained_store(const retained_store&) = delete;
+    retained_store& operator=(const retained_store&) = delete;
+    ~retained_store();
+
     // Stores `m` for its topic, or removes the topic's message when the payload
     // is empty [MQTT-3.3.1-6]; ignored when an update with a higher order was
     // already applied.
@@ -29,7 +37,14 @@ public:
     template <typename Visit>
     void match(std::string_view filter, time_point now, Visit&& visit) {
         std::vector<node*> expired;
-        match_node(root_, filter, true, now, visit, expired);
+        // Nodes still to match against the rest of the filter (SUBSCRIBE time:
+        // a local work list is fine here).
+        std::vector<match_step> work{match_step{&root_, filter, true}};
+        while (!work.empty()) {
+            const match_step step = work.back();
+            work.pop_back();
+            match_node(step, now, visit, expired, work);
+        }
         for (auto* n : expired) {
             clear_node(n);
             n->order = 0;  // expiry is not an update that could be overtaken
@@ -58,40 +73,50 @@ private:
     void clear_node(node* n);
     void prune(node* n);
 
+    // A node and the part of the filter still to match below it.
+    struct match_step {
+        node* at;
+        std::string_view filter;
+        bool is_root;
+    };
+
+    // Matches one level of the filter at `step`; what continues below goes to `work`.
     template <typename Visit>
-    void match_node(node& n, std::string_view filter, bool is_root, time_point now, Visit& visit,
-                    std::vector<node*>& expired) {
-        const auto slash = filter.find('/');
-        const std::string_view level = filter.substr(0, slash);
+    void match_node(const match_step& step, time_point now, Visit& visit, std::vector<node*>& expired,
+                    std::vector<match_step>& work) {
+        node& n = *step.at;
+        const auto slash = step.filter.find('/');
+        const std::string_view level = step.filter.substr(0, slash);
         const bool last = slash == std::string_view::npos;
-        const std::string_view rest = last ? std::string_view{} : filter.substr(slash + 1);
+        const std::string_view rest = last ? std::string_view{} : step.filter.substr(slash + 1);
         if (level == "#") {
             // "a/#" also matches "a" itself; '$' topics are excluded at the root.
-            if (!is_root) emit(n, now, visit, expired);
+            if (!step.is_root) emit(n, now, visit, expired);
+            std::vector<node*> below;
             for (auto& [key, child] : n.children) {
-                if (is_root && !key.empty() && key.front() == '$') continue;
-                visit_subtree(*child, now, visit, expired);
+                if (step.is_root && !key.empty() && key.front() == '$') continue;
+                below.push_back(child.get());
+            }
+            while (!below.empty()) {
+                node* b = below.back();
+                below.pop_back();
+                emit(*b, now, visit, expired);
+                for (auto& [key, child] : b->children) below.push_back(child.get());
             }
             return;
         }
         auto descend = [&](node& child) {
             if (last) emit(child, now, visit, expired);
-            else match_node(child, rest, false, now, visit, expired);
+            else work.push_back(match_step{&child, rest, false});
         };
         if (level == "+") {
             for (auto& [key, child] : n.children) {
-                if (is_root && !key.empty() && key.front() == '$') continue;
+                if (step.is_root && !key.empty() && key.front() == '$') continue;
                 descend(*child);
             }
         } else if (auto it = n.children.find(level); it != n.children.end()) {
             descend(*it->second);
         }
-    }
-
-    template <typename Visit>
-    void visit_subtree(node& n, time_point now, Visit& visit, std::vector<node*>& expired) {
-        emit(n, now, visit, expired);
-        for (auto& [key, child] : n.children) visit_subtree(*child, now, visit, expired);
     }
 
     template <typename Visit>

@@ -7,6 +7,11 @@
 // where it is stored (`trie_slot`), so removal is a swap with the last entry,
 // O(1) whatever the number of subscribers on that filter.
 //
+// Nothing here recurses over levels: a filter may have 65,536 of them (a
+// 65,535-byte string of slashes), and a stack frame per level would overflow
+// a thread's stack. Matching keeps its work list in a vector reused from one
+// message to the next, and destruction takes the nodes apart one by one.
+//
 // Not thread-safe: each trie belongs to one worker thread.
 #pragma once
 
@@ -40,6 +45,7 @@ public:
     topic_trie() = default;
     topic_trie(const topic_trie&) = delete;
     topic_trie& operator=(const topic_trie&) = delete;
+    ~topic_trie() { dismantle(root_); }
 
     // Adds an entry for a valid filter and records its position in *entry.slot.
     void insert(std::string_view filter, Entry entry) {
@@ -79,11 +85,40 @@ public:
         prune(n);
     }
 
-    // Calls visit(entry) for every entry whose filter matches `topic`.
+    // Calls visit(entry) for every entry whose filter matches `topic`, depth
+    // first: at each level the filters ending there ('#' ones first), then
+    // those below the level's own name, then those below '+'.
     template <typename Visit>
     void match(std::string_view topic, Visit&& visit) {
         const bool dollar = !topic.empty() && topic.front() == '$';
-        match_from(root_, topic, true, dollar, visit);
+        // From `base` on, so that a visit that matches again (it does not
+        // today) would only use the part of the work list above ours.
+        const std::size_t base = work_.size();
+        work_.push_back(match_step{&root_, topic, false, true});
+        while (work_.size() > base) {
+            const match_step step = work_.back();
+            work_.pop_back();
+            node& n = *step.at;
+            // "a/#" also matches "a"; a leading wildcard never matches a '$' topic.
+            const bool wildcards = !(step.is_root && dollar);
+            if (wildcards) {
+                for (auto& e : n.multi) visit(e);
+            }
+            if (step.at_end) {
+                for (auto& e : n.exact) visit(e);
+                continue;
+            }
+            const auto slash = step.rest.find('/');
+            const std::string_view level = step.rest.substr(0, slash);
+            const bool last = slash == std::string_view::npos;
+            const std::string_view next_rest = last ? std::string_view{} : step.rest.substr(slash + 1);
+            // Pushed in reverse order of visiting: the level's name before '+'.
+            if (n.plus && wildcards) work_.push_back(match_step{n.plus.get(), next_rest, last, false});
+            if (!n.children.empty()) {
+                auto found = n.children.find(level);
+                if (found != n.children.end()) work_.push_back(match_step{found->second.get(), next_rest, last, false});
+            }
+        }
     }
 
     std::size_t size() const { return size_; }
@@ -129,36 +164,35 @@ private:
         }
     }
 
-    // `rest` is the part of the topic not consumed yet; `at_end` says whether
-    // every level has been consumed.
-    template <typename Visit>
-    static void match_levels(node& n, std::string_view rest, bool at_end, bool dollar, bool is_root, Visit& visit) {
-        // "a/#" also matches "a"; a leading wildcard never matches a '$' topic.
-        if (!(is_root && dollar)) {
-            for (auto& e : n.multi) visit(e);
+    // Destroys everything below `n` without recursing: each node is detached
+    // from its children before it is destroyed.
+    static void dismantle(node& n) {
+        std::vector<std::unique_ptr<node>> detached;
+        auto detach_children = [&detached](node& from) {
+            for (auto& [key, child] : from.children) detached.push_back(std::move(child));
+            from.children.clear();
+            if (from.plus) detached.push_back(std::move(from.plus));
+        };
+        detach_children(n);
+        while (!detached.empty()) {
+            std::unique_ptr<node> next = std::move(detached.back());
+            detached.pop_back();
+            detach_children(*next);
         }
-        if (at_end) {
-            for (auto& e : n.exact) visit(e);
-            return;
-        }
-        const auto slash = rest.find('/');
-        const std::string_view level = rest.substr(0, slash);
-        const bool last = slash == std::string_view::npos;
-        const std::string_view next_rest = last ? std::string_view{} : rest.substr(slash + 1);
-        if (!n.children.empty()) {
-            auto found = n.children.find(level);
-            if (found != n.children.end()) match_levels(*found->second, next_rest, last, dollar, false, visit);
-        }
-        if (n.plus && !(is_root && dollar)) match_levels(*n.plus, next_rest, last, dollar, false, visit);
     }
 
-    template <typename Visit>
-    void match_from(node& n, std::string_view topic, bool is_root, bool dollar, Visit& visit) {
-        match_levels(n, topic, false, dollar, is_root, visit);
-    }
+    // One node to match: `rest` is the part of the topic not consumed yet;
+    // `at_end` says whether every level has been consumed.
+    struct match_step {
+        node* at;
+        std::string_view rest;
+        bool at_end;
+        bool is_root;
+    };
 
     node root_;
     std::size_t size_ = 0;
+    std::vector<match_step> work_;  // match()'s work list; keeps its capacity
 };
 
 }  // namespace strata::topic

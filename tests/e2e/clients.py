@@ -279,10 +279,7 @@ class MqttClient:
         self._connected.clear()
         self._closed.clear()
         self.connack = None
-        if transport == "websockets":
-            self.c.ws_set_options(path=ws_path)
-        if tls:
-            self.c.tls_set(**tls)
+        # The paho client keeps its transport, WebSocket path and TLS context.
         self.c._strata_raw_connack = None
         self.c._strata_raw_disconnect = None
         self.disconnect_reason = None

@@ -513,10 +513,18 @@ class RawClient:
     `version` selects how received packets are decoded (properties or not); it is
     set by `connect()` and can be changed at any time."""
 
-    def __init__(self, host, port=None, version=V5, timeout=5.0):
+    def __init__(self, host, port=None, version=V5, timeout=5.0, rcvbuf=None):
         if port is None:  # a conftest Broker
             host, port = host.host, host.port
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            # A small receive buffer (and so TCP window) must be set before the
+            # handshake: a client that reads slowly, or not at all.
+            self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.version = version
         self.timeout = timeout

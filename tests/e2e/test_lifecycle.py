@@ -123,8 +123,9 @@ def test_check_good_conf(tmp_path):
 BAD_LINES = [
     pytest.param("no_such_option 1", None, id="unknown-key"),
     pytest.param("max_inflight_messages abc", None, id="bad-value"),
-    pytest.param("password_file /nonexistent/passwd", "not supported yet", id="password_file"),
-    pytest.param("cafile /nonexistent/ca.pem", "not supported yet", id="cafile"),
+    pytest.param("password_file /nonexistent/passwd", "cannot read", id="password_file"),
+    pytest.param("cafile /nonexistent/ca.pem", "cannot read", id="cafile"),
+    pytest.param("connection bridge-to-cloud", "not supported yet", id="bridge"),
 ]
 
 

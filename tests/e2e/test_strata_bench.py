@@ -116,16 +116,17 @@ def test_replay_publishes_each_row_as_json(broker, client):
     out, s = bench(broker, "-action", "replay", "-file", SAMPLE, "-qos", 1, "-speed", 0)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = len(SAMPLE.read_text().splitlines()) - 1
-    assert s["published"] == rows * 6
-    got = watcher.expect(rows * 6)
+    assert s["published"] == rows * 7
+    got = watcher.expect(rows * 7)
     by_kind = {}
     for m in got:
         by_kind.setdefault(m.topic.rsplit("/", 1)[1], []).append(json.loads(m.payload))
-    assert sorted(by_kind) == ["co2", "light", "occupancy", "pir", "sound", "temperature"]
+    assert sorted(by_kind) == ["co2", "co2_slope", "light", "occupancy", "pir", "sound", "temperature"]
     first = by_kind["temperature"][0]
     # The first row of the sample: 2017/12/22,10:49:41,24.94,24.75,24.56,25.38,...
     assert first == {"ts": "2017-12-22T10:49:41", "S1": 24.94, "S2": 24.75, "S3": 24.56, "S4": 25.38}
-    assert by_kind["co2"][0] == {"ts": "2017-12-22T10:49:41", "co2": 390, "slope": 0.769230769231}
+    assert by_kind["co2"][0] == {"ts": "2017-12-22T10:49:41", "co2": 390}
+    assert by_kind["co2_slope"][0] == {"ts": "2017-12-22T10:49:41", "slope": 0.769230769231}
     assert [r["ts"] for r in by_kind["occupancy"]] == sorted(r["ts"] for r in by_kind["occupancy"])
 
 

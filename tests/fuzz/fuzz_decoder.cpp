@@ -1,7 +1,8 @@
 // libFuzzer target over the packet decoders and the connection state machine.
 //
 // Input layout: byte 0 picks a protocol version for the stand-alone decoders
-// and how the stream is split into reads; the rest is fed (a) to every
+// and how the stream is split into reads (and, with its top bit, whether a
+// slow consumer is disconnected rather than dropped); the rest is fed (a) to every
 // decoder directly and (b) as a byte stream to a real protocol::connection on
 // a real worker, prefixed with a valid CONNECT so that the fuzzer reaches the
 // states after CONNECT as well as the CONNECT parser itself.
@@ -37,10 +38,20 @@ struct harness {
         cfg->log.types = 0;  // quiet
         cfg->max_topic_alias = 4;
         cfg->max_inflight_messages = 3;
-        config = cfg;
+        cfg->max_inflight_bytes = 64;
+        cfg->max_queued_messages = 8;
+        cfg->max_queued_bytes = 256;
+        // Small enough that a few messages delivered back within one read
+        // reach it, so that the slow-consumer paths run too.
+        cfg->max_client_output_bytes = 512;
+        drop = cfg;
+        auto d = std::make_shared<config::broker_config>(*cfg);
+        d->slow_client = config::slow_client_action::disconnect;
+        disconnect = d;
         log = std::make_unique<logger>(cfg->log);
     }
-    std::shared_ptr<const config::broker_config> config;
+    std::shared_ptr<const config::broker_config> drop;
+    std::shared_ptr<const config::broker_config> disconnect;
     std::unique_ptr<logger> log;
 };
 
@@ -99,11 +110,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     decode_all(input, mode >> 4, version);
 
-    core::broker broker(h.config, *h.log);  // no threads: the worker is driven by hand
+    core::broker broker((mode & 0x80) ? h.disconnect : h.drop, *h.log);  // no threads: the worker is driven by hand
     auto& worker = broker.worker_at(0);
     capture_transport transport;
     {
-        const protocol::listener_settings listener{1883, "", std::nullopt};
+        protocol::listener_settings listener;
+        listener.port = 1883;
         protocol::connection conn(worker, transport, "fuzz", listener);
         if (mode & 0x08) {
             const auto prefix = connect_prefix(version);
@@ -114,6 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::size_t chunk = 1 + (mode & 0x07) * 7;
         for (std::size_t at = 0; at < input.size(); at += chunk) {
             conn.on_input(input.subspan(at, std::min(chunk, input.size() - at)));
+            worker.io().poll();  // posted work, such as disconnecting a slow consumer
+            worker.io().restart();
             conn.output().segments();
             conn.output().clear();
         }

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -30,6 +31,18 @@ cfg::broker_config parse(const std::string& text) {
     REQUIRE(r.config.has_value());
     CHECK(r.errors.empty());
     return *r.config;
+}
+
+// The parser opens the files a configuration names, so the tests give it
+// real (empty) ones: F("c.pem") is a path in a fresh temporary directory.
+std::string F(const std::string& name) {
+    static const std::filesystem::path dir = [] {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "strata-config-XXXXXX").string();
+        return std::filesystem::path(::mkdtemp(tmpl.data()));
+    }();
+    const auto path = dir / name;
+    std::ofstream{path};
+    return path.string();
 }
 
 std::vector<std::string> errors(const std::string& text) {
@@ -142,6 +155,38 @@ TEST_CASE("config: integers and their ranges") {
           "t.conf:1: message_size_limit: expected an integer from 0 to 268435455, got '268435456'");
     CHECK(error("threads 99999999999999999999\n") ==
           "t.conf:1: threads: expected an integer from 0 to 1024, got '99999999999999999999'");
+}
+
+TEST_CASE("config: max_inflight_bytes and max_queued_bytes") {
+    const auto d = parse("");
+    CHECK(d.max_inflight_bytes == 0);
+    CHECK(d.max_queued_bytes == 0);
+    const auto c = parse("max_inflight_bytes 1000\nmax_queued_bytes 2147483647\n");
+    CHECK(c.max_inflight_bytes == 1000);
+    CHECK(c.max_queued_bytes == 2147483647u);
+    CHECK(error("max_queued_bytes -1\n").starts_with("t.conf:1: max_queued_bytes: expected an integer"));
+}
+
+TEST_CASE("config: max_client_output_bytes and slow_client_action") {
+    const auto d = parse("");
+    CHECK(d.max_client_output_bytes == 8u << 20);
+    CHECK(d.slow_client == cfg::slow_client_action::drop_qos0);
+    const auto c = parse("max_client_output_bytes 512KB\nslow_client_action disconnect\n");
+    CHECK(c.max_client_output_bytes == 512u << 10);
+    CHECK(c.slow_client == cfg::slow_client_action::disconnect);
+    CHECK(parse("max_client_output_bytes 0\n").max_client_output_bytes == 0);
+    CHECK(parse("max_client_output_bytes 4096\n").max_client_output_bytes == 4096);
+    CHECK(error("max_client_output_bytes lots\n") ==
+          "t.conf:1: max_client_output_bytes: expected a size such as 0, 500KB, 8MB or 1GB, got 'lots'");
+    CHECK(error("slow_client_action kill\n").starts_with("t.conf:1: slow_client_action:"));
+}
+
+TEST_CASE("config: max_connection_rate is per listener") {
+    const auto c = parse("listener 1883\nmax_connection_rate 50\nlistener 1884\n");
+    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.listeners[0].max_connection_rate == 50);
+    CHECK(c.listeners[1].max_connection_rate == 0);
+    CHECK(error("listener 1883\nmax_connection_rate -5\n").starts_with("t.conf:2: max_connection_rate:"));
 }
 
 TEST_CASE("config: max_packet_size accepts 0 or at least 20") {
@@ -337,58 +382,62 @@ TEST_CASE("config: plugin lines and their options, in conf order") {
 
 TEST_CASE("config: TLS listeners") {
     const auto cfg = parse(
-        "listener 8883\ncertfile /c.pem\nkeyfile /k.pem\ncafile /ca.pem\ncapath /cas\ncrlfile /crl.pem\n"
+        "listener 8883\ncertfile " + F("c.pem") + "\nkeyfile " + F("k.pem") + "\ncafile " + F("ca.pem") + "\ncapath /cas\ncrlfile " + F("crl.pem") + "\n"
         "tls_version tlsv1.3\nciphers HIGH\nciphers_tls1.3 TLS_AES_256_GCM_SHA384\nrequire_certificate true\n"
-        "use_identity_as_username true\ndhparamfile /dh.pem\nlistener 1883\n");
+        "use_identity_as_username true\ndhparamfile " + F("dh.pem") + "\nlistener 1883\n");
     REQUIRE(cfg.listeners.size() == 2);
     const auto& t = cfg.listeners[0].tls;
     CHECK(t.enabled());
-    CHECK(t.certfile == "/c.pem");
-    CHECK(t.keyfile == "/k.pem");
-    CHECK(t.cafile == "/ca.pem");
+    CHECK(t.certfile == F("c.pem"));
+    CHECK(t.keyfile == F("k.pem"));
+    CHECK(t.cafile == F("ca.pem"));
     CHECK(t.capath == "/cas");
-    CHECK(t.crlfile == "/crl.pem");
+    CHECK(t.crlfile == F("crl.pem"));
     CHECK(t.min_version == "tlsv1.3");
     CHECK(t.ciphers == "HIGH");
     CHECK(t.ciphersuites == "TLS_AES_256_GCM_SHA384");
     CHECK(t.require_certificate);
     CHECK(t.use_identity_as_username);
     CHECK_FALSE(t.use_subject_as_username);
-    CHECK(t.dhparamfile == "/dh.pem");
+    CHECK(t.dhparamfile == F("dh.pem"));
     CHECK_FALSE(cfg.listeners[1].tls.enabled());
 
-    CHECK(error("listener 8883\ncafile /etc/ca.pem\n") ==
+    CHECK(error("listener 8883\ncafile " + F("ca.pem") + "\n") ==
           "t.conf:1: listener: TLS settings need certfile and keyfile (TLS is off without them)");
-    CHECK(error("listener 8883\ncertfile /etc/cert.pem\n") == "t.conf:1: listener: certfile needs keyfile");
-    CHECK(error("listener 8883\nkeyfile /etc/key.pem\n") == "t.conf:1: listener: keyfile needs certfile");
-    CHECK(error("listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n") ==
+    CHECK(error("listener 8883\ncertfile " + F("c.pem") + "\n") == "t.conf:1: listener: certfile needs keyfile");
+    CHECK(error("listener 8883\nkeyfile " + F("k.pem") + "\n") == "t.conf:1: listener: keyfile needs certfile");
+    CHECK(error("listener 8883\ncertfile " + F("c") + "\nkeyfile " + F("k") + "\nrequire_certificate true\n") ==
           "t.conf:1: listener: require_certificate needs cafile or capath to check client certificates against");
-    CHECK(error("listener 8883\ncertfile c\nkeyfile k\nuse_identity_as_username true\n") ==
+    CHECK(error("listener 8883\ncertfile " + F("c") + "\nkeyfile " + F("k") + "\nuse_identity_as_username true\n") ==
           "t.conf:1: listener: use_identity_as_username and use_subject_as_username need require_certificate true");
-    CHECK(error("listener 8883\ncertfile c\nkeyfile k\ncrlfile r\n") ==
+    CHECK(error("listener 8883\ncertfile " + F("c") + "\nkeyfile " + F("k") + "\ncrlfile " + F("r") + "\n") ==
           "t.conf:1: listener: crlfile needs require_certificate true");
     CHECK(error("listener 8883\ntls_version tlsv1\n") ==
           "t.conf:2: tls_version: expected one of tlsv1.1, tlsv1.2 or tlsv1.3, got 'tlsv1'");
     CHECK(error("ciphers_tls1.3 x\n") == "t.conf:1: ciphers_tls1.3: must come after a 'listener' line");
     // The deprecated default listener can have TLS too, as in Mosquitto.
-    CHECK(parse("port 8883\ncertfile c\nkeyfile k\n").listeners[0].tls.enabled());
+    CHECK(parse("port 8883\ncertfile " + F("c") + "\nkeyfile " + F("k") + "\n").listeners[0].tls.enabled());
+    CHECK(error("listener 8883\ncertfile /nonexistent/c.pem\n") ==
+          "t.conf:2: certfile: cannot read '/nonexistent/c.pem': No such file or directory");
     CHECK(parse("websockets_headers_size 0\n").websockets_headers_size == 4096);
     CHECK(parse("websockets_headers_size 10000\n").websockets_headers_size == 10000);
 }
 
 TEST_CASE("config: password and ACL files, globally and per listener") {
-    const auto global = parse("password_file /etc/pw\nacl_file /etc/acl\nlistener 1883\nlistener 1884\n");
-    CHECK(global.password_file == "/etc/pw");
-    CHECK(global.acl_file == "/etc/acl");
+    const auto global = parse("password_file " + F("pw") + "\nacl_file " + F("acl") + "\nlistener 1883\nlistener 1884\n");
+    CHECK(global.password_file == F("pw"));
+    CHECK(global.acl_file == F("acl"));
     CHECK_FALSE(global.listeners[0].password_file.has_value());
-    const auto per = parse("per_listener_settings true\nlistener 1883\npassword_file /a\nacl_file /acl-a\n"
-                           "listener 1884\npassword_file /b\n");
+    const auto per = parse("per_listener_settings true\nlistener 1883\npassword_file " + F("a") + "\nacl_file " +
+                           F("acl-a") + "\nlistener 1884\npassword_file " + F("b") + "\n");
     CHECK(per.password_file.empty());
-    CHECK(per.listeners[0].password_file == "/a");
-    CHECK(per.listeners[0].acl_file == "/acl-a");
-    CHECK(per.listeners[1].password_file == "/b");
+    CHECK(per.listeners[0].password_file == F("a"));
+    CHECK(per.listeners[0].acl_file == F("acl-a"));
+    CHECK(per.listeners[1].password_file == F("b"));
     CHECK_FALSE(per.listeners[1].acl_file.has_value());
-    CHECK(error("password_file /a\npassword_file /b\n").starts_with("t.conf:2: password_file: set twice"));
+    CHECK(error("password_file " + F("a") + "\npassword_file " + F("b") + "\n").starts_with("t.conf:2: password_file: set twice"));
+    CHECK(error("acl_file /nonexistent/acl\n") ==
+          "t.conf:1: acl_file: cannot read '/nonexistent/acl': No such file or directory");
     CHECK(parse("failed_login_limit 0\n").failed_login_limit == 0);
     CHECK(parse("failed_login_block_max 60\n").failed_login_block_max == 60);
     CHECK(error("failed_login_block_max 0\n") ==
@@ -416,9 +465,7 @@ TEST_CASE("config: values of later releases are refused") {
     parse("check_retain_source true\n");
     CHECK(error("memory_limit 1000000\n") ==
           "t.conf:1: memory_limit: '1000000' is not supported yet (a later release); only 0 for now");
-    CHECK(error("max_queued_bytes 10\n") ==
-          "t.conf:1: max_queued_bytes: '10' is not supported yet (a later release); only 0 for now");
-    parse("check_retain_source false\nmemory_limit 0\nmax_inflight_bytes 0\nmax_queued_bytes 0\n");
+    parse("check_retain_source false\nmemory_limit 0\n");
     CHECK(error("log_dest topic\n") == "t.conf:1: log_dest: 'topic' is not supported yet (a later release)");
 }
 

@@ -80,6 +80,10 @@ TEST_CASE("exporters: configuration blocks") {
           "t.conf:3: exporter_route: field type 'date' must be number, text or json");
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t colour=red\n")
               .starts_with("t.conf:3: exporter_route: unknown route option 'colour=red'"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=value,seq\n")
+              .starts_with("t.conf:3: exporter_route: field 'seq' is a column every row has"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route +topic/# t\n") ==
+          "t.conf:3: exporter_route: capture name 'topic' is a column every row has; choose another");
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t key=client_id\n") ==
           "t.conf:1: exporter 'a': key= is for kafka routes");
 }

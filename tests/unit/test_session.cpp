@@ -13,59 +13,10 @@
 #include "session/message.hpp"
 #include "session/packet_id_pool.hpp"
 #include "session/session.hpp"
+#include "session_test_util.hpp"
 
 using namespace strata;
-
-namespace {
-
-struct sent {
-    enum kind_t { publish, pubrel } kind = publish;
-    std::string topic;
-    std::uint8_t qos = 0;
-    bool retain = false;
-    std::uint16_t packet_id = 0;
-    bool dup = false;
-    std::vector<std::uint32_t> ids;
-};
-
-class recording_sink final : public delivery_sink {
-public:
-    explicit recording_sink(std::uint16_t receive_maximum = 65535) : receive_maximum(receive_maximum) {}
-
-    bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
-                      std::span<const std::uint32_t> subscription_ids) override {
-        if (refuse_big && std::string(m.topic()).starts_with("big/")) return false;  // "exceeds the client's maximum packet size"
-        calls.push_back(sent{sent::publish, std::string(m.topic()), qos, retain, packet_id, dup,
-                             {subscription_ids.begin(), subscription_ids.end()}});
-        return true;
-    }
-    void send_pubrel(std::uint16_t packet_id) override { calls.push_back(sent{sent::pubrel, {}, 0, false, packet_id, false, {}}); }
-    std::uint16_t client_receive_maximum() const override { return receive_maximum; }
-
-    std::vector<std::string> topics() const {
-        std::vector<std::string> out;
-        for (const auto& c : calls) {
-            if (c.kind == sent::publish) out.push_back(c.topic);
-        }
-        return out;
-    }
-
-    std::uint16_t receive_maximum;
-    bool refuse_big = true;
-    std::vector<sent> calls;
-};
-
-mutable_message_ref msg(std::string_view topic, std::uint8_t qos = 1) {
-    message::init in;
-    in.topic = topic;
-    in.payload = codec::as_bytes("payload");
-    in.qos = qos;
-    return mutable_message_ref(message::create(in));
-}
-
-using topics = std::vector<std::string>;
-
-}  // namespace
+using namespace strata::test;
 
 TEST_SUITE("session") {
 
@@ -186,12 +137,15 @@ TEST_CASE("in-flight window = min(client Receive Maximum, max_inflight_messages)
 }
 
 TEST_CASE("queue bound: max_queued_messages and dropped_count") {
+    std::atomic<std::uint64_t> worker_dropped{0};
     delivery_limits limits;
     limits.max_queued_messages = 3;
+    limits.dropped_messages = &worker_dropped;
     session s("c", 1, limits);
     for (int i = 0; i < 5; ++i) s.deliver(msg("m" + std::to_string(i)), 1, false, {});
     CHECK(s.queued_count() == 3);
     CHECK(s.dropped_count() == 2);
+    CHECK(worker_dropped == 2);  // for $SYS
     recording_sink sink;
     s.attach(&sink);
     s.pump();

@@ -1,0 +1,57 @@
+// Slow consumers. A client that reads slower than messages arrive for it, or
+// not at all, must not make the broker's memory grow without bound: the
+// output waiting for its socket (out_, behind the one write under way) is
+// capped at max_client_output_bytes. A QoS 0 message that does not fit is
+// dropped, or the client is disconnected (slow_client_action). QoS 1/2
+// messages are not checked here: the in-flight window bounds how many are
+// sent, and the session queue (max_queued_messages/bytes) how many wait.
+// The transport adds the other half: it stops reading a client whose output
+// is over the cap, so that answers to its own packets cannot pile up either.
+#include <boost/asio/post.hpp>
+
+#include "core/broker.hpp"
+#include "core/logger.hpp"
+#include "core/worker.hpp"
+#include "protocol/connection.hpp"
+
+namespace strata::protocol {
+
+bool connection::output_has_room(std::uint32_t packet_bytes) {
+    const auto& cfg = worker_.config();
+    const std::uint64_t cap = cfg.max_client_output_bytes;
+    // An empty queue takes any packet, so a message larger than the cap still goes, alone.
+    if (cap == 0 || out_.empty() || out_.size() + packet_bytes <= cap) return true;
+    worker_.stats().add(worker_.stats().messages_dropped);
+    if (slow_drops_++ == 0 && cfg.slow_client == config::slow_client_action::drop_qos0) {
+        worker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+                             " bytes wait for it): dropping QoS 0 messages to it.");
+    }
+    if (cfg.slow_client == config::slow_client_action::disconnect && !slow_disconnect_posted_) {
+        slow_disconnect_posted_ = true;
+        // Not from here: this runs inside a fan-out that holds the session, and
+        // closing detaches the session (and may end it) under the router.
+        boost::asio::post(worker_.io(), [&w = worker_, id = id] {
+            if (auto* c = w.find_connection(id)) c->disconnect_slow_client();
+        });
+    }
+    return false;
+}
+
+void connection::disconnect_slow_client() {
+    if (state_ != connection_state::active) return;
+    worker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+                         " bytes wait for it), disconnecting.");
+    // What has not reached the socket yet is dropped: the client was not
+    // reading it, and the DISCONNECT should not wait behind it. QoS 1/2
+    // messages among it stay in flight in the session, resent on reconnection.
+    out_.clear();
+    disconnect(codec::reason_code::quota_exceeded);
+}
+
+void connection::log_slow_drops() const {
+    if (slow_drops_ == 0) return;
+    worker_.log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
+                         " QoS 0 messages were dropped because it did not read fast enough.");
+}
+
+}  // namespace strata::protocol
