@@ -1,4 +1,4 @@
-// What the Kafka exporter sends for a row (docs/exporters-kafka.md), apart
+// What the Kafka exporter sends for a row (docs/exporters.md, Kafka), apart
 // from librdkafka so that unit tests can check it:
 //
 //   topic      the route's target; `<target>_errors` (the dead-letter topic)

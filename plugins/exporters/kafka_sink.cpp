@@ -13,18 +13,24 @@
 // no delivery report comes for a while it throws (state `retrying`) and the
 // next call resumes waiting.
 //
-// What can still be duplicated (docs/exporters-kafka.md, "Delivery"): the
-// records of a batch that were delivered before strata was killed (or
-// stopped) and before the cursor was saved are produced again after the
-// restart, with the same strata.id header; and a record whose delivery
-// timed out while it was possibly written (delivery_timeout) is produced
-// again. Consumers de-duplicate by the strata.id header.
+// What delivery reports cannot tell: which records of its first batch a
+// killed (or stopped) strata had delivered before its cursor was saved, and
+// whether a record whose delivery failed as "possibly persisted" (a timeout)
+// is in Kafka. Then the sink reads the batch's topics back (kafka_readback)
+// and produces only the records whose strata.id is not there. What can still
+// be duplicated (docs/exporters.md, Kafka): records Kafka appends after that
+// read-back (a request of the killed process still on its way), and records
+// pushed out of the read-back window by another writer of the same topic.
+// Consumers de-duplicate by the strata.id header.
 #include <librdkafka/rdkafka.h>
 
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <set>
+#include <unordered_set>
 
+#include "kafka_readback.hpp"
 #include "kafka_record.hpp"
 #include "sinks.hpp"
 
@@ -54,11 +60,13 @@ struct kafka_options {
 
 class kafka_sink final : public sink {
 public:
-    kafka_sink(kafka_options opts, rd_kafka_conf_t* conf) : opts_(std::move(opts)), conf_(conf) {}
+    kafka_sink(kafka_options opts, rd_kafka_conf_t* conf, rd_kafka_conf_t* readback_conf)
+        : opts_(std::move(opts)), conf_(conf), readback_conf_(readback_conf) {}
 
     ~kafka_sink() override {
         destroy_producer();
-        if (conf_) rd_kafka_conf_destroy(conf_);
+        rd_kafka_conf_destroy(conf_);
+        rd_kafka_conf_destroy(readback_conf_);
     }
 
     void write(std::span<const export_row> rows) override {
@@ -66,6 +74,7 @@ public:
         delivery_error_.clear();
         possibly_persisted_ = 0;
         if (!same_batch(rows)) new_batch(rows);
+        if (unsure_) skip_records_in_kafka(rows);
         ensure_topics(rows);
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (state_[i] == row_state::todo) produce(rows[i], i);
@@ -78,8 +87,7 @@ public:
                               std::to_string(rows.size()) + " records not delivered: " + delivery_error_;
             if (possibly_persisted_ > 0) {
                 why += " (" + std::to_string(possibly_persisted_) +
-                       " of them may have been written: they are produced again, a consumer may see them twice "
-                       "with the same strata.id)";
+                       " of them may have been written: the next attempt reads the topics back first)";
             }
             throw export_error(why);
         }
@@ -105,9 +113,10 @@ private:
 
     static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
         auto* self = static_cast<kafka_sink*>(opaque);
-        self->last_error_ = reason;
+        // "1/1 brokers are down" follows the error that says why (a refused
+        // connection, a failed TLS handshake): keep that one.
+        if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || self->last_error_.empty()) self->last_error_ = reason;
         self->error_since_progress_ = true;
-        (void)err;
     }
 
     void delivered(std::uintptr_t index, const rd_kafka_message_t* m) {
@@ -117,11 +126,15 @@ private:
             state_[index] = row_state::delivered;
             ++progress_;
             error_since_progress_ = false;
+            last_error_.clear();
             return;
         }
         state_[index] = row_state::todo;  // produced again at the next write()
         if (delivery_error_.empty()) delivery_error_ = rd_kafka_err2str(m->err);
-        if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) ++possibly_persisted_;
+        if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
+            ++possibly_persisted_;
+            unsure_ = true;  // read back before producing it again
+        }
         if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
             if (m->rkt) topics_.erase(rd_kafka_topic_name(m->rkt));  // deleted meanwhile: create it again
         }
@@ -150,6 +163,9 @@ private:
         // exports the batch again after a restart.
         rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(rk_, 1000);  // serves the purged records' reports
+        // The next producer starts the batch afresh: what of it is in Kafka
+        // already is found by reading back.
+        if (!batch_.empty()) unsure_ = true;
         batch_.clear();
         state_.clear();
         in_flight_ = 0;
@@ -184,6 +200,37 @@ private:
         in_flight_ = 0;
     }
 
+    // Marks delivered the records still to produce that Kafka already has
+    // (by topic and strata.id), reading the topics back.
+    void skip_records_in_kafka(std::span<const export_row> rows) {
+        std::map<std::string, std::size_t> depth;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            if (state_[i] == row_state::todo) ++depth[record_topic(rows[i])];
+        }
+        std::unordered_set<std::string> found;
+        try {
+            found = kafka_recent_ids(rk_, readback_conf_, depth);
+        } catch (const export_error& e) {
+            rd_kafka_poll(rk_, 0);  // serves error reports (a refused connection)
+            if (error_since_progress_ && !last_error_.empty()) {
+                throw export_error("cannot reach Kafka at " + opts_.bootstrap + ": " + last_error_ + " (" +
+                                   e.what() + ")");
+            }
+            throw export_error("Kafka at " + opts_.bootstrap + ": " + e.what());
+        }
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            if (state_[i] == row_state::todo &&
+                found.contains(kafka_id_key(record_topic(rows[i]), rows[i].unique_id()))) {
+                state_[i] = row_state::delivered;
+            }
+        }
+        unsure_ = false;
+    }
+
+    static std::string record_topic(const export_row& r) {
+        return r.error.empty() ? r.route->target : r.route->target + "_errors";
+    }
+
     // Creates the batch's topics that this producer has not seen yet (an
     // existing topic is left as it is).
     void ensure_topics(std::span<const export_row> rows) {
@@ -191,8 +238,7 @@ private:
         std::set<std::string> wanted;
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (state_[i] != row_state::todo) continue;
-            const auto& r = rows[i];
-            std::string name = r.error.empty() ? r.route->target : r.route->target + "_errors";
+            std::string name = record_topic(rows[i]);
             if (!topics_.contains(name)) wanted.insert(std::move(name));
         }
         if (wanted.empty()) return;
@@ -308,7 +354,12 @@ private:
     }
 
     kafka_options opts_;
-    rd_kafka_conf_t* conf_;   // the configuration each producer starts from
+    rd_kafka_conf_t* conf_;          // the configuration each producer starts from
+    rd_kafka_conf_t* readback_conf_; // and each read-back's consumer
+    // Whether Kafka may hold records of the batch without a delivery report
+    // for them: at start (a previous run's last batch) and after a failure
+    // that may have written (see the top of this file).
+    bool unsure_ = true;
     rd_kafka_t* rk_ = nullptr;
     std::set<std::string> topics_;  // created or found by this producer
 
@@ -399,7 +450,24 @@ std::unique_ptr<sink> make_kafka_sink(const config::exporter_config& cfg, const 
             return nullptr;
         }
     }
-    return std::make_unique<kafka_sink>(std::move(opts), conf);
+    // The read-back consumer (kafka_readback.hpp): the same servers and
+    // security settings, none of the producer's.
+    rd_kafka_conf_t* readback = rd_kafka_conf_new();
+    std::vector<std::pair<std::string, std::string>> readback_settings = {
+        {"bootstrap.servers", opts.bootstrap},
+        {"client.id", opts.client_id + "-readback"},
+        {"enable.partition.eof", "true"},
+        {"fetch.wait.max.ms", "100"},
+        {"socket.connection.setup.timeout.ms", "10000"},
+    };
+    if (!password.empty()) readback_settings.emplace_back("sasl.password", password);
+    readback_settings.insert(readback_settings.end(), opts.rdkafka.begin(), opts.rdkafka.end());
+    for (const auto& [name, value] : readback_settings) {
+        // A producer-only rdkafka.* property is ignored by the consumer.
+        rd_kafka_conf_set(readback, name.c_str(), value.c_str(), errstr, sizeof errstr);
+    }
+    rd_kafka_conf_set_log_cb(readback, nullptr);
+    return std::make_unique<kafka_sink>(std::move(opts), conf, readback);
 }
 
 }  // namespace strata::exporters
