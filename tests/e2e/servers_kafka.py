@@ -37,6 +37,7 @@ def kafka_lib():
 
 class Record:
     def __init__(self, d):
+        self.topic = d["topic"]
         self.partition = d["partition"]
         self.offset = d["offset"]
         self.timestamp = d["timestamp"]
@@ -155,12 +156,21 @@ class Kafka:
             return ""
 
     def consume(self, topic, at_least=0, timeout=30):
-        """Every record of `topic` (waiting up to `timeout` s for at least
-        `at_least` of them), in partition and offset order."""
+        """Every record of `topic` (or of several, comma-separated), waiting up
+        to `timeout` s for at least `at_least` of them, in topic, partition and
+        offset order."""
         out = subprocess.run(self._java("strata.kafkatest.Consume", self.bootstrap, topic, str(at_least),
                                         str(int(timeout)), heap="256m", log4j="client-log4j2.properties"),
                              check=True, capture_output=True, text=True, timeout=timeout + 90)
         return [Record(json.loads(line)) for line in out.stdout.splitlines() if line.strip()]
+
+    def consume_topics(self, topics, at_least=0, timeout=30):
+        """consume() of several topics in one go (one JVM start instead of
+        one each): {topic: records}, waiting for `at_least` records in all."""
+        by_topic = {t: [] for t in topics}
+        for r in self.consume(",".join(topics), at_least, timeout):
+            by_topic[r.topic].append(r)
+        return by_topic
 
 
 @pytest.fixture(scope="session")

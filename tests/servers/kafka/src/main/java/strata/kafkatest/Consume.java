@@ -20,26 +20,26 @@ import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
- * Reads a whole Kafka topic with Kafka's own consumer and prints one JSON object per record, in
- * partition then offset order, for the end-to-end tests (tests/e2e/servers_kafka.py):
+ * Reads whole Kafka topics with Kafka's own consumer and prints one JSON object per record, in
+ * topic, partition then offset order, for the end-to-end tests (tests/e2e/servers_kafka.py):
  *
  * <pre>
- *   java -cp 'lib/*' strata.kafkatest.Consume BOOTSTRAP TOPIC [AT_LEAST [TIMEOUT_SECONDS]]
- *   {"partition":0,"offset":0,"timestamp":1767225600123,"timestampType":"CreateTime",
+ *   java -cp 'lib/*' strata.kafkatest.Consume BOOTSTRAP TOPIC[,TOPIC...] [AT_LEAST [TIMEOUT_SECONDS]]
+ *   {"topic":"t","partition":0,"offset":0,"timestamp":1767225600123,"timestampType":"CreateTime",
  *    "key":"BASE64"|null,"value":"BASE64"|null,"headers":[["name","BASE64"],...]}
  * </pre>
  *
- * It waits (up to TIMEOUT_SECONDS, default 30) until the topic exists and holds at least AT_LEAST
- * records (default 0), then prints every record up to the end offsets it saw; after the timeout it
+ * It waits (up to TIMEOUT_SECONDS, default 30) until every topic exists and they hold at least
+ * AT_LEAST records together (default 0), then prints every record up to the end offsets it saw; after the timeout it
  * prints what there is. No consumer group: partitions are assigned, nothing is committed.
  */
 public final class Consume {
     public static void main(String[] args) throws Exception {
         if (args.length < 2) {
-            System.err.println("usage: Consume BOOTSTRAP TOPIC [AT_LEAST [TIMEOUT_SECONDS]]");
+            System.err.println("usage: Consume BOOTSTRAP TOPIC[,TOPIC...] [AT_LEAST [TIMEOUT_SECONDS]]");
             System.exit(2);
         }
-        final String topic = args[1];
+        final String[] topics = args[1].split(",");
         final long atLeast = args.length > 2 ? Long.parseLong(args[2]) : 0;
         final long deadline = System.nanoTime() + (args.length > 3 ? Long.parseLong(args[3]) : 30) * 1_000_000_000L;
 
@@ -57,9 +57,11 @@ public final class Consume {
             Map<TopicPartition, Long> end = new HashMap<>();
             for (;;) {
                 partitions.clear();
-                List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(5));
-                if (infos != null) {
-                    for (PartitionInfo info : infos) partitions.add(new TopicPartition(topic, info.partition()));
+                boolean all = true;
+                for (String topic : topics) {
+                    List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(5));
+                    if (infos == null || infos.isEmpty()) all = false;
+                    else for (PartitionInfo info : infos) partitions.add(new TopicPartition(topic, info.partition()));
                 }
                 long total = 0;
                 end.clear();
@@ -68,10 +70,11 @@ public final class Consume {
                     Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions, Duration.ofSeconds(5));
                     for (TopicPartition tp : partitions) total += end.get(tp) - begin.get(tp);
                 }
-                if ((!partitions.isEmpty() && total >= atLeast) || System.nanoTime() > deadline) break;
+                if ((all && total >= atLeast) || System.nanoTime() > deadline) break;
                 Thread.sleep(200);
             }
-            partitions.sort((a, b) -> Integer.compare(a.partition(), b.partition()));
+            partitions.sort((a, b) -> a.topic().equals(b.topic()) ? Integer.compare(a.partition(), b.partition())
+                                                                : a.topic().compareTo(b.topic()));
             BufferedWriter out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8));
             Base64.Encoder b64 = Base64.getEncoder();
             for (TopicPartition tp : partitions) {
@@ -82,7 +85,8 @@ public final class Consume {
                     for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofSeconds(1))) {
                         if (r.offset() >= stop) continue;
                         StringBuilder line = new StringBuilder(256);
-                        line.append("{\"partition\":").append(r.partition())
+                        line.append("{\"topic\":").append(quote(r.topic()))
+                            .append(",\"partition\":").append(r.partition())
                             .append(",\"offset\":").append(r.offset())
                             .append(",\"timestamp\":").append(r.timestamp())
                             .append(",\"timestampType\":").append(quote(r.timestampType().toString()))
