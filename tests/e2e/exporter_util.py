@@ -52,6 +52,12 @@ def publish_stream(b, stop, acked, version=V311, topic="sensors/s{}/temp"):
                     acked.add(n)
             except (AssertionError, Exception):  # noqa: BLE001  (the broker is down for a moment)
                 time.sleep(0.05)
+                if not c.is_connected:
+                    try:  # the restarted broker, on the port it listens on now
+                        c.port = b.port
+                        c.reconnect(timeout=2)
+                    except (AssertionError, Exception):  # noqa: BLE001  (not back yet)
+                        pass
             n += 1
             time.sleep(0.005)
     finally:
