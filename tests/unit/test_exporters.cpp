@@ -6,6 +6,7 @@
 #include "config/config_parser.hpp"
 #include "kafka_record.hpp"
 #include "route.hpp"
+#include "sinks.hpp"
 #include "sql_mapping.hpp"
 
 namespace cfg = strata::config;
@@ -241,4 +242,28 @@ TEST_CASE("exporters: kafka records") {
     raw.key = "client_id";
     blob.route = &raw;
     CHECK(make_kafka_record(blob).key == std::optional<std::string>("c"));
+}
+
+TEST_CASE("exporters: kafka options and librdkafka properties") {
+    // Checked when the sink is made (at start-up), before any connection.
+    const std::string head = "exporter k kafka\nexporter_url 127.0.0.1:9092\nexporter_route # t\n";
+    auto sink_error = [&](const std::string& options) {
+        const auto c = parse(head + options);
+        std::string error;
+        auto s = make_sink(c.exporters[0], "", error);
+        CHECK((s == nullptr) == !error.empty());
+        return error;
+    };
+    CHECK(sink_error("") == "");
+    CHECK(sink_error("exporter_option partitions 6\nexporter_option linger 0\nexporter_option compression zstd\n"
+                     "exporter_option rdkafka.queue.buffering.max.messages 5000\n") == "");
+    CHECK(sink_error("exporter_option rdkafka.no.such.property 1\n")
+              .find("librdkafka refuses no.such.property=1") != std::string::npos);
+    CHECK(sink_error("exporter_option rdkafka.acks lots\n").find("librdkafka refuses acks=lots") != std::string::npos);
+    CHECK(sink_error("exporter_option partitions 0\n").find("not a kafka option") != std::string::npos);
+    CHECK(sink_error("exporter_option compression brotli\n").find("not a kafka option") != std::string::npos);
+    const auto c = parse("exporter k kafka\nexporter_url kafka://h:9092\nexporter_route # t\n");
+    std::string error;
+    CHECK_FALSE(make_sink(c.exporters[0], "", error));
+    CHECK(error.find("exporter_url must be HOST:PORT[,HOST:PORT...]") != std::string::npos);
 }
