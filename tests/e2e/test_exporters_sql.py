@@ -11,13 +11,13 @@ import signal
 import sqlite3
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from clients import V5, V311, MqttClient
+from clients import V5
 from clients import client  # noqa: F401  (fixture)
 from conftest import BROKER_KIND
+from exporter_util import exporters, publish_stream, wait_count, wait_state
 from servers import PASSWORD, mariadb, postgresql  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's exporters")
@@ -116,20 +116,8 @@ def exporter_broker(broker_factory, target, prefix, password_ok=True, extra=()):
     return broker_factory(conf_lines=lines)
 
 
-def exporters(b):
-    with urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/api/v1/exporters", timeout=5) as r:
-        return {e["name"]: e for e in json.load(r)["exporters"]}
-
-
 def wait_rows(target, sql, n, timeout=30):
-    deadline = time.monotonic() + timeout
-    rows = []
-    while time.monotonic() < deadline:
-        rows = target.query(sql)
-        if len(rows) >= n:
-            return rows
-        time.sleep(0.1)
-    raise AssertionError(f"{len(rows)} of {n} rows after {timeout}s: {sql}")
+    return wait_count(lambda: target.query(sql), n, timeout, what=f"rows: {sql}")
 
 
 def test_rows_match_what_was_published(broker_factory, target, client):
@@ -163,26 +151,6 @@ def test_rows_match_what_was_published(broker_factory, target, client):
     assert json.loads(wait_rows(target, f"SELECT payload FROM {t}_docs", 1)[0][0]) == doc
     state = exporters(b)["out"]
     assert state["state"] == "up" and state["rows"] == 25 and state["error_rows"] == 2 and state["lag"] == 0, state
-
-
-def publish_stream(b, stop, acked, version=V311, topic="sensors/s{}/temp"):
-    """Publishes numbered readings at QoS 1 until `stop` is set, across broker
-    restarts; records the numbers the broker acknowledged."""
-    c = MqttClient(b, "stream-pub", version, clean=True, reconnect_on_failure=True)
-    n = 0
-    try:
-        c.connect()
-        while not stop.is_set():
-            try:
-                info = c.publish(topic.format(n % 4), json.dumps({"value": n, "unit": "n"}), qos=1, timeout=1)
-                if info.is_published():
-                    acked.add(n)
-            except (AssertionError, Exception):  # noqa: BLE001  (the broker is down for a moment)
-                time.sleep(0.05)
-            n += 1
-            time.sleep(0.005)
-    finally:
-        c.close()
 
 
 def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
@@ -242,11 +210,7 @@ def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
     b = exporter_broker(broker_factory, target, t, password_ok=False)
     pub = client(b, "p", V5)
     pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
-    deadline = time.monotonic() + 10
-    while exporters(b)["out"]["state"] != "retrying":
-        assert time.monotonic() < deadline, exporters(b)
-        time.sleep(0.1)
-    state = exporters(b)["out"]
+    state = wait_state(b, "out", "retrying")
     assert "cannot connect" in state["last_error"] and state["lag"] >= 1, state
     assert "cannot connect" in b.log()
     assert b.alive()
