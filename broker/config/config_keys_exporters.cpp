@@ -64,6 +64,32 @@ result check_route_filter(std::string_view filter) {
     return ok;
 }
 
+// The named levels of a route's filter (`+room` gives room).
+std::vector<std::string_view> capture_names(std::string_view filter) {
+    std::vector<std::string_view> names;
+    topic::level_iterator levels(filter);
+    std::string_view level;
+    while (levels.next(level)) {
+        if (level.size() > 1 && level.front() == '+') names.push_back(level.substr(1));
+    }
+    return names;
+}
+
+// A Kafka topic name: letters, digits, '.', '_' and '-', at most 249
+// characters, not "." or "..". 242 here: the dead-letter topic adds "_errors".
+result check_kafka_topic(std::string_view t) {
+    const bool chars_ok = std::all_of(t.begin(), t.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+               ch == '-' || ch == '.';
+    });
+    if (t.empty() || t.size() > 242 || !chars_ok || t == "." || t == "..") {
+        return "Kafka topic '" + std::string(t) +
+               "' must be 1 to 242 letters, digits, '.', '_' or '-' (the dead-letter topic adds '_errors'), "
+               "not '.' or '..'";
+    }
+    return ok;
+}
+
 std::optional<std::uint32_t> parse_u32(std::string_view s) {
     std::uint32_t v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -146,8 +172,10 @@ constexpr key_spec table[] = {
             "document field or a property), each `number` (the default), `text` or `json` (`fields=t,unit:text`), "
             "or `all` (default: the whole JSON object). `payload=text` or `bytes` "
             "takes payloads that are not JSON as they are. A payload that does not fit (not JSON, a field missing) "
-            "goes to the exporter's error table or collection with the reason, never dropped. `key=`: the Kafka "
-            "message key, a captured level or `client_id`. The first matching route of an exporter takes a message.",
+            "goes to the exporter's error table or collection (Kafka: the topic TARGET_errors) with the reason, "
+            "never dropped. `key=`: the Kafka message key, a captured level (`key=room`) or `client_id`. A Kafka "
+            "topic is letters, digits, `.`, `_` and `-`, at most 242 of them. The first matching route of an "
+            "exporter takes a message.",
      .repeatable = true, .takes_filters = true,
      .apply = [](apply_context& c, const key_value& v) -> result {
          auto* e = current(c);
@@ -157,7 +185,9 @@ constexpr key_spec table[] = {
          export_route_config r;
          r.filter = std::string(v.words[0]);
          r.target = std::string(v.words[1]);
-         if (!valid_name(r.target) && e->kind != "kafka") {
+         if (e->kind == "kafka") {
+             if (auto problem = check_kafka_topic(r.target)) return problem;
+         } else if (!valid_name(r.target)) {
              return "target '" + r.target + "' must be letters, digits, _ or -";
          }
          for (std::size_t i = 2; i < v.words.size(); ++i) {
@@ -198,6 +228,12 @@ constexpr key_spec table[] = {
              }
          }
          if (!r.fields.empty() && r.payload != "json") return "fields= needs payload=json";
+         if (!r.key.empty() && r.key != "client_id") {
+             const auto names = capture_names(r.filter);
+             if (std::find(names.begin(), names.end(), r.key) == names.end()) {
+                 return "key=" + r.key + ": not client_id nor a +" + r.key + " level of '" + r.filter + "'";
+             }
+         }
          e->routes.push_back(std::move(r));
          return ok;
      }},
@@ -247,7 +283,7 @@ constexpr key_spec table[] = {
     {.name = "exporter_option", .kind = value_kind::words, .syntax = "KEY VALUE", .section = key_section::exporters,
     
      .doc = "A setting of the exporter's kind (docs/exporters.md lists them), e.g. `exporter_option readings "
-            "relationships` for neo4j.",
+            "relationships` for neo4j, `exporter_option partitions 6` for kafka.",
      .repeatable = true,
      .apply = [](apply_context& c, const key_value& v) -> result {
          auto* e = current(c);

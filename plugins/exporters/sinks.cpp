@@ -8,6 +8,7 @@ std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::s
     if (cfg.kind == "postgresql") return make_postgresql_sink(cfg, password, error);
     if (cfg.kind == "mongodb") return make_mongodb_sink(cfg, password, error);
     if (cfg.kind == "neo4j") return make_neo4j_sink(cfg, password, error);
+    if (cfg.kind == "kafka") return make_kafka_sink(cfg, password, error);
     error = cfg.defined_at + ": exporter kind '" + cfg.kind + "' is not available yet";
     return nullptr;
 }

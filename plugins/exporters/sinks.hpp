@@ -19,6 +19,10 @@ std::unique_ptr<sink> make_mongodb_sink(const config::exporter_config& cfg, cons
                                         std::string& error);
 std::unique_ptr<sink> make_neo4j_sink(const config::exporter_config& cfg, const std::string& password,
                                       std::string& error);
+// Also checks the exporter_options (docs/exporters.md, Kafka); the password,
+// if any, is SASL's (with exporter_option rdkafka.security.protocol ...).
+std::unique_ptr<sink> make_kafka_sink(const config::exporter_config& cfg, const std::string& password,
+                                      std::string& error);
 
 // The sink for cfg.kind; null with `error` for a kind this build lacks.
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error);

@@ -1,10 +1,12 @@
 // Exporter configuration, routes (captures, fields, types, misfits) and the
-// SQL mapping shared by the SQL sinks. The sinks themselves are tested
+// SQL mapping shared by the SQL sinks, the Kafka record mapping. The sinks themselves are tested
 // end to end against real databases (tests/e2e/test_exporters_*.py).
 #include <doctest/doctest.h>
 
 #include "config/config_parser.hpp"
+#include "kafka_record.hpp"
 #include "route.hpp"
+#include "sinks.hpp"
 #include "sql_mapping.hpp"
 
 namespace cfg = strata::config;
@@ -158,4 +160,110 @@ TEST_CASE("exporters: SQL columns and values") {
     CHECK(quote_identifier("a\"b") == "\"a\"\"b\"");
     CHECK(quote_identifier("t", '`') == "`t`");
     CHECK(iso_time(1'796'005'316'171'563ull) == "2026-11-30T02:21:56.171563Z");
+}
+
+TEST_CASE("exporters: kafka routes, topics and keys") {
+    const std::string head = "exporter k kafka\nexporter_url 127.0.0.1:9092\n";
+    const auto c = parse(head + "exporter_route sensors/+room/+kind iot.readings-v1_x key=room\n"
+                                "exporter_route # all key=client_id\n");
+    CHECK(c.exporters[0].routes[0].target == "iot.readings-v1_x");
+    CHECK(c.exporters[0].routes[0].key == "room");
+    CHECK(parse(head + "exporter_route # " + std::string(242, 't') + "\n").exporters[0].routes[0].target.size() == 242);
+
+    const std::string bad_topic = "exporter_route: Kafka topic '";
+    CHECK(error(head + "exporter_route # a/b\n").starts_with("t.conf:3: " + bad_topic + "a/b' must be"));
+    CHECK(error(head + "exporter_route # ..\n").starts_with("t.conf:3: " + bad_topic + "..'"));
+    CHECK(error(head + "exporter_route # .\n").starts_with("t.conf:3: " + bad_topic + ".'"));
+    CHECK(error(head + "exporter_route # t\xc3\xa9\n").starts_with("t.conf:3: " + bad_topic));
+    CHECK(error(head + "exporter_route # " + std::string(243, 't') + "\n").starts_with("t.conf:3: " + bad_topic));
+    // Other kinds keep their stricter names (tables, collections, labels).
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # a.b\n") ==
+          "t.conf:3: exporter_route: target 'a.b' must be letters, digits, _ or -");
+    // key= names a captured level or client_id.
+    CHECK(error(head + "exporter_route sensors/+room t key=kind\n") ==
+          "t.conf:3: exporter_route: key=kind: not client_id nor a +kind level of 'sensors/+room'");
+}
+
+TEST_CASE("exporters: kafka bootstrap servers") {
+    CHECK(parse_kafka_bootstrap("127.0.0.1:9092") == "127.0.0.1:9092");
+    CHECK(parse_kafka_bootstrap("k1:9093, k2 ,[::1]:9094,[fe80::1]") == "k1:9093,k2:9092,[::1]:9094,[fe80::1]:9092");
+    CHECK_FALSE(parse_kafka_bootstrap(""));
+    CHECK_FALSE(parse_kafka_bootstrap("kafka://k1:9092"));
+    CHECK_FALSE(parse_kafka_bootstrap("k1:9092,"));
+    CHECK_FALSE(parse_kafka_bootstrap("k1:"));
+    CHECK_FALSE(parse_kafka_bootstrap("k1:0"));
+    CHECK_FALSE(parse_kafka_bootstrap("k1:70000"));
+    CHECK_FALSE(parse_kafka_bootstrap("::1:9092"));
+    CHECK_FALSE(parse_kafka_bootstrap("user@k1:9092"));
+}
+
+TEST_CASE("exporters: kafka records") {
+    cfg::export_route_config rc;
+    rc.filter = "sensors/+room/+kind";
+    rc.target = "readings";
+    rc.all_fields = false;
+    rc.fields = {"value"};
+    rc.field_types = {"number"};
+    rc.key = "room";
+    auto row = map(rc, "sensors/r1/temp", R"({"value": 21.5, "unit": "C"})");
+    row.key = {7, 1767225600123456, 3};
+    row.client_id = "dev-1";
+    row.qos = 1;
+    row.retain = true;
+    auto r = make_kafka_record(row);
+    CHECK(r.topic == "readings");
+    CHECK(r.key == std::optional<std::string>("r1"));
+    CHECK(r.value == R"({"value":21.5})");
+    CHECK(r.timestamp_ms == 1767225600123);
+    CHECK(r.headers == std::vector<std::pair<std::string, std::string>>{
+                           {"strata.id", "7-1767225600123456-3"}, {"strata.ts_us", "1767225600123456"},
+                           {"mqtt.topic", "sensors/r1/temp"},    {"mqtt.client_id", "dev-1"},
+                           {"mqtt.qos", "1"},                     {"mqtt.retain", "true"},
+                           {"capture.room", "r1"},                {"capture.kind", "temp"}});
+
+    // A misfit: the dead-letter topic, the raw payload, the reason.
+    auto bad = map(rc, "sensors/r2/temp", "21.5 C");
+    bad.key = {7, 1767225600200000, 0};
+    r = make_kafka_record(bad);
+    CHECK(r.topic == "readings_errors");
+    CHECK(r.key == std::optional<std::string>("r2"));
+    CHECK(r.value == "21.5 C");
+    CHECK(r.headers.back() == std::pair<std::string, std::string>{"reason", "payload is not JSON"});
+
+    cfg::export_route_config raw;
+    raw.filter = "raw/#";
+    raw.target = "blobs";
+    raw.payload = "bytes";
+    auto blob = map(raw, "raw/x", std::string("\0\xff", 2));
+    blob.client_id = "c";
+    r = make_kafka_record(blob);
+    CHECK_FALSE(r.key);  // no key=: no key
+    CHECK(r.value == std::string("\0\xff", 2));
+    raw.key = "client_id";
+    blob.route = &raw;
+    CHECK(make_kafka_record(blob).key == std::optional<std::string>("c"));
+}
+
+TEST_CASE("exporters: kafka options and librdkafka properties") {
+    // Checked when the sink is made (at start-up), before any connection.
+    const std::string head = "exporter k kafka\nexporter_url 127.0.0.1:9092\nexporter_route # t\n";
+    auto sink_error = [&](const std::string& options) {
+        const auto c = parse(head + options);
+        std::string error;
+        auto s = make_sink(c.exporters[0], "", error);
+        CHECK((s == nullptr) == !error.empty());
+        return error;
+    };
+    CHECK(sink_error("") == "");
+    CHECK(sink_error("exporter_option partitions 6\nexporter_option linger 0\nexporter_option compression zstd\n"
+                     "exporter_option rdkafka.queue.buffering.max.messages 5000\n") == "");
+    CHECK(sink_error("exporter_option rdkafka.no.such.property 1\n")
+              .find("librdkafka refuses no.such.property=1") != std::string::npos);
+    CHECK(sink_error("exporter_option rdkafka.acks lots\n").find("librdkafka refuses acks=lots") != std::string::npos);
+    CHECK(sink_error("exporter_option partitions 0\n").find("not a kafka option") != std::string::npos);
+    CHECK(sink_error("exporter_option compression brotli\n").find("not a kafka option") != std::string::npos);
+    const auto c = parse("exporter k kafka\nexporter_url kafka://h:9092\nexporter_route # t\n");
+    std::string error;
+    CHECK_FALSE(make_sink(c.exporters[0], "", error));
+    CHECK(error.find("exporter_url must be HOST:PORT[,HOST:PORT...]") != std::string::npos);
 }
