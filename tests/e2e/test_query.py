@@ -385,7 +385,13 @@ def test_shutdown_with_open_http_connections(broker_factory, tmp_path):
     partial = socket.create_connection(("127.0.0.1", b.http_port), timeout=10)
     partial.sendall(b"GET /health HTTP/1.1\r\nHo")  # never finished
     assert b.stop(timeout=10) == 0  # SIGTERM: no wait for the idle timeout
-    assert partial.recv(100) == b""
+    try:
+        closed = partial.recv(100) == b""
+    except ConnectionResetError:
+        # Closed before the server read the partial request: the kernel
+        # answers unread data with a reset rather than an end of stream.
+        closed = True
+    assert closed
     partial.close()
     idle.close()
 
