@@ -68,9 +68,13 @@ runner::runner(std::shared_ptr<const config::exporter_config> cfg, storage::stor
 runner::~runner() { stop(); }
 
 void runner::start() {
-    thread_ = std::thread([this] {
+    reader_ = std::thread([this] {
         name_this_thread("exp-" + cfg_->name);
-        run();
+        read_loop();
+    });
+    writer_ = std::thread([this] {
+        name_this_thread("expw-" + cfg_->name);
+        write_loop();
     });
 }
 
@@ -80,7 +84,12 @@ void runner::stop() {
         stopping_ = true;
     }
     wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    {
+        std::lock_guard lock(handoff_mutex_);  // so that no wait misses stopping_
+    }
+    handoff_.notify_all();
+    if (reader_.joinable()) reader_.join();
+    if (writer_.joinable()) writer_.join();
     if (sink_) sink_->disconnect();
     set_state("stopped");
 }
@@ -200,47 +209,88 @@ bool runner::write_until_done(std::vector<export_row>& rows) {
     }
 }
 
-void runner::run() {
-    std::vector<export_row> rows;
+bool runner::hand_over(batch& b) {
+    std::unique_lock lock(handoff_mutex_);
+    handoff_.wait(lock, [&] { return !pending_ || stopping_; });
+    if (stopping_) return false;
+    pending_ = std::move(b);
+    lock.unlock();
+    handoff_.notify_all();
+    return true;
+}
+
+void runner::read_loop() {
+    std::uint64_t read_from = cursor_;
+    bool first = true;  // the writer announces the start and the state "up" from the first batch, even an empty one
+    while (!stopping_) {
+        batch b;
+        b.last = collect(read_from, b.rows);
+        if (!b.rows.empty() && b.rows.size() < cfg_->batch_size && cfg_->batch_time_ms > 0) {
+            // A small batch waits a little for company: fewer, larger writes.
+            if (store_.wait_for_log(b.last, std::chrono::milliseconds(cfg_->batch_time_ms)) && !stopping_) {
+                b.last = collect(b.last, b.rows);
+            }
+        }
+        const bool moved = b.last != read_from;
+        const bool full = b.rows.size() >= cfg_->batch_size;
+        if (moved || first) {
+            // Even a batch without rows: the cursor only moves in the writer, in order.
+            read_from = b.last;
+            if (!hand_over(b)) break;
+            first = false;
+        }
+        if (!full && !moved) store_.wait_for_log(read_from, idle_wait);  // nothing new
+    }
+}
+
+void runner::write_loop() {
     auto rate_from = steady::now();
     std::uint64_t rate_rows = 0;
     std::uint64_t saved = cursor_;
     bool announced = false;
-    while (!stopping_) {
-        rows.clear();
-        const std::uint64_t from = cursor_;
-        std::uint64_t last = collect(from, rows);
-        if (!rows.empty() && rows.size() < cfg_->batch_size && cfg_->batch_time_ms > 0) {
-            // A small batch waits a little for company: fewer, larger writes.
-            if (store_.wait_for_log(last, std::chrono::milliseconds(cfg_->batch_time_ms)) && !stopping_) {
-                last = collect(last, rows);
+    for (;;) {
+        batch b;
+        {
+            std::unique_lock lock(handoff_mutex_);
+            if (!handoff_.wait_for(lock, idle_wait, [&] { return pending_.has_value() || stopping_.load(); })) {
+                lock.unlock();
+                // Idle: save a cursor that moved past messages none of the routes take.
+                if (const auto c = cursor_.load(); c != saved) {
+                    store_.save_cursor(cfg_->name, c);
+                    saved = c;
+                }
+                continue;
             }
+            if (stopping_) break;
+            b = std::move(*pending_);
+            pending_.reset();
         }
-        if (!rows.empty()) {
-            if (!write_until_done(rows)) break;
+        handoff_.notify_all();
+        if (!b.rows.empty()) {
+            if (!write_until_done(b.rows)) break;
             std::uint64_t error_rows = 0;
-            for (const auto& r : rows) error_rows += r.error.empty() ? 0 : 1;
+            for (const auto& r : b.rows) error_rows += r.error.empty() ? 0 : 1;
             error_rows += sink_->rejected_rows();
             std::lock_guard lock(status_mutex_);
-            status_.rows += rows.size();
+            status_.rows += b.rows.size();
             status_.error_rows += error_rows;
             if (status_.state != "up") {
                 status_.state = "up";
                 status_.last_error.clear();
                 if (announced) log_.notice("Exporter ", cfg_->name, " (", cfg_->kind, ") is writing again.");
             }
-        } else if (!announced || last == from) {
+        } else {
             set_state("up");
         }
         if (!announced) {
-            log_.notice("Exporter ", cfg_->name, " (", cfg_->kind, ") started at log position ", from, ".");
+            log_.notice("Exporter ", cfg_->name, " (", cfg_->kind, ") started at log position ", cursor_.load(), ".");
             announced = true;
         }
-        cursor_.store(last, std::memory_order_release);
-        if (last != saved && (!rows.empty() || last - saved >= cfg_->batch_size)) {
+        cursor_.store(b.last, std::memory_order_release);
+        if (b.last != saved && (!b.rows.empty() || b.last - saved >= cfg_->batch_size)) {
             // After every written batch; past skipped entries only now and then.
-            store_.save_cursor(cfg_->name, last);
-            saved = last;
+            store_.save_cursor(cfg_->name, b.last);
+            saved = b.last;
         }
         const auto now = steady::now();
         if (now - rate_from >= std::chrono::seconds(1)) {
@@ -249,14 +299,6 @@ void runner::run() {
             status_.rows_per_second = static_cast<double>(status_.rows - rate_rows) / seconds;
             rate_rows = status_.rows;
             rate_from = now;
-        }
-        if (rows.size() < cfg_->batch_size && last == from) {
-            // Nothing new: wait for the log, waking up now and then to save the cursor.
-            store_.wait_for_log(last, idle_wait);
-            if (last != saved) {
-                store_.save_cursor(cfg_->name, last);
-                saved = last;
-            }
         }
     }
     if (cursor_ != saved) store_.save_cursor(cfg_->name, cursor_);

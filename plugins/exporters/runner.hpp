@@ -1,7 +1,9 @@
-// One exporter at work, on a thread of its own (never a worker's): it reads
-// the store's export log after its cursor, maps the messages its routes take,
-// writes them to its database through its sink in batches, and only then
-// moves its cursor. A failed write is retried, with a growing pause, until it
+// One exporter at work, on two threads of its own (never a worker's): the
+// reader reads the store's export log after its cursor and maps the messages
+// its routes take into batches; the writer writes each batch to the database
+// through its sink and only then moves the cursor. The reader prepares the
+// next batch while the database takes the current one (one batch in hand at
+// most), so neither waits for the other's work. A failed write is retried, with a growing pause, until it
 // succeeds: a database outage only grows the lag; a crash or restart of strata
 // resumes at the cursor, and the sink's idempotent writes make the replayed
 // tail harmless (docs/exporters.md, "Delivery").
@@ -12,6 +14,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -61,7 +64,17 @@ public:
     std::uint64_t cursor() const { return cursor_.load(std::memory_order_acquire); }
 
 private:
-    void run();
+    // A mapped batch handed from the reader to the writer; `last` is the log
+    // sequence the cursor moves to once its rows are written.
+    struct batch {
+        std::vector<export_row> rows;
+        std::uint64_t last = 0;
+    };
+
+    void read_loop();
+    void write_loop();
+    // Reader: waits until the writer has taken the previous batch; false when stopping.
+    bool hand_over(batch& b);
     // Reads log entries after `from` into `rows` (at most batch_size); returns
     // the last log sequence looked at (from itself when there was none).
     std::uint64_t collect(std::uint64_t from, std::vector<export_row>& rows);
@@ -75,12 +88,17 @@ private:
     logger& log_;
     std::unique_ptr<sink> sink_;
     route_table routes_;
-    std::unordered_map<std::uint64_t, std::string> topic_names_;  // cache, exporter thread only
+    std::unordered_map<std::uint64_t, std::string> topic_names_;  // cache, reader thread only
 
-    std::thread thread_;
+    std::thread reader_;
+    std::thread writer_;
     std::atomic<bool> stopping_{false};
     std::mutex wake_mutex_;
-    std::condition_variable wake_;
+    std::condition_variable wake_;  // stop() wakes a retry pause
+
+    std::mutex handoff_mutex_;
+    std::condition_variable handoff_;
+    std::optional<batch> pending_;  // the batch the writer takes next
 
     std::atomic<std::uint64_t> cursor_{0};
     mutable std::mutex status_mutex_;
