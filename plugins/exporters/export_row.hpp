@@ -41,6 +41,12 @@ struct export_row {
     }
 };
 
+// Where a row goes: its route's target (table, collection, Kafka topic), or
+// TARGET_errors when it did not fit the route (docs/exporters.md, misfits).
+inline std::string destination_of(const export_row& row) {
+    return row.error.empty() ? row.route->target : row.route->target + "_errors";
+}
+
 // Thrown by a sink when a batch (or the connection) failed; the runner logs it,
 // waits and retries the same batch.
 struct export_error : std::runtime_error {

@@ -8,7 +8,7 @@ kafka_record make_kafka_record(const export_row& row) {
     const auto& route = *row.route;
     kafka_record r;
     const bool dead_letter = !row.error.empty();
-    r.topic = dead_letter ? route.target + "_errors" : route.target;
+    r.topic = destination_of(row);
     if (route.key == "client_id") {
         r.key = row.client_id;
     } else if (!route.key.empty()) {

@@ -228,7 +228,7 @@ private:
     }
 
     static std::string record_topic(const export_row& r) {
-        return r.error.empty() ? r.route->target : r.route->target + "_errors";
+        return destination_of(r);
     }
 
     // Creates the batch's topics that this producer has not seen yet (an

@@ -29,7 +29,7 @@ public:
         try {
             // Rows of one table go in one statement, in log order per table.
             std::map<std::string, std::vector<const export_row*>> by_table;
-            for (const auto& r : rows) by_table[r.error.empty() ? r.route->target : r.route->target + "_errors"].push_back(&r);
+            for (const auto& r : rows) by_table[destination_of(r)].push_back(&r);
             for (const auto& [name, list] : by_table) insert(name, list);
             query("COMMIT");
         } catch (...) {
@@ -82,9 +82,7 @@ private:
     const std::vector<sql_column>& columns_of(const std::string& name, const config::export_route_config& route) {
         const auto it = tables_.find(name);
         if (it != tables_.end()) return it->second;
-        auto columns = name.ends_with("_errors") ? std::vector<sql_column>{{"reason", sql_type::text},
-                                                                          {"payload", sql_type::bytes}}
-                                                 : route_columns(route);
+        auto columns = table_columns(name, route);
         std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name, '`') +
                              " (topic_id BIGINT UNSIGNED NOT NULL, ts_us BIGINT UNSIGNED NOT NULL, "
                              "seq INT UNSIGNED NOT NULL, ts DATETIME(6) NOT NULL, topic VARCHAR(4096) NOT NULL, "

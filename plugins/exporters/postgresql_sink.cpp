@@ -26,7 +26,7 @@ public:
         exec("BEGIN");
         try {
             std::map<std::string, std::vector<const export_row*>> by_table;
-            for (const auto& r : rows) by_table[r.error.empty() ? r.route->target : r.route->target + "_errors"].push_back(&r);
+            for (const auto& r : rows) by_table[destination_of(r)].push_back(&r);
             for (const auto& [name, list] : by_table) insert(name, list);
             exec("COMMIT");
         } catch (...) {
@@ -84,9 +84,7 @@ private:
     const std::vector<sql_column>& columns_of(const std::string& name, const config::export_route_config& route) {
         const auto it = tables_.find(name);
         if (it != tables_.end()) return it->second;
-        auto columns = name.ends_with("_errors") ? std::vector<sql_column>{{"reason", sql_type::text},
-                                                                          {"payload", sql_type::bytes}}
-                                                 : route_columns(route);
+        auto columns = table_columns(name, route);
         std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name) +
                              " (topic_id bigint NOT NULL, ts_us bigint NOT NULL, seq bigint NOT NULL, "
                              "ts timestamptz NOT NULL, topic text NOT NULL, client_id text, qos smallint, retain boolean";

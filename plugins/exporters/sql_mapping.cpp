@@ -4,6 +4,11 @@
 
 namespace strata::exporters {
 
+std::vector<sql_column> table_columns(std::string_view name, const config::export_route_config& route) {
+    if (name.ends_with("_errors")) return {{"reason", sql_type::text}, {"payload", sql_type::bytes}};
+    return route_columns(route);
+}
+
 std::vector<sql_column> route_columns(const config::export_route_config& route) {
     std::vector<sql_column> columns;
     // Captured levels of the filter, in order.

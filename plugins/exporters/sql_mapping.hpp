@@ -34,6 +34,10 @@ struct sql_column {
 // The route-specific columns, after the fixed ones, in order.
 std::vector<sql_column> route_columns(const config::export_route_config& route);
 
+// The columns after the fixed ones of table `name` (a destination_of()):
+// reason and payload for a TARGET_errors table, else the route's.
+std::vector<sql_column> table_columns(std::string_view name, const config::export_route_config& route);
+
 // The value of a route column for a row (nullopt: SQL NULL). JSON values are
 // serialised; numbers are given as text for the database to convert.
 std::optional<std::string> column_value(const export_row& row, const sql_column& column);

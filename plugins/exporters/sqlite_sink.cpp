@@ -94,9 +94,7 @@ private:
         std::string insert = "INSERT OR IGNORE INTO " + quote_identifier(name) +
                              " (topic_id, ts_us, seq, ts, topic, client_id, qos, retain";
         std::string params = "?,?,?,?,?,?,?,?";
-        t.columns = name.ends_with("_errors") ? std::vector<sql_column>{{"reason", sql_type::text},
-                                                                       {"payload", sql_type::bytes}}
-                                              : route_columns(route);
+        t.columns = table_columns(name, route);
         for (const auto& c : t.columns) {
             create += ", " + quote_identifier(c.name) + " " + sql_type_name(c.type);
             insert += ", " + quote_identifier(c.name);
@@ -110,7 +108,7 @@ private:
 
     void insert(const export_row& row) {
         const bool failed = !row.error.empty();
-        auto& t = table_for(failed ? row.route->target + "_errors" : row.route->target, *row.route);
+        auto& t = table_for(destination_of(row), *row.route);
         sqlite3_stmt* s = t.insert.get();
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
