@@ -3,6 +3,8 @@ GET /api/v1/exporters, waiting for a database to catch up, and a numbered
 QoS 1 publish stream that survives broker restarts (for the fault tests, which
 compare what the broker acknowledged with what the database holds)."""
 import json
+import signal
+import threading
 import time
 import urllib.request
 
@@ -67,3 +69,25 @@ def publish_stream(b, stop, acked, version=V311, topic="sensors/s{}/temp"):
             time.sleep(0.005)
     finally:
         c.close()
+
+
+def stream_with_kills(b, exporting, kills=3):
+    """Runs publish_stream while strata is killed with SIGKILL `kills` times,
+    each time once exporting(i) has returned (the database has caught up with
+    some of the stream) and half a second of export later; returns the
+    numbers the broker acknowledged."""
+    stop, acked = threading.Event(), set()
+    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
+    pub.start()
+    try:
+        for i in range(kills):
+            exporting(i)
+            time.sleep(0.5)
+            b.proc.send_signal(signal.SIGKILL)
+            b.proc.wait()
+            b.start()
+        time.sleep(1)
+    finally:
+        stop.set()
+        pub.join(30)
+    return acked

@@ -9,7 +9,6 @@ wrong password or an unreachable server is reported and retried, not fatal.
 The structure follows test_exporters_sql.py."""
 import datetime
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import pytest
 from clients import V5
 from clients import client  # noqa: F401  (fixture)
 from conftest import BROKER_KIND
-from exporter_util import exporters, publish_stream, wait_count, wait_state
+from exporter_util import exporters, publish_stream, wait_count, wait_state, stream_with_kills
 from servers import PASSWORD, free_port
 from servers_mongodb import ferretdb  # noqa: F401  (fixture)
 
@@ -187,20 +186,7 @@ def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, ferretdb
     t = prefix()
     b = exporter_broker(broker_factory, tmp_path, ferretdb.url(), t, extra=["exporter_batch_size 50"])
     readings = db[f"{t}_readings"]
-    stop, acked = threading.Event(), set()
-    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
-    pub.start()
-    try:
-        for _ in range(3):
-            wait_docs(readings, 10)
-            time.sleep(0.5)
-            b.proc.send_signal(signal.SIGKILL)
-            b.proc.wait()
-            b.start()
-        time.sleep(1)
-    finally:
-        stop.set()
-        pub.join(30)
+    acked = stream_with_kills(b, lambda _: wait_docs(readings, 10))
     values = [d["value"] for d in wait_docs(readings, len(acked), timeout=60)]
     assert len(values) == len(set(values)), "duplicated documents"
     assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"

@@ -10,7 +10,6 @@ wrong password or an unreachable server is reported and retried, not fatal."""
 import base64
 import itertools
 import json
-import signal
 import threading
 import time
 
@@ -21,7 +20,7 @@ from clients import client  # noqa: F401  (fixture)
 from conftest import BROKER_KIND
 from servers import free_port
 from servers_neo4j import PASSWORD, neo4j  # noqa: F401  (fixture)
-from test_exporters_sql import exporters, publish_stream
+from exporter_util import exporters, publish_stream, stream_with_kills
 
 pytestmark = pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's exporters")
 
@@ -235,20 +234,7 @@ def test_neo4j_outage_loses_and_duplicates_nothing(broker_factory, graph):
 def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, graph):
     t = f"t{next(_labels)}_kill"
     b = exporter_broker(broker_factory, graph, t, extra=["exporter_batch_size 50"])
-    stop, acked = threading.Event(), set()
-    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
-    pub.start()
-    try:
-        for i in range(3):
-            wait_count(graph, f"MATCH (x:`{t}_readings`) RETURN count(x)", 10 * (i + 1))
-            time.sleep(0.5)
-            b.proc.send_signal(signal.SIGKILL)
-            b.proc.wait()
-            b.start()
-        time.sleep(1)
-    finally:
-        stop.set()
-        pub.join(30)
+    acked = stream_with_kills(b, lambda i: wait_count(graph, f"MATCH (x:`{t}_readings`) RETURN count(x)", 10 * (i + 1)))
     check_stream(graph, f"{t}_readings", acked)
 
 

@@ -7,7 +7,6 @@ kill -9 of strata in the middle of an export, lose no row and duplicate none;
 a wrong password is reported and retried, not fatal."""
 import contextlib
 import json
-import signal
 import sqlite3
 import threading
 import time
@@ -17,7 +16,7 @@ import pytest
 from clients import V5
 from clients import client  # noqa: F401  (fixture)
 from conftest import BROKER_KIND
-from exporter_util import exporters, publish_stream, wait_count, wait_state
+from exporter_util import exporters, publish_stream, wait_count, wait_state, stream_with_kills
 from servers import PASSWORD, mariadb, postgresql  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's exporters")
@@ -184,20 +183,7 @@ def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
 def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, target):
     t = table_prefix(target)
     b = exporter_broker(broker_factory, target, t, extra=["exporter_batch_size 50"])
-    stop, acked = threading.Event(), set()
-    pub = threading.Thread(target=publish_stream, args=(b, stop, acked))
-    pub.start()
-    try:
-        for _ in range(3):
-            wait_rows(target, f"SELECT 1 FROM {t}_readings", 10)
-            time.sleep(0.5)
-            b.proc.send_signal(signal.SIGKILL)
-            b.proc.wait()
-            b.start()
-        time.sleep(1)
-    finally:
-        stop.set()
-        pub.join(30)
+    acked = stream_with_kills(b, lambda _: wait_rows(target, f"SELECT 1 FROM {t}_readings", 10))
     values = [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", len(acked), timeout=60)]
     assert len(values) == len(set(values)), "duplicated rows"
     assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"
