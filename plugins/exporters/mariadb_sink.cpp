@@ -1,7 +1,9 @@
 // MariaDB and MySQL (libmariadb). Tables as sql_mapping.hpp describes, created
-// if missing; each batch is one transaction of multi-row INSERTs (a few
-// thousand rows per statement) with ON DUPLICATE KEY UPDATE as a no-op on the
-// primary key (topic_id, ts_us, seq), so a replayed batch changes nothing.
+// if missing; each batch is one transaction of INSERTs with ON DUPLICATE KEY
+// UPDATE as a no-op on the primary key (topic_id, ts_us, seq), so a replayed
+// batch changes nothing. A MariaDB server gets them as bulk executions of a
+// prepared statement (mariadb_bulk.hpp); a server without the bulk protocol
+// (MySQL) as multi-row INSERT text, a few thousand rows per statement.
 // Connection, read and write timeouts keep a vanished server from holding the
 // exporter's thread for long; the runner retries.
 #include <mysql.h>
@@ -9,6 +11,7 @@
 #include <map>
 
 #include "db_url.hpp"
+#include "mariadb_bulk.hpp"
 #include "sinks.hpp"
 #include "sql_mapping.hpp"
 
@@ -20,7 +23,8 @@ constexpr std::size_t max_statement_bytes = 4 << 20;  // well below max_allowed_
 
 class mariadb_sink final : public sink {
 public:
-    mariadb_sink(db_url url, std::string password) : url_(std::move(url)), password_(std::move(password)) {}
+    mariadb_sink(db_url url, std::string password, bool bulk_allowed)
+        : url_(std::move(url)), password_(std::move(password)), bulk_allowed_(bulk_allowed) {}
     ~mariadb_sink() override { disconnect(); }
 
     void write(std::span<const export_row> rows) override {
@@ -30,7 +34,19 @@ public:
             // Rows of one table go in one statement, in log order per table.
             std::map<std::string, std::vector<const export_row*>> by_table;
             for (const auto& r : rows) by_table[destination_of(r)].push_back(&r);
-            for (const auto& [name, list] : by_table) insert(name, list);
+            for (const auto& [name, list] : by_table) {
+                const auto& columns = columns_of(name, *list.front()->route);
+                if (!bulk_) {
+                    insert(name, columns, list);
+                    continue;
+                }
+                auto& statement = bulk_inserts_[name];
+                if (!statement) {
+                    statement = std::make_unique<mariadb_bulk_insert>(db_, quote_identifier(name, '`'), columns,
+                                                                      name.ends_with("_errors"));
+                }
+                statement->execute(list);
+            }
             query("COMMIT");
         } catch (...) {
             if (db_) mysql_query(db_, "ROLLBACK");
@@ -39,6 +55,7 @@ public:
     }
 
     void disconnect() override {
+        bulk_inserts_.clear();  // their statements before their connection
         if (db_) mysql_close(db_);
         db_ = nullptr;
         tables_.clear();
@@ -62,6 +79,17 @@ private:
                                url_.user + ": " + why);
         }
         query("SET time_zone = '+00:00'");
+        bulk_ = bulk_allowed_ && speaks_bulk_protocol();
+    }
+
+    bool speaks_bulk_protocol() {
+        unsigned long capabilities = 0, extended = 0;
+        if (mariadb_get_infov(db_, MARIADB_CONNECTION_SERVER_CAPABILITIES, &capabilities) != 0 ||
+            mariadb_get_infov(db_, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &extended) != 0) {
+            return false;
+        }
+        // CLIENT_MYSQL set: a MySQL server, which has no bulk protocol.
+        return !(capabilities & CLIENT_MYSQL) && (extended & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32));
     }
 
     void query(const std::string& sql) {
@@ -102,8 +130,8 @@ private:
         sql += '\'';
     }
 
-    void insert(const std::string& name, const std::vector<const export_row*>& rows) {
-        const auto& columns = columns_of(name, *rows.front()->route);
+    void insert(const std::string& name, const std::vector<sql_column>& columns,
+                const std::vector<const export_row*>& rows) {
         const bool errors = name.ends_with("_errors");
         std::string head = "INSERT INTO " + quote_identifier(name, '`') +
                            " (topic_id, ts_us, seq, ts, topic, client_id, qos, `retain`";
@@ -154,6 +182,9 @@ private:
     std::string password_;
     MYSQL* db_ = nullptr;
     std::map<std::string, std::vector<sql_column>> tables_;  // created in this connection
+    bool bulk_allowed_;  // exporter_option bulk (on by default)
+    bool bulk_ = false;  // allowed, and the server speaks MariaDB's bulk protocol
+    std::map<std::string, std::unique_ptr<mariadb_bulk_insert>> bulk_inserts_;  // per table, in this connection
 };
 
 }  // namespace
@@ -165,7 +196,17 @@ std::unique_ptr<sink> make_mariadb_sink(const config::exporter_config& cfg, cons
         error = cfg.defined_at + ": exporter " + cfg.name + ": exporter_url must be mysql://USER@HOST:PORT/DATABASE";
         return nullptr;
     }
-    return std::make_unique<mariadb_sink>(std::move(*url), password);
+    bool bulk = true;
+    for (const auto& [key, value] : cfg.options) {
+        if (key == "bulk" && (value == "on" || value == "off")) {
+            bulk = value == "on";
+        } else {
+            error = cfg.defined_at + ": exporter " + cfg.name + ": unknown mariadb option '" + key + " " + value +
+                    "' (bulk on|off)";
+            return nullptr;
+        }
+    }
+    return std::make_unique<mariadb_sink>(std::move(*url), password, bulk);
 }
 
 }  // namespace strata::exporters

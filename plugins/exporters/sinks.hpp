@@ -10,7 +10,8 @@
 namespace strata::exporters {
 
 std::unique_ptr<sink> make_sqlite_sink(const config::exporter_config& cfg);
-// These check the exporter_url (null with `error` when it does not fit).
+// These check the exporter_url and the exporter_options (null with `error`
+// when one does not fit; docs/exporters.md).
 std::unique_ptr<sink> make_mariadb_sink(const config::exporter_config& cfg, const std::string& password,
                                         std::string& error);
 std::unique_ptr<sink> make_postgresql_sink(const config::exporter_config& cfg, const std::string& password,
@@ -19,12 +20,12 @@ std::unique_ptr<sink> make_mongodb_sink(const config::exporter_config& cfg, cons
                                         std::string& error);
 std::unique_ptr<sink> make_neo4j_sink(const config::exporter_config& cfg, const std::string& password,
                                       std::string& error);
-// Also checks the exporter_options (docs/exporters.md, Kafka); the password,
-// if any, is SASL's (with exporter_option rdkafka.security.protocol ...).
+// The password, if any, is SASL's (with exporter_option rdkafka.security.protocol ...).
 std::unique_ptr<sink> make_kafka_sink(const config::exporter_config& cfg, const std::string& password,
                                       std::string& error);
 
-// The sink for cfg.kind; null with `error` for a kind this build lacks.
+// The sink for cfg.kind; null with `error` for a kind this build lacks, or
+// exporter_options on a kind that has none.
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error);
 
 }  // namespace strata::exporters

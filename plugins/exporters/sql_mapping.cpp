@@ -1,5 +1,6 @@
 #include "sql_mapping.hpp"
 
+#include <cmath>
 #include <ctime>
 
 namespace strata::exporters {
@@ -36,19 +37,38 @@ std::vector<sql_column> route_columns(const config::export_route_config& route) 
     return columns;
 }
 
-std::optional<std::string> column_value(const export_row& row, const sql_column& column) {
+sql_cell column_cell(const export_row& row, const sql_column& column) {
+    using kind = sql_cell::kind;
     for (const auto& [name, value] : row.captures) {
-        if (name == column.name) return value;
+        if (name == column.name) return {kind::text, 0, value};
     }
     const bool field_list = row.route->payload == "json" && !row.route->all_fields;
-    if (!field_list) return row.fields.is_null() ? row.payload : row.fields.dump();  // the payload column
-    if (!row.fields.is_object()) return std::nullopt;
+    if (!field_list) {  // the payload column
+        if (row.fields.is_null()) return {kind::text, 0, row.payload};
+        return {kind::json, 0, {}, &row.fields};
+    }
+    if (!row.fields.is_object()) return {};
     const auto it = row.fields.find(column.name);
-    if (it == row.fields.end() || it->is_null()) return std::nullopt;
+    if (it == row.fields.end() || it->is_null()) return {};
     switch (column.type) {
-        case sql_type::number: return it->is_boolean() ? (it->get<bool>() ? "1" : "0") : it->dump();
-        case sql_type::text: return it->get<std::string>();  // checked by the route
-        default: return it->dump();
+        case sql_type::number: {
+            const double n = it->is_boolean() ? (it->get<bool>() ? 1 : 0) : it->get<double>();
+            // JSON has no NaN or infinity, but a number too large for a double parses as one.
+            if (!std::isfinite(n)) return {};
+            return {kind::number, n, {}, &*it};
+        }
+        case sql_type::text: return {kind::text, 0, it->get_ref<const std::string&>()};  // checked by the route
+        default: return {kind::json, 0, {}, &*it};
+    }
+}
+
+std::optional<std::string> column_value(const export_row& row, const sql_column& column) {
+    const auto cell = column_cell(row, column);
+    switch (cell.what) {
+        case sql_cell::kind::null: return std::nullopt;
+        case sql_cell::kind::text: return std::string(cell.text);
+        case sql_cell::kind::number: return cell.json->is_boolean() ? (cell.number != 0 ? "1" : "0") : cell.json->dump();
+        default: return cell.json->dump();
     }
 }
 

@@ -18,6 +18,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "export_row.hpp"
@@ -38,8 +39,19 @@ std::vector<sql_column> route_columns(const config::export_route_config& route);
 // reason and payload for a TARGET_errors table, else the route's.
 std::vector<sql_column> table_columns(std::string_view name, const config::export_route_config& route);
 
-// The value of a route column for a row (nullopt: SQL NULL). JSON values are
-// serialised; numbers are given as text for the database to convert.
+// The value of a route column for a row, without copying what the row holds:
+// SQL NULL, a number (a JSON number or boolean), text in the row (a captured
+// level, a text field, a raw payload) or a JSON value still to be serialised.
+struct sql_cell {
+    enum class kind { null, number, text, json } what = kind::null;
+    double number = 0;                     // kind::number
+    std::string_view text;                 // kind::text: valid as long as the row
+    const nlohmann::json* json = nullptr;  // kind::number and kind::json: the value
+};
+sql_cell column_cell(const export_row& row, const sql_column& column);
+
+// The same as text (nullopt: SQL NULL). JSON values are serialised; numbers
+// are given as their JSON text for the database to convert.
 std::optional<std::string> column_value(const export_row& row, const sql_column& column);
 
 // `name` quoted for SQL: "name" (standard, SQLite, PostgreSQL) or `name` (MariaDB).

@@ -89,6 +89,23 @@ TEST_CASE("exporters: configuration blocks") {
           "t.conf:1: exporter 'a': key= is for kafka routes");
 }
 
+TEST_CASE("exporters: exporter_option is checked by the exporter's kind") {
+    const auto sink_error = [](const std::string& text) {
+        const auto c = parse(text);
+        std::string why;
+        const bool made = make_sink(c.exporters.at(0), "", why) != nullptr;
+        return made ? std::string("made") : why;
+    };
+    const std::string sqlite = "exporter a sqlite\nexporter_url /nonexistent/x.db\nexporter_route # t\n";
+    const std::string mariadb = "exporter m mariadb\nexporter_url mysql://u@127.0.0.1:1/db\nexporter_route # t\n";
+    CHECK(sink_error(sqlite) == "made");
+    CHECK(sink_error(sqlite + "exporter_option journal off\n") ==
+          "t.conf:1: exporter a: a sqlite exporter has no exporter_option, got 'journal off'");
+    CHECK(sink_error(mariadb + "exporter_option bulk off\n") == "made");  // connects only when it writes
+    CHECK(sink_error(mariadb + "exporter_option bulk maybe\n") ==
+          "t.conf:1: exporter m: unknown mariadb option 'bulk maybe' (bulk on|off)");
+}
+
 TEST_CASE("exporters: routes capture levels and map payloads") {
     cfg::export_route_config fields;
     fields.filter = "sensors/+room/+kind";
