@@ -9,8 +9,6 @@ namespace {
 // Cached topic ids per worker; the cache is dropped when it grows past this.
 constexpr std::size_t topic_cache_limit = 100'000;
 
-rocksdb::Slice as_slice(std::string_view s) { return {s.data(), s.size()}; }
-
 std::string_view as_view(std::span<const std::uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 message_record record_of(const message& m, std::string_view client_id) {

@@ -113,6 +113,7 @@ struct export_route_config {
     std::string target;                // table, collection, Kafka topic or Neo4j label
     std::vector<std::string> fields;   // JSON fields to keep; empty with all_fields
     std::vector<std::string> field_types;  // per field: number (default), text or json
+    std::vector<std::string> field_names;  // per field: the column, document field or property it becomes
     bool all_fields = true;
     std::string payload = "json";      // json | text | bytes: how the payload is read
     std::string key;                   // Kafka message key: a captured level name or "client_id"; empty = none

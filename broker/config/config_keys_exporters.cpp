@@ -3,7 +3,6 @@
 // configure that exporter (as `plugin_opt_*` lines configure the last plugin).
 // docs/exporters.md explains the model; configuration.md lists the keys.
 #include <algorithm>
-#include <charconv>
 
 #include "config/config_keys.hpp"
 #include "topic/topic_name.hpp"
@@ -90,13 +89,6 @@ result check_kafka_topic(std::string_view t) {
     return ok;
 }
 
-std::optional<std::uint32_t> parse_u32(std::string_view s) {
-    std::uint32_t v = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
 result set_number(apply_context& c, const key_value& v, std::uint32_t exporter_config::*field) {
     auto* e = current(c);
     if (!e) return std::string(no_block);
@@ -164,13 +156,14 @@ constexpr key_spec table[] = {
          return ok;
      }},
     {.name = "exporter_route", .kind = value_kind::words,
-     .syntax = "FILTER TARGET [fields=A[:TYPE],B,...|all] [payload=json|text|bytes] [key=NAME|client_id]",
+     .syntax = "FILTER TARGET [fields=A[:TYPE][>NAME],B,...|all] [payload=json|text|bytes] [key=NAME|client_id]",
      .section = key_section::exporters,
      .doc = "Sends the messages of topics matching FILTER to TARGET (a table, collection, Kafka topic or Neo4j "
             "label). A `+NAME` level captures that level of the topic as a value named NAME "
             "(`sensors/+room/+kind`). `fields=`: the JSON fields of the payload to keep (each becomes a column, a "
             "document field or a property), each `number` (the default), `text` or `json` (`fields=t,unit:text`), "
-            "or `all` (default: the whole JSON object). `payload=text` or `bytes` "
+            "or `all` (default: the whole JSON object); `>NAME` names the column (document field, property) "
+            "differently from the payload's field (`fields=ts:text>device_time`). `payload=text` or `bytes` "
             "takes payloads that are not JSON as they are. A payload that does not fit (not JSON, a field missing) "
             "goes to the exporter's error table or collection (Kafka: the topic TARGET_errors) with the reason, "
             "never dropped. `key=`: the Kafka message key, a captured level (`key=room`) or `client_id`. A Kafka "
@@ -198,26 +191,40 @@ constexpr key_spec table[] = {
              if (option == "fields" && !value.empty()) {
                  r.all_fields = value == "all";
                  if (r.all_fields) continue;
+                 const auto captures = capture_names(r.filter);
                  for (std::size_t at = 0; at <= value.size();) {
                      const auto comma = std::min(value.find(',', at), value.size());
-                     auto field = value.substr(at, comma - at);
-                     std::string_view type = "number";
+                     auto field = value.substr(at, comma - at);  // FIELD[:TYPE][>NAME]
+                     at = comma + 1;
+                     std::string_view name, type = "number";
+                     if (const auto arrow = field.find('>'); arrow != std::string_view::npos) {
+                         name = field.substr(arrow + 1);
+                         field = field.substr(0, arrow);
+                     }
                      if (const auto colon = field.find(':'); colon != std::string_view::npos) {
                          type = field.substr(colon + 1);
                          field = field.substr(0, colon);
                      }
                      if (!valid_name(field)) return "field name '" + std::string(field) + "' must be letters, digits, _ or -";
-                     if (reserved(field)) {
-                         return "field '" + std::string(field) +
+                     if (name.empty()) name = field;
+                     if (!valid_name(name)) return "name '" + std::string(name) + "' must be letters, digits, _ or -";
+                     if (reserved(name)) {
+                         return "field '" + std::string(name) +
                                 "' is a column every row has (topic_id, ts_us, seq, ts, topic, client_id, qos, retain, "
-                                "reason, _id); rename it in the payload or leave it out";
+                                "reason, _id); give it another name (fields=" + std::string(field) + ">" +
+                                std::string(field) + "_)";
                      }
                      if (type != "number" && type != "text" && type != "json") {
                          return "field type '" + std::string(type) + "' must be number, text or json";
                      }
+                     if (std::find(r.field_names.begin(), r.field_names.end(), name) != r.field_names.end() ||
+                         std::find(captures.begin(), captures.end(), name) != captures.end()) {
+                         return "name '" + std::string(name) + "' is given twice (fields and +levels of a route "
+                                "each need a name of their own)";
+                     }
                      r.fields.emplace_back(field);
                      r.field_types.emplace_back(type);
-                     at = comma + 1;
+                     r.field_names.emplace_back(name);
                  }
              } else if (option == "payload" && (value == "json" || value == "text" || value == "bytes")) {
                  r.payload = std::string(value);

@@ -180,9 +180,9 @@ private:
             // is JSON text, a `number` that is a boolean is 1 or 0.
             const auto& route = *r.route;
             for (std::size_t i = 0; !route.all_fields && i < route.fields.size(); ++i) {
-                const auto it = r.fields.find(route.fields[i]);
+                const auto it = r.fields.find(route.field_names[i]);
                 if (it == r.fields.end()) continue;
-                auto& p = props[property_name(route.fields[i])];
+                auto& p = props[property_name(route.field_names[i])];
                 if (route.field_types[i] == "json") p = it->dump();
                 else if (route.field_types[i] == "number" && it->is_boolean()) p = it->get<bool>() ? 1 : 0;
             }

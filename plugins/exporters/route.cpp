@@ -69,7 +69,7 @@ void route::map(std::string_view payload, export_row& row) const {
             row.payload.assign(payload);
             return;
         }
-        row.fields[name] = std::move(*it);
+        row.fields[cfg_.field_names[i]] = std::move(*it);
     }
 }
 

@@ -26,7 +26,7 @@ std::vector<sql_column> route_columns(const config::export_route_config& route) 
         // depend on which message came first.
         for (std::size_t i = 0; i < route.fields.size(); ++i) {
             const auto& t = route.field_types[i];
-            columns.push_back({route.fields[i], t == "number" ? sql_type::number : t == "text" ? sql_type::text
+            columns.push_back({route.field_names[i], t == "number" ? sql_type::number : t == "text" ? sql_type::text
                                                                                                : sql_type::json});
         }
     } else if (route.payload == "json") {

@@ -29,6 +29,7 @@ ROUTES = [
     "exporter_route logs/# {t}_logs payload=text",
     "exporter_route raw/# {t}_raw payload=bytes",
     "exporter_route docs/# {t}_docs",
+    "exporter_route devices/+device {t}_devices fields=ts:text>device_time,cfg:json>config",
 ]
 
 _labels = itertools.count(1)
@@ -110,6 +111,8 @@ def test_graph_matches_what_was_published(broker_factory, graph, client):
     b = exporter_broker(broker_factory, graph, t)
     pub = client(b, "sensor-pub", V5)
     readings = publish_samples(pub)
+    # Fields named like properties every node has, given other names by the route.
+    pub.publish("devices/d1", json.dumps({"ts": "2026-11-30T07:00:00Z", "cfg": {"rate": 5}}), qos=1)
 
     wait_count(graph, f"MATCH (x:`{t}_readings`) RETURN count(x)", 20)
     rows = graph.cypher(f"MATCH (x:`{t}_readings`)-[:ON_TOPIC]->(tp:Topic) "
@@ -134,11 +137,14 @@ def test_graph_matches_what_was_published(broker_factory, graph, client):
     assert doc[:2] == ["room 1", 3] and json.loads(doc[2]) == {"ok": True} and doc[3] == ["a", "b"]
     assert json.loads(doc[4]) == [1, "x"] and doc[5:] == [0.5, False, 2]
 
+    device = wait_nodes(graph, f"{t}_devices", "x.device, x.device_time, x.config, x.ts.epochMillis > 0", 1)[0]
+    assert device[:2] == ["d1", "2026-11-30T07:00:00Z"] and json.loads(device[2]) == {"rate": 5} and device[3]
+
     check_topics_and_clients(graph, "sensor-pub",
                              {f"sensors/{room}/{kind}" for room, kind, _ in readings} |
-                             {"sensors/r9/temp", "logs/app", "raw/blob", "docs/room1"})
+                             {"sensors/r9/temp", "logs/app", "raw/blob", "docs/room1", "devices/d1"})
     state = wait_exporter(b, lambda s: s["lag"] == 0)
-    assert state["state"] == "up" and state["rows"] == 25 and state["error_rows"] == 2, state
+    assert state["state"] == "up" and state["rows"] == 26 and state["error_rows"] == 2, state
     # MERGE finds what it merges on through these (index-backed uniqueness constraints).
     constraints = {(r[0], tuple(r[1]), tuple(r[2])) for r in graph.cypher(
         "SHOW CONSTRAINTS YIELD entityType, labelsOrTypes, properties, type WHERE type = 'UNIQUENESS' "

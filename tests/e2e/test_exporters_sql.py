@@ -28,6 +28,7 @@ ROUTES = [
     "exporter_route logs/# {t}_logs payload=text",
     "exporter_route raw/# {t}_raw payload=bytes",
     "exporter_route docs/# {t}_docs",
+    "exporter_route devices/+device {t}_devices fields=ts:text>device_time,seq>device_seq",
 ]
 
 
@@ -155,6 +156,8 @@ def check_round_trip(broker_factory, target, client, extra=()):
     pub.publish("raw/blob", raw, qos=1, retain=True)
     doc = {"name": "room 1", "people": 3, "nested": {"ok": True}}
     pub.publish("docs/room1", json.dumps(doc), qos=2)
+    # Fields named like columns every row has, given other names by the route.
+    pub.publish("devices/d1", json.dumps({"ts": "2026-11-30T07:00:00Z", "seq": 41}), qos=1)
 
     rows = wait_rows(target, f"SELECT room, kind, value, unit, topic, qos, client_id FROM {t}_readings "
                              "ORDER BY ts_us, seq", 20)
@@ -170,8 +173,10 @@ def check_round_trip(broker_factory, target, client, extra=()):
     else:
         assert wait_rows(target, f"SELECT encode(payload, 'hex'), retain FROM {t}_raw", 1)[0] == (raw.hex(), "t")
     assert json.loads(wait_rows(target, f"SELECT payload FROM {t}_docs", 1)[0][0]) == doc
+    device = wait_rows(target, f"SELECT device, device_time, device_seq, topic FROM {t}_devices", 1)[0]
+    assert (device[0], device[1], float(device[2]), device[3]) == ("d1", "2026-11-30T07:00:00Z", 41.0, "devices/d1")
     state = exporters(b)["out"]
-    assert state["state"] == "up" and state["rows"] == 25 and state["error_rows"] == 2 and state["lag"] == 0, state
+    assert state["state"] == "up" and state["rows"] == 26 and state["error_rows"] == 2 and state["lag"] == 0, state
     if target.kind == "mariadb":  # the arrival time column, to the microsecond
         for ts, ts_us in target.query(f"SELECT DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f'), ts_us FROM {t}_readings"):
             expected = datetime.datetime.fromtimestamp(int(ts_us) // 1_000_000, datetime.timezone.utc)

@@ -83,6 +83,15 @@ TEST_CASE("exporters: configuration blocks") {
               .starts_with("t.conf:3: exporter_route: unknown route option 'colour=red'"));
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=value,seq\n")
               .starts_with("t.conf:3: exporter_route: field 'seq' is a column every row has"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a>ts\n")
+              .starts_with("t.conf:3: exporter_route: field 'ts' is a column every row has"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a,b>a\n") ==
+          "t.conf:3: exporter_route: name 'a' is given twice (fields and +levels of a route each need a name of "
+          "their own)");
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route +room/# t fields=room\n")
+              .starts_with("t.conf:3: exporter_route: name 'room' is given twice"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a>b/c\n") ==
+          "t.conf:3: exporter_route: name 'b/c' must be letters, digits, _ or -");
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route +topic/# t\n") ==
           "t.conf:3: exporter_route: capture name 'topic' is a column every row has; choose another");
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t key=client_id\n") ==
@@ -106,12 +115,34 @@ TEST_CASE("exporters: exporter_option is checked by the exporter's kind") {
           "t.conf:1: exporter m: unknown mariadb option 'bulk maybe' (bulk on|off)");
 }
 
+TEST_CASE("exporters: fields=FIELD:TYPE>NAME maps a payload field to another name") {
+    const auto c = parse("exporter a sqlite\nexporter_url x\n"
+                         "exporter_route +room/# readings fields=ts:text>device_time,seq>device_seq,room>room_\n");
+    const auto& rc = c.exporters[0].routes[0];
+    CHECK(rc.fields == std::vector<std::string>{"ts", "seq", "room"});
+    CHECK(rc.field_types == std::vector<std::string>{"text", "number", "number"});
+    CHECK(rc.field_names == std::vector<std::string>{"device_time", "device_seq", "room_"});
+    const auto row = map(rc, "kitchen/temp", R"({"ts": "2026-11-30T07:00:00Z", "seq": 7, "room": 3})");
+    REQUIRE(row.error.empty());
+    CHECK(row.fields == nlohmann::json::parse(R"({"device_time": "2026-11-30T07:00:00Z", "device_seq": 7,
+                                                  "room_": 3})"));
+    const auto columns = route_columns(rc);
+    REQUIRE(columns.size() == 4);
+    CHECK(columns[0].name == "room");  // the captured level
+    CHECK(columns[1].name == "device_time");
+    CHECK(*column_value(row, columns[1]) == "2026-11-30T07:00:00Z");
+    CHECK(*column_value(row, columns[2]) == "7");
+    // A missing field is reported by its name in the payload.
+    CHECK(map(rc, "kitchen/temp", R"({"ts": "x", "room": 1})").error == "field 'seq' missing");
+}
+
 TEST_CASE("exporters: routes capture levels and map payloads") {
     cfg::export_route_config fields;
     fields.filter = "sensors/+room/+kind";
     fields.target = "readings";
     fields.all_fields = false;
     fields.fields = {"value", "unit"};
+    fields.field_names = fields.fields;
     fields.field_types = {"number", "text"};
     auto row = map(fields, "sensors/r1/temp", R"({"value": 21.5, "unit": "C", "extra": true})");
     CHECK(row.error.empty());
@@ -149,6 +180,7 @@ TEST_CASE("exporters: SQL columns and values") {
     rc.target = "readings";
     rc.all_fields = false;
     rc.fields = {"value", "unit", "raw"};
+    rc.field_names = rc.fields;
     rc.field_types = {"number", "text", "json"};
     const auto columns = route_columns(rc);
     REQUIRE(columns.size() == 5);
@@ -220,6 +252,7 @@ TEST_CASE("exporters: kafka records") {
     rc.target = "readings";
     rc.all_fields = false;
     rc.fields = {"value"};
+    rc.field_names = rc.fields;
     rc.field_types = {"number"};
     rc.key = "room";
     auto row = map(rc, "sensors/r1/temp", R"({"value": 21.5, "unit": "C"})");

@@ -46,6 +46,7 @@ TEST_CASE("exporters: MongoDB documents") {
     fields.target = "readings";
     fields.all_fields = false;
     fields.fields = {"value", "unit", "raw"};
+    fields.field_names = fields.fields;
     fields.field_types = {"number", "text", "json"};
     const auto d = document(map_row(fields, "sensors/r1/temp", R"({"value": 21, "unit": "C", "raw": {"a": [1, 2.5]},
                                                                     "extra": true})"));
@@ -116,6 +117,7 @@ TEST_CASE("exporters: MongoDB error documents") {
     fields.target = "readings";
     fields.all_fields = false;
     fields.fields = {"value"};
+    fields.field_names = fields.fields;
     fields.field_types = {"number"};
     const auto row = map_row(fields, "sensors/r1/temp", "21.5 C");
     REQUIRE(row.error == "payload is not JSON");
