@@ -1,5 +1,6 @@
 #include "runner.hpp"
 #include "core/thread_name.hpp"
+#include "core/thread_priority.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -72,10 +73,12 @@ runner::~runner() { stop(); }
 void runner::start() {
     reader_ = std::thread([this] {
         name_this_thread("exp-" + cfg_->name);
+        make_this_thread_background();
         read_loop();
     });
     writer_ = std::thread([this] {
         name_this_thread("expw-" + cfg_->name);
+        make_this_thread_background();
         write_loop();
     });
 }
