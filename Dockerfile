@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config libboost1.74-dev libcli11-dev doctest-dev librocksdb-dev \
       nlohmann-json3-dev libssl-dev libsqlite3-dev libmariadb-dev libpq-dev libmongoc-dev \
-      librdkafka-dev ca-certificates \
+      librdkafka-dev libsimdjson-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Every directory the top-level CMakeLists.txt reads at configure time
@@ -29,7 +29,7 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 libssl3 libsqlite3-0 libmariadb3 libpq5 libmongoc-1.0-0 \
-      librdkafka1 \
+      librdkafka1 libsimdjson14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
 COPY --from=build /src/build/bin/strata /usr/local/bin/strata

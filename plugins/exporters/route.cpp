@@ -20,7 +20,7 @@ route::route(const config::export_route_config& cfg) : cfg_(cfg) {
 
 bool route::matches(std::string_view topic) const { return topic::matches(filter_, topic); }
 
-void route::map(std::string_view payload, export_row& row) const {
+void route::map(std::string_view payload, export_row& row, json_reader& json) const {
     row.route = &cfg_;
     if (!captures_.empty()) {
         topic::level_iterator levels(row.topic);
@@ -34,23 +34,24 @@ void route::map(std::string_view payload, export_row& row) const {
         row.payload.assign(payload);
         return;
     }
-    auto parsed = nlohmann::json::parse(payload, nullptr, false);
-    if (parsed.is_discarded()) {
-        row.error = "payload is not JSON";
-        row.payload.assign(payload);
-        return;
-    }
     if (cfg_.all_fields) {
-        if (!parsed.is_object()) {
+        auto parsed = json.parse(payload);
+        if (!parsed) {
+            row.error = "payload is not JSON";
+            row.payload.assign(payload);
+        } else if (!parsed->is_object()) {
             // A bare value (a number, a string) is kept under "value".
-            row.fields = nlohmann::json::object({{"value", std::move(parsed)}});
+            row.fields = nlohmann::json::object({{"value", std::move(*parsed)}});
         } else {
-            row.fields = std::move(parsed);
+            row.fields = std::move(*parsed);
         }
         return;
     }
-    if (!parsed.is_object()) {
-        row.error = "payload is JSON but not an object with fields";
+    auto& picked = json.picked();
+    const auto shape = json.pick(payload, cfg_.fields);
+    if (shape != json_reader::shape::object) {
+        row.error = shape == json_reader::shape::not_json ? "payload is not JSON"
+                                                          : "payload is JSON but not an object with fields";
         row.payload.assign(payload);
         return;
     }
@@ -58,19 +59,24 @@ void route::map(std::string_view payload, export_row& row) const {
     for (std::size_t i = 0; i < cfg_.fields.size(); ++i) {
         const auto& name = cfg_.fields[i];
         const auto& type = cfg_.field_types[i];
-        const auto it = parsed.find(name);
+        auto& value = picked[i];
         std::string problem;
-        if (it == parsed.end()) problem = "field '" + name + "' missing";
-        else if (type == "number" && !it->is_number() && !it->is_boolean()) problem = "field '" + name + "' is not a number";
-        else if (type == "text" && !it->is_string()) problem = "field '" + name + "' is not a string";
+        if (!value) problem = "field '" + name + "' missing";
+        else if (type == "number" && !value->is_number() && !value->is_boolean()) problem = "field '" + name + "' is not a number";
+        else if (type == "text" && !value->is_string()) problem = "field '" + name + "' is not a string";
         if (!problem.empty()) {
             row.error = std::move(problem);
             row.fields = nullptr;
             row.payload.assign(payload);
             return;
         }
-        row.fields[cfg_.field_names[i]] = std::move(*it);
+        row.fields[cfg_.field_names[i]] = std::move(*value);
     }
+}
+
+void route::map(std::string_view payload, export_row& row) const {
+    json_reader json;
+    map(payload, row, json);
 }
 
 route_table::route_table(const std::vector<config::export_route_config>& routes) {

@@ -8,6 +8,7 @@
 
 #include "config/broker_config.hpp"
 #include "export_row.hpp"
+#include "json_reader.hpp"
 
 namespace strata::exporters {
 
@@ -18,7 +19,8 @@ public:
     const config::export_route_config& config() const { return cfg_; }
     bool matches(std::string_view topic) const;
     // Fills captures, fields/payload and error of `row` (whose topic is set).
-    void map(std::string_view payload, export_row& row) const;
+    void map(std::string_view payload, export_row& row, json_reader& json) const;
+    void map(std::string_view payload, export_row& row) const;  // with a reader of its own (tests)
 
 private:
     const config::export_route_config& cfg_;

@@ -188,7 +188,7 @@ std::uint64_t runner::collect(std::uint64_t from, std::vector<export_row>& rows)
         row.client_id.assign(m.client_id);
         row.qos = m.qos;
         row.retain = m.retain;
-        entries[i].r->map(m.payload, row);
+        entries[i].r->map(m.payload, row, json_);
         it->Next();
     }
     const auto found_end = std::remove_if(rows.begin() + static_cast<std::ptrdiff_t>(base), rows.end(),

@@ -89,6 +89,7 @@ private:
     std::unique_ptr<sink> sink_;
     route_table routes_;
     std::unordered_map<std::uint64_t, std::string> topic_names_;  // cache, reader thread only
+    json_reader json_;                                              // reader thread only
 
     std::thread reader_;
     std::thread writer_;
