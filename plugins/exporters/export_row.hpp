@@ -67,6 +67,11 @@ public:
     // for its database (beyond row.error: a document MongoDB would refuse, say)
     // and wrote to the error table instead, so that error_rows counts them.
     virtual std::uint64_t rejected_rows() const { return 0; }
+    // Called from another thread when the exporter stops: a write() waiting on
+    // its database in short slices (Kafka's delivery reports, say) gives up
+    // at the next one and throws export_error, so that stopping strata does
+    // not wait for a database that has gone silent.
+    virtual void interrupt() {}
 };
 
 }  // namespace strata::exporters

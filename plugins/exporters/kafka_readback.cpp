@@ -52,7 +52,8 @@ int partition_count(rd_kafka_t* producer, const std::string& topic) {
 
 // Adds the strata.id of the records [from, to) of one partition to `ids`.
 void read_partition(rd_kafka_topic_t* rkt, const std::string& topic, int partition, std::int64_t from,
-                    std::int64_t to, steady::time_point deadline, std::unordered_set<std::string>& ids) {
+                    std::int64_t to, steady::time_point deadline, const std::atomic<bool>& interrupted,
+                    std::unordered_set<std::string>& ids) {
     if (rd_kafka_consume_start(rkt, partition, from) == -1) {
         fail(topic + " [" + std::to_string(partition) + "]", rd_kafka_last_error());
     }
@@ -61,6 +62,10 @@ void read_partition(rd_kafka_topic_t* rkt, const std::string& topic, int partiti
     while (next < to) {
         if (steady::now() > deadline) {
             problem = RD_KAFKA_RESP_ERR__TIMED_OUT;
+            break;
+        }
+        if (interrupted) {
+            problem = RD_KAFKA_RESP_ERR__INTR;
             break;
         }
         message_ptr m(rd_kafka_consume(rkt, partition, 500));
@@ -86,7 +91,8 @@ void read_partition(rd_kafka_topic_t* rkt, const std::string& topic, int partiti
 }  // namespace
 
 std::unordered_set<std::string> kafka_recent_ids(rd_kafka_t* producer, const rd_kafka_conf_t* consumer_conf,
-                                                 const std::map<std::string, std::size_t>& depth_by_topic) {
+                                                 const std::map<std::string, std::size_t>& depth_by_topic,
+                                                 const std::atomic<bool>& interrupted) {
     const auto deadline = steady::now() + readback_budget;
     std::unordered_set<std::string> ids;
     std::unique_ptr<rd_kafka_t, handle_deleter> consumer;  // made when there is something to read
@@ -110,7 +116,7 @@ std::unordered_set<std::string> kafka_recent_ids(rd_kafka_t* producer, const rd_
                 }
             }
             if (!rkt) rkt.reset(rd_kafka_topic_new(consumer.get(), topic.c_str(), nullptr));
-            read_partition(rkt.get(), topic, p, from, high, deadline, ids);
+            read_partition(rkt.get(), topic, p, from, high, deadline, interrupted, ids);
         }
     }
     return ids;

@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -23,9 +24,11 @@ namespace strata::exporters {
 // `producer` answers metadata and offset queries; `consumer_conf` (not
 // taken) is copied for a short-lived consumer that fetches the records.
 // Returns "TOPIC\nSTRATA_ID" for every record found; a topic that does not
-// exist holds none. Throws export_error when Kafka does not answer.
+// exist holds none. Throws export_error when Kafka does not answer, or when
+// `interrupted` is set while it reads.
 std::unordered_set<std::string> kafka_recent_ids(rd_kafka_t* producer, const rd_kafka_conf_t* consumer_conf,
-                                                 const std::map<std::string, std::size_t>& depth_by_topic);
+                                                 const std::map<std::string, std::size_t>& depth_by_topic,
+                                                 const std::atomic<bool>& interrupted);
 
 inline std::string kafka_id_key(const std::string& topic, const std::string& strata_id) {
     return topic + '\n' + strata_id;

@@ -24,6 +24,7 @@
 // Consumers de-duplicate by the strata.id header.
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -104,8 +105,14 @@ public:
         if (rk_ && rd_kafka_fatal_error(rk_, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) destroy_producer();
     }
 
+    void interrupt() override { interrupted_ = true; }
+
 private:
     enum class row_state : std::uint8_t { todo, in_flight, delivered };
+
+    void throw_if_interrupted() const {
+        if (interrupted_) throw export_error("Kafka: the exporter is stopping");
+    }
 
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
         static_cast<kafka_sink*>(opaque)->delivered(reinterpret_cast<std::uintptr_t>(m->_private), m);
@@ -188,7 +195,7 @@ private:
             // running): their reports must not be taken for the new batch's.
             rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             const auto until = steady::now() + std::chrono::seconds(10);
-            while (in_flight_ > 0 && steady::now() < until) rd_kafka_flush(rk_, 100);
+            while (in_flight_ > 0 && steady::now() < until && !interrupted_) rd_kafka_flush(rk_, 100);
             if (in_flight_ > 0) {
                 destroy_producer();
                 connect();
@@ -209,7 +216,7 @@ private:
         }
         std::unordered_set<std::string> found;
         try {
-            found = kafka_recent_ids(rk_, readback_conf_, depth);
+            found = kafka_recent_ids(rk_, readback_conf_, depth, interrupted_);
         } catch (const export_error& e) {
             rd_kafka_poll(rk_, 0);  // serves error reports (a refused connection)
             if (error_since_progress_ && !last_error_.empty()) {
@@ -321,6 +328,7 @@ private:
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 throw export_error("Kafka: cannot produce to " + r.topic + ": " + rd_kafka_err2str(err));
             }
+            throw_if_interrupted();
             rd_kafka_poll(rk_, 100);  // the queue is full: let deliveries make room
         }
     }
@@ -329,6 +337,7 @@ private:
         auto last_progress = steady::now();
         std::uint64_t seen = progress_;
         while (in_flight_ > 0) {
+            throw_if_interrupted();
             rd_kafka_flush(rk_, 200);  // sends now (no linger) and serves delivery reports
             char fatal[512];
             if (rd_kafka_fatal_error(rk_, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -354,6 +363,7 @@ private:
     }
 
     kafka_options opts_;
+    std::atomic<bool> interrupted_{false};  // set by interrupt(), from the thread that stops the exporter
     rd_kafka_conf_t* conf_;          // the configuration each producer starts from
     rd_kafka_conf_t* readback_conf_; // and each read-back's consumer
     // Whether Kafka may hold records of the batch without a delivery report

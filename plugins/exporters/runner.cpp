@@ -93,6 +93,7 @@ void runner::stop() {
         std::lock_guard lock(handoff_mutex_);  // so that no wait misses stopping_
     }
     handoff_.notify_all();
+    if (sink_) sink_->interrupt();
     if (reader_.joinable()) reader_.join();
     if (writer_.joinable()) writer_.join();
     if (sink_) sink_->disconnect();
@@ -212,6 +213,7 @@ bool runner::write_until_done(std::vector<export_row>& rows) {
             sink_->write(rows);
             return true;
         } catch (const std::exception& e) {
+            if (stopping_) return false;  // interrupted, most likely: not a database error to report
             const std::string why = e.what();
             bool first;
             {

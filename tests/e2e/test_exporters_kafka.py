@@ -173,6 +173,36 @@ def test_kafka_outage_loses_and_duplicates_nothing(broker_factory, tmp_path, kaf
     assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"
 
 
+def test_stop_while_kafka_is_silent_does_not_wait_for_it(broker_factory, tmp_path, kafka, client):
+    """A Kafka that stops answering (SIGSTOP: connections open, no replies, no
+    errors) leaves the exporter waiting up to 30 s for delivery reports before
+    it counts the write as failed. Stopping strata meanwhile interrupts that
+    wait instead of sitting it out, and exports the message after a restart."""
+    t = prefix()
+    b = exporter_broker(broker_factory, tmp_path, t, kafka.bootstrap)
+    pub = client(b, "p", V5)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+    wait_rows(b, 1)
+    kafka.proc.send_signal(signal.SIGSTOP)
+    try:
+        pub.publish("sensors/r1/temp", json.dumps({"value": 2, "unit": "C"}), qos=1)
+        time.sleep(3)  # the exporter waits for a report that cannot come
+        state = exporters(b)["out"]
+        assert state["state"] == "up" and state["lag"] == 1, state  # no error yet: Kafka is only silent
+        pub.disconnect()
+        started = time.monotonic()
+        assert b.stop(timeout=60) == 0
+        took = time.monotonic() - started
+    finally:
+        kafka.proc.send_signal(signal.SIGCONT)
+    assert took < 10, f"stopping took {took:.1f} s: it waited for Kafka"
+    assert "retrying" not in b.log()  # a stop is not a database error
+    b.start()
+    wait_exported(b)
+    records, values, _ = readings(kafka, f"{t}.readings", 2)
+    assert sorted(values) == [1, 2]
+
+
 def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, tmp_path, kafka):
     t = prefix()
     kills = 3
