@@ -1,10 +1,14 @@
 // PostgreSQL (libpq). Tables as sql_mapping.hpp describes, created if missing
 // (timestamptz, jsonb, bytea); each batch is one transaction of multi-row
 // INSERT ... ON CONFLICT DO NOTHING on the primary key (topic_id, ts_us, seq),
-// so a replayed batch changes nothing.
+// so a replayed batch changes nothing. A row with U+0000 in a text or JSON
+// value, which PostgreSQL cannot store, goes to the error table.
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <deque>
 #include <map>
+#include <optional>
 
 #include "db_url.hpp"
 #include "sinks.hpp"
@@ -25,8 +29,15 @@ public:
         connect();
         exec("BEGIN");
         try {
+            rejected_.clear();
             std::map<std::string, std::vector<const export_row*>> by_table;
-            for (const auto& r : rows) by_table[destination_of(r)].push_back(&r);
+            for (const auto& r : rows) {
+                const export_row* row = &r;
+                if (r.error.empty()) {
+                    if (auto why = unstorable(r)) row = &rejected_.emplace_back(misfit(r, std::move(*why)));
+                }
+                by_table[destination_of(*row)].push_back(row);
+            }
             for (const auto& [name, list] : by_table) insert(name, list);
             exec("COMMIT");
         } catch (...) {
@@ -34,6 +45,8 @@ public:
             throw;
         }
     }
+
+    std::uint64_t rejected_rows() const override { return rejected_.size(); }
 
     void disconnect() override {
         if (conn_) PQfinish(conn_);
@@ -94,6 +107,40 @@ private:
         exec("CREATE INDEX IF NOT EXISTS " + quote_identifier(name + "_by_time") + " ON " + quote_identifier(name) +
              " (ts)");
         return tables_.emplace(name, std::move(columns)).first->second;
+    }
+
+    // PostgreSQL's text and jsonb cannot hold U+0000 (valid UTF-8, and valid
+    // in a JSON string as \u0000): such a row would fail its whole batch
+    // again and again. It goes to the error table instead, with the reason.
+    std::optional<std::string> unstorable(const export_row& row) {
+        auto it = route_columns_.find(row.route);
+        if (it == route_columns_.end()) it = route_columns_.emplace(row.route, route_columns(*row.route)).first;
+        for (const auto& c : it->second) {
+            const auto cell = column_cell(row, c);
+            const bool nul = cell.what == sql_cell::kind::text ? cell.text.find('\0') != std::string_view::npos
+                             : cell.what == sql_cell::kind::json ? holds_nul(*cell.json)
+                                                                 : false;
+            if (nul) return "PostgreSQL cannot store U+0000 (a NUL character) in " + c.name;
+        }
+        return std::nullopt;
+    }
+
+    static bool holds_nul(const nlohmann::json& value) {
+        if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
+        if (value.is_array()) return std::any_of(value.begin(), value.end(), holds_nul);
+        if (!value.is_object()) return false;
+        for (const auto& [key, item] : value.items()) {
+            if (key.find('\0') != std::string::npos || holds_nul(item)) return true;
+        }
+        return false;
+    }
+
+    static export_row misfit(const export_row& row, std::string why) {
+        export_row copy = row;
+        copy.error = std::move(why);
+        if (copy.payload.empty() && !copy.fields.is_null()) copy.payload = copy.fields.dump();
+        copy.fields = nullptr;
+        return copy;
     }
 
     void append_literal(std::string& sql, std::string_view value) {
@@ -168,6 +215,8 @@ private:
     std::string password_;
     PGconn* conn_ = nullptr;
     std::map<std::string, std::vector<sql_column>> tables_;
+    std::map<const config::export_route_config*, std::vector<sql_column>> route_columns_;
+    std::deque<export_row> rejected_;  // of the last write: copies of the rows PostgreSQL cannot store, as misfits
 };
 
 }  // namespace

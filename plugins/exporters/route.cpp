@@ -1,5 +1,6 @@
 #include "route.hpp"
 
+#include "codec/utf8.hpp"
 #include "topic/topic_name.hpp"
 
 namespace strata::exporters {
@@ -31,6 +32,9 @@ void route::map(std::string_view payload, export_row& row, json_reader& json) co
         }
     }
     if (cfg_.payload != "json") {
+        // Text that is not UTF-8 would be refused by the database (MariaDB,
+        // PostgreSQL, MongoDB strings) and stall the exporter on that batch.
+        if (cfg_.payload == "text" && !codec::is_valid_utf8(payload)) row.error = "payload is not UTF-8 text";
         row.payload.assign(payload);
         return;
     }

@@ -184,6 +184,43 @@ def check_round_trip(broker_factory, target, client, extra=()):
     return b
 
 
+def test_text_a_database_cannot_store_goes_to_the_error_table(broker_factory, target, client):
+    """A batch with one value the database refuses would be retried forever,
+    holding back every message after it. Text that is not UTF-8 (payload=text)
+    is a misfit everywhere; U+0000 in text or JSON only in PostgreSQL, whose
+    text and jsonb cannot hold it."""
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t)
+    pub = client(b, "p", V5)
+    pub.publish("logs/latin1", b"caf\xe9", qos=1)
+    pub.publish("logs/nul", b"a\x00b", qos=1)
+    pub.publish("docs/nul", json.dumps({"s": "x\u0000y"}), qos=1)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C\u0000"}), qos=1)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 2, "unit": "C"}), qos=1)  # after them, still exported
+    postgres = target.kind == "postgresql"
+    wait_rows(target, f"SELECT value FROM {t}_readings", 1 if postgres else 2)
+    payload_hex = {"sqlite": "hex(payload)", "mariadb": "HEX(payload)", "postgresql": "encode(payload, 'hex')"}
+    errors = wait_rows(target, f"SELECT reason, {payload_hex[target.kind]} FROM {t}_logs_errors ORDER BY ts_us",
+                       2 if postgres else 1)
+    assert (errors[0][0], errors[0][1].lower()) == ("payload is not UTF-8 text", b"caf\xe9".hex())
+    if postgres:
+        assert errors[1] == ("PostgreSQL cannot store U+0000 (a NUL character) in payload", b"a\x00b".hex())
+        docs = wait_rows(target, f"SELECT reason, encode(payload, 'hex') FROM {t}_docs_errors", 1)
+        assert docs[0][0] == "PostgreSQL cannot store U+0000 (a NUL character) in payload"
+        assert json.loads(bytes.fromhex(docs[0][1])) == {"s": "x\u0000y"}
+        readings = wait_rows(target, f"SELECT reason FROM {t}_readings_errors", 1)
+        assert readings == [("PostgreSQL cannot store U+0000 (a NUL character) in unit",)]
+    else:
+        wait_rows(target, f"SELECT 1 FROM {t}_logs", 1)
+        wait_rows(target, f"SELECT 1 FROM {t}_docs", 1)
+    state = wait_state(b, "out", "up")
+    deadline = time.monotonic() + 30
+    while state["lag"] > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = exporters(b)["out"]
+    assert state["rows"] == 5 and state["error_rows"] == (4 if postgres else 1) and state["lag"] == 0, state
+
+
 def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
     t = table_prefix(target)
     b = exporter_broker(broker_factory, target, t)

@@ -168,6 +168,13 @@ TEST_CASE("exporters: routes capture levels and map payloads") {
     CHECK(t.error.empty());
     CHECK(t.payload == "not json at all");
     CHECK(t.fields.is_null());
+    // Text that is not UTF-8 is a misfit, kept as it came: a database would refuse it.
+    const auto latin1 = map(text, "a/b", "caf\xE9");
+    CHECK(latin1.error == "payload is not UTF-8 text");
+    CHECK(latin1.payload == "caf\xE9");
+    cfg::export_route_config bytes = all;
+    bytes.payload = "bytes";
+    CHECK(map(bytes, "a/b", "caf\xE9").error.empty());
 
     route_table table({fields, all});
     CHECK(table.find("sensors/r1/temp")->config().target == "readings");
