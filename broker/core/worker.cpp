@@ -122,6 +122,19 @@ void worker::end_authentication(const std::string& client_id) {
 
 attach_result worker::attach(protocol::connection& c, const std::string& client_id, bool clean_start) {
     if (auto it = sessions_.find(client_id); it != sessions_.end()) {
+        if (auto* old = static_cast<protocol::connection*>(it->second->sink())) {
+            // What the old connection received before this CONNECT counts
+            // first: a client that sent DISCONNECT and connected again at once
+            // ends (or leaves) its session, it is not taken over. The old
+            // connection lives on this worker, so its socket is read here. The
+            // session may end meanwhile: the claim on the id stays with this
+            // worker, for the session made below.
+            ++authenticating_[client_id];
+            old->read_pending_input();
+            if (--authenticating_[client_id] == 0) authenticating_.erase(client_id);
+        }
+    }
+    if (auto it = sessions_.find(client_id); it != sessions_.end()) {
         session& s = *it->second;
         ++s.timer_generation;  // cancels a pending will delay and expiry
         if (auto* old = static_cast<protocol::connection*>(s.sink())) {

@@ -72,7 +72,9 @@ const std::string* tcp_connection::certificate_username() const {
 void tcp_connection::start(std::vector<std::uint8_t> replay) {
     if (!replay.empty()) conn_->on_input(replay);
     // TLS may hold records that arrived with the CONNECT on the previous worker.
-    if (layers_ && layers_->tls && conn_->state() != protocol::connection_state::migrating) pump_tls();
+    if (layers_ && layers_->tls && conn_->state() != protocol::connection_state::migrating) {
+        pump_tls(worker_.read_scratch());
+    }
     after_input();
 }
 
@@ -87,7 +89,22 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         finish_close();
         return;
     }
-    auto& scratch = worker_.read_scratch();
+    if (!read_available(worker_.read_scratch())) return;
+    after_input();
+}
+
+void tcp_connection::read_pending_input() {
+    if (!socket_.is_open() || conn_->state() != protocol::connection_state::active) return;
+    // Not the worker's read buffer: this runs while another connection's
+    // CONNECT, read into that buffer, is being processed.
+    std::vector<std::uint8_t> buffer(16 * 1024);
+    if (!read_available(buffer)) return;
+    // The wait for more input is still armed; a connection that is closing
+    // now (it read a DISCONNECT) writes what it has and closes.
+    if (conn_->state() != protocol::connection_state::active) output_ready();
+}
+
+bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
     for (int i = 0; i < max_reads_per_wakeup; ++i) {
         boost::system::error_code rec;
         const std::size_t n = socket_.read_some(asio::buffer(scratch), rec);
@@ -95,10 +112,10 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         if (rec) {  // EOF or reset
             conn_->on_transport_closed();
             finish_close();
-            return;
+            return false;
         }
         if (layers_) {
-            if (!input_through_layers(std::span<std::uint8_t>(scratch.data(), n))) break;
+            if (!input_through_layers(std::span<std::uint8_t>(scratch.data(), n), scratch)) break;
         } else {
             conn_->on_input(std::span<const std::uint8_t>(scratch.data(), n));
         }
@@ -108,19 +125,18 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         }
         if (n < scratch.size()) break;  // nothing more right now
     }
-    after_input();
+    return true;
 }
 
-bool tcp_connection::input_through_layers(std::span<std::uint8_t> raw) {
+bool tcp_connection::input_through_layers(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch) {
     if (!layers_->tls) return deliver_plaintext(raw);
     layers_->tls->feed(raw);
-    return pump_tls();
+    return pump_tls(scratch);
 }
 
-bool tcp_connection::pump_tls() {
+bool tcp_connection::pump_tls(std::vector<std::uint8_t>& scratch) {
     auto& tls = *layers_->tls;
     // The ciphertext is in the TLS layer now, so the scratch buffer takes the plaintext.
-    auto& scratch = worker_.read_scratch();
     bool open = true;
     while (open && (conn_->state() == protocol::connection_state::active ||
                     conn_->state() == protocol::connection_state::awaiting_connect)) {

@@ -59,13 +59,17 @@ public:
 
     void output_ready() override;
     const std::string* certificate_username() const override;
+    void read_pending_input() override;
 
 private:
     void wait_readable();
     void on_readable(const boost::system::error_code& ec);
+    // Reads what the socket has received, without waiting, through `scratch`;
+    // false when the socket closed.
+    bool read_available(std::vector<std::uint8_t>& scratch);
     // Passes bytes read from the socket through TLS and WebSocket; false: close.
-    bool input_through_layers(std::span<std::uint8_t> raw);
-    bool pump_tls();
+    bool input_through_layers(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch);
+    bool pump_tls(std::vector<std::uint8_t>& scratch);
     bool deliver_plaintext(std::span<std::uint8_t> plain);
     void after_input();
     void flush();

@@ -40,6 +40,9 @@ public:
     // CONNECT's, and no password is checked. Null elsewhere; an empty name
     // (no usable certificate) is refused.
     virtual const std::string* certificate_username() const { return nullptr; }
+    // Reads and processes, now and without waiting, what the socket has
+    // already received (see connection::read_pending_input()).
+    virtual void read_pending_input() {}
 };
 
 enum class connection_state { awaiting_connect, active, closing, migrating, closed };
@@ -80,6 +83,10 @@ public:
     void disconnect(codec::reason_code rc, bool suppress_will = false);
     // Detaches from the session without touching it (it was taken over).
     void release_session() { session_ = nullptr; }
+    // Before a new connection takes this one's session over: what this
+    // client sent before (a DISCONNECT, acknowledgements) is processed first,
+    // in the order it arrived. May detach the session or end it.
+    void read_pending_input() { transport_.read_pending_input(); }
     const std::string& client_id() const { return client_id_; }
     const std::string& peer() const { return peer_; }
     codec::protocol_version version() const { return version_; }

@@ -322,6 +322,34 @@ def test_takeover_across_workers(broker_factory, version):
     assert_broker_healthy(b)
 
 
+@pytest.mark.parametrize("version", [V311, V5], ids=["v311", "v5"])
+def test_disconnect_then_connect_at_once_is_not_a_takeover(broker_factory, version):
+    """A client that sends DISCONNECT and at once connects again on a new
+    socket (landing on another worker) ends its clean session first: what
+    the old connection sent before the new CONNECT counts first. Without
+    that, the new CONNECT could find the old connection still attached and
+    take the session over (session present, the will published)."""
+    b = broker_factory(conf_lines=_threads(2))
+    # v5: session expiry 0; 3.1.1: clean session. Either ends at DISCONNECT.
+    ending = {"props": {"SessionExpiryInterval": 0}} if version == V5 else {"clean": True}
+    resuming = dict(ending, clean=False) if version == V5 else {"clean": True}
+    will = {"topic": "mc/will", "payload": b"gone"}
+    with RawClient(b) as watcher:
+        watcher.connect("quick-watcher", version=V5)
+        watcher.subscribe(1, [("mc/will", 0)])
+        for attempt in range(100):
+            old = open_client(b, "quick", version, will=will, **ending)
+            old.subscribe(1, [("mc/quick", 1)])
+            old.send(raw_disconnect(version=version))  # and no wait: the next CONNECT follows at once
+            new = open_client(b, "quick", version, **resuming)
+            assert new.connack.session_present is False, f"attempt {attempt}: {new.connack!r}"
+            new.disconnect()
+            old.close()
+        assert watcher.recv_packet(0.5) is None, "a will was published: a session was taken over"
+    assert "already connected, closing old connection" not in b.log()
+    assert_broker_healthy(b)
+
+
 def test_simultaneous_connects_with_one_client_id(broker_factory):
     b = broker_factory(conf_lines=THREADS4)
     n = 24
