@@ -103,7 +103,7 @@ private:
             case sql_type::number: return "DOUBLE";
             case sql_type::json: return "JSON";
             case sql_type::bytes: return "LONGBLOB";
-            default: return "TEXT";
+            default: return "LONGTEXT";  // TEXT stops at 64 KB: a longer value would fail its batch forever
         }
     }
 
@@ -113,8 +113,8 @@ private:
         auto columns = table_columns(name, route);
         std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name, '`') +
                              " (topic_id BIGINT UNSIGNED NOT NULL, ts_us BIGINT UNSIGNED NOT NULL, "
-                             "seq INT UNSIGNED NOT NULL, ts DATETIME(6) NOT NULL, topic VARCHAR(4096) NOT NULL, "
-                             "client_id VARCHAR(1024), qos TINYINT, `retain` BOOLEAN";
+                             "seq INT UNSIGNED NOT NULL, ts DATETIME(6) NOT NULL, topic TEXT NOT NULL, "
+                             "client_id TEXT, qos TINYINT, `retain` BOOLEAN";  // MQTT strings: 65,535 bytes at most
         for (const auto& c : columns) create += ", " + quote_identifier(c.name, '`') + " " + type_name(c.type);
         create += ", PRIMARY KEY (topic_id, ts_us, seq), KEY by_time (ts)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
         query(create);

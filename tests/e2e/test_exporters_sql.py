@@ -221,6 +221,22 @@ def test_text_a_database_cannot_store_goes_to_the_error_table(broker_factory, ta
     assert state["rows"] == 5 and state["error_rows"] == (4 if postgres else 1) and state["lag"] == 0, state
 
 
+def test_the_longest_topics_client_ids_and_text_are_stored_whole(broker_factory, target, client):
+    """MQTT strings go up to 65,535 bytes and payloads far beyond: a column too
+    narrow for one would fail its batch, and every batch after it, forever."""
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t)
+    client_id = "c" * 5000
+    topic = "logs/" + "x" * 60000
+    text = "ü" * 100_000  # 200 kB of UTF-8
+    pub = client(b, client_id, V5)
+    pub.publish(topic, text.encode(), qos=1)
+    length = {"sqlite": "length", "mariadb": "CHAR_LENGTH", "postgresql": "char_length"}[target.kind]
+    rows = wait_rows(target, f"SELECT {length}(topic), {length}(client_id), {length}(payload) FROM {t}_logs", 1)
+    assert [int(v) for v in rows[0]] == [len(topic), len(client_id), len(text)]
+    assert exporters(b)["out"]["error_rows"] == 0
+
+
 def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
     t = table_prefix(target)
     b = exporter_broker(broker_factory, target, t)
