@@ -116,6 +116,7 @@ private:
         auto it = route_columns_.find(row.route);
         if (it == route_columns_.end()) it = route_columns_.emplace(row.route, route_columns(*row.route)).first;
         for (const auto& c : it->second) {
+            if (c.type == sql_type::bytes) continue;  // bytea holds any byte
             const auto cell = column_cell(row, c);
             const bool nul = cell.what == sql_cell::kind::text ? cell.text.find('\0') != std::string_view::npos
                              : cell.what == sql_cell::kind::json ? holds_nul(*cell.json)
