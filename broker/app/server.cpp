@@ -250,13 +250,18 @@ int run_server(const options& opts) {
     boost::asio::io_context main_io(1);
     boost::asio::signal_set stop_signals(main_io, SIGINT, SIGTERM);
     boost::asio::signal_set reload_signal(main_io, SIGHUP);
+    // A SIGHUP whose handler is already queued when SIGTERM arrives is not
+    // cancelled by cancel(): the flag keeps it from waiting for the next one,
+    // which would keep main_io running and strata from stopping.
+    bool stopping = false;
     stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
+        stopping = true;
         reload_signal.cancel();
     });
     std::function<void()> wait_reload = [&] {
         reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
+            if (ec || stopping) return;
             log.notice("Reloading config.");
             std::ostringstream errors;
             auto next = opts.config_file.empty() ? std::optional(*cfg) : load_configuration(opts, errors);
