@@ -166,7 +166,7 @@ constexpr key_spec table[] = {
             "differently from the payload's field (`fields=ts:text>device_time`). `payload=text` or `bytes` "
             "takes payloads that are not JSON as they are. A payload that does not fit (not JSON, a field missing) "
             "goes to the exporter's error table or collection (Kafka: the topic TARGET_errors) with the reason, "
-            "never dropped. `key=`: the Kafka message key, a captured level (`key=room`) or `client_id`. A Kafka "
+            "never dropped; TARGET itself may not end in `_errors`. `key=`: the Kafka message key, a captured level (`key=room`) or `client_id`. A Kafka "
             "topic is letters, digits, `.`, `_` and `-`, at most 242 of them. The first matching route of an "
             "exporter takes a message.",
      .repeatable = true, .takes_filters = true,
@@ -182,6 +182,12 @@ constexpr key_spec table[] = {
              if (auto problem = check_kafka_topic(r.target)) return problem;
          } else if (!valid_name(r.target)) {
              return "target '" + r.target + "' must be letters, digits, _ or -";
+         }
+         if (r.target.ends_with("_errors")) {
+             // Every sink tells a route's misfits from its rows by that suffix:
+             // rows routed there would be written as misfits, without their values.
+             return "target '" + r.target + "' ends in _errors, which names the misfits of target '" +
+                    r.target.substr(0, r.target.size() - 7) + "'; choose another name";
          }
          for (std::size_t i = 2; i < v.words.size(); ++i) {
              const auto w = v.words[i];

@@ -83,6 +83,11 @@ TEST_CASE("exporters: configuration blocks") {
               .starts_with("t.conf:3: exporter_route: unknown route option 'colour=red'"));
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=value,seq\n")
               .starts_with("t.conf:3: exporter_route: field 'seq' is a column every row has"));
+    CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # readings_errors\n") ==
+          "t.conf:3: exporter_route: target 'readings_errors' ends in _errors, which names the misfits of target "
+          "'readings'; choose another name");
+    CHECK(error("exporter k kafka\nexporter_url 127.0.0.1:9092\nexporter_route # mqtt_errors\n")
+              .starts_with("t.conf:3: exporter_route: target 'mqtt_errors' ends in _errors"));
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a>ts\n")
               .starts_with("t.conf:3: exporter_route: field 'ts' is a column every row has"));
     CHECK(error("exporter a sqlite\nexporter_url x\nexporter_route # t fields=a,b>a\n") ==
