@@ -141,7 +141,10 @@ typedef struct strata_event_header {
 /* The client an event is about. */
 typedef struct strata_client {
     uint32_t struct_size;
-    uint8_t protocol_version; /* 3 (MQTT 3.1), 4 (3.1.1) or 5 */
+    /* 3 (MQTT 3.1), 4 (3.1.1) or 5; 0 for a request of the HTTP API (auth_basic and
+     * acl read only; client_id is then the username, connection has its top bit set;
+     * docs/plugins.md, "Requests of the HTTP API"). */
+    uint8_t protocol_version;
     uint8_t has_username;
     uint16_t listener_port;   /* local port the client connected to; 0 for an offline session */
     /* Unique for the life of the process: key per-connection state by it. A new

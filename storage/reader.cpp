@@ -154,11 +154,25 @@ void reader::refresh() {
     check(it->status());
 }
 
-std::vector<reader::known_topic> reader::matching(std::string_view filter) const {
+std::vector<reader::known_topic> reader::matching(std::string_view filter, topic_gate* gate) const {
     std::vector<known_topic> out;
     for (const auto& [id, t] : known_) {
         if (topic::matches(filter, t.name)) out.push_back(t);
     }
+    if (!gate) return out;
+    std::vector<std::string_view> names;
+    names.reserve(out.size());
+    for (const auto& t : out) names.push_back(t.name);
+    gate->prepare(names);
+    std::erase_if(out, [&](const known_topic& t) { return !gate->visible(t.name); });
+    return out;
+}
+
+std::vector<reader::known_topic> reader::page_of(std::string_view filter, topic_gate* gate,
+                                                 const std::optional<std::string>& after) const {
+    auto out = matching(filter, gate);
+    if (after) std::erase_if(out, [&](const known_topic& t) { return t.name <= *after; });
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     return out;
 }
 
@@ -168,12 +182,14 @@ std::uint64_t reader::cutoff(const known_topic& t, std::uint64_t now) const {
     return now - seconds * 1'000'000;
 }
 
-std::vector<topic_entry> reader::topics(std::string_view filter) {
+topic_page reader::topics(std::string_view filter, topic_gate* gate, const std::optional<std::string>& after,
+                          std::size_t limit) {
     refresh();
     deadline dl(time_limit_);
     const auto now = now_us();
-    std::vector<topic_entry> out;
-    for (auto& t : matching(filter)) {
+    topic_page page;
+    for (auto& t : page_of(filter, gate, after)) {
+        dl.tick();
         topic_stats st = t.stats;
         if (st.count == 0) continue;
         const std::uint64_t c = cutoff(t, now);
@@ -205,18 +221,21 @@ std::vector<topic_entry> reader::topics(std::string_view filter) {
             }
             st.first_us = k.ts_us;
         }
-        out.push_back(topic_entry{t.id, std::move(t.name), st});
+        if (page.items.size() == limit) {
+            page.more = true;
+            break;
+        }
+        page.items.push_back(topic_entry{t.id, std::move(t.name), st});
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-    return out;
+    return page;
 }
 
 message_page reader::messages(std::string_view filter, std::uint64_t from_us, std::uint64_t to_us, std::size_t limit,
-                              const std::optional<position>& after) {
+                              const std::optional<position>& after, topic_gate* gate) {
     refresh();
     deadline dl(time_limit_);
     const auto now = now_us();
-    auto topics = matching(filter);
+    auto topics = matching(filter, gate);
 
     // One consistent view for every topic of the page (a secondary instance
     // is frozen between catch-ups anyway).
@@ -317,14 +336,17 @@ message_page reader::messages(std::string_view filter, std::uint64_t from_us, st
     return page;
 }
 
-std::vector<stored_message> reader::latest(std::string_view filter) {
+latest_page reader::latest(std::string_view filter, topic_gate* gate, const std::optional<std::string>& after,
+                           std::size_t limit) {
     refresh();
+    deadline dl(time_limit_);
     const auto now = now_us();
     rocksdb::ReadOptions ro;
     ro.total_order_seek = true;  // SeekForPrev across the prefix boundary, without prefix tricks
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, messages_));
-    std::vector<stored_message> out;
-    for (const auto& t : matching(filter)) {
+    latest_page page;
+    for (const auto& t : page_of(filter, gate, after)) {
+        dl.tick();
         it->SeekForPrev(encode_message_key(message_key{t.id, max_ts, std::numeric_limits<std::uint32_t>::max()}));
         if (!it->Valid()) {
             check(it->status());
@@ -334,10 +356,13 @@ std::vector<stored_message> reader::latest(std::string_view filter) {
         if (!decode_message_key(it->key().ToStringView(), k) || k.topic_id != t.id || k.ts_us < cutoff(t, now)) {
             continue;
         }
-        out.push_back(stored_message{t.name, k, it->value().ToString()});
+        if (page.items.size() == limit) {
+            page.more = true;
+            break;
+        }
+        page.items.push_back(stored_message{t.name, k, it->value().ToString()});
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.topic < b.topic; });
-    return out;
+    return page;
 }
 
 series_result reader::series(std::string_view topic, std::string_view field, std::uint64_t from_us,
@@ -345,7 +370,7 @@ series_result reader::series(std::string_view topic, std::string_view field, std
     refresh();
     deadline dl(time_limit_);
     series_result result;
-    const auto candidates = matching(topic);
+    const auto candidates = matching(topic, nullptr);
     const auto t = std::find_if(candidates.begin(), candidates.end(), [&](const auto& c) { return c.name == topic; });
     if (t == candidates.end()) return result;
     const std::uint64_t from = std::max(from_us, cutoff(*t, now_us()));

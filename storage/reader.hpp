@@ -12,10 +12,12 @@
 // applies each topic's cutoff itself, so nothing older than the cutoff is
 // returned in between.
 //
-// A reader serves one query at a time (the HTTP server has one thread).
+// A reader serves one query at a time: the HTTP server gives each of its
+// query threads a reader of its own.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -66,6 +68,27 @@ struct message_page {
     bool more = false;  // messages after the last item existed when the page was read
 };
 
+struct topic_page {
+    std::vector<topic_entry> items;
+    bool more = false;  // topics after the last item existed
+};
+
+struct latest_page {
+    std::vector<stored_message> items;  // one per topic, by topic name
+    bool more = false;
+};
+
+// Which topics a query may see (the HTTP API's users, ACLs and mount point).
+// Every query takes one; nullptr: every topic.
+class topic_gate {
+public:
+    virtual ~topic_gate() = default;
+    // The topics a query is about to look at, once, before visible() is
+    // asked about them (so that a check that costs a round trip is batched).
+    virtual void prepare(const std::vector<std::string_view>& topics) { (void)topics; }
+    virtual bool visible(std::string_view topic) = 0;
+};
+
 struct series_result {
     std::vector<series_point> points;
     std::uint64_t samples = 0;  // messages whose payload had the field as a number
@@ -91,17 +114,21 @@ public:
     // A page stops early (with more = true) once its values exceed this many bytes.
     void set_page_bytes(std::size_t bytes) { page_bytes_ = bytes; }
 
-    // Topics matching the filter with at least one visible message, by name.
-    std::vector<topic_entry> topics(std::string_view filter);
+    // Topics matching the filter with at least one visible message, by name,
+    // at most `limit` of them, the first one after `after` (a topic name).
+    topic_page topics(std::string_view filter, topic_gate* gate, const std::optional<std::string>& after = {},
+                      std::size_t limit = SIZE_MAX);
 
     // Messages of every topic matching `filter` with from_us <= ts < to_us,
     // merged in (ts, topic id, seq) order, at most `limit` of them, starting
     // after `after` (the position of the previous page's last item).
     message_page messages(std::string_view filter, std::uint64_t from_us, std::uint64_t to_us, std::size_t limit,
-                          const std::optional<position>& after);
+                          const std::optional<position>& after, topic_gate* gate = nullptr);
 
-    // The newest visible message of each topic matching `filter`, by topic name.
-    std::vector<stored_message> latest(std::string_view filter);
+    // The newest visible message of each topic matching `filter`, by topic
+    // name, paged as topics().
+    latest_page latest(std::string_view filter, topic_gate* gate, const std::optional<std::string>& after = {},
+                       std::size_t limit = SIZE_MAX);
 
     // The numeric JSON field `field` of one topic's payloads in [from_us, to_us),
     // aggregated into buckets of step_us.
@@ -120,7 +147,11 @@ private:
     reader() = default;
     // Catches up with the broker (secondary) and refreshes the topic dictionary and counters.
     void refresh();
-    std::vector<known_topic> matching(std::string_view filter) const;
+    // The known topics matching `filter` that the gate lets through.
+    std::vector<known_topic> matching(std::string_view filter, topic_gate* gate) const;
+    // matching(), after the topic named `after`, sorted by name.
+    std::vector<known_topic> page_of(std::string_view filter, topic_gate* gate,
+                                     const std::optional<std::string>& after) const;
     // First visible timestamp of a topic: its retention cutoff at `now` (0 when kept forever).
     std::uint64_t cutoff(const known_topic& t, std::uint64_t now) const;
     void check(const rocksdb::Status& s) const;

@@ -32,7 +32,7 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
                  "Validate the configuration and exit: 0 if valid, 1 with file:line: reason otherwise");
     cli.add_option("--ports-file", out.ports_file,
                    "Write '<kind> <address> <port>' per bound socket to this file once listening; kind is mqtt, "
-                   "mqtts (TLS), ws, wss (WebSocket) or http (query API)");
+                   "mqtts (TLS), ws, wss (WebSocket), http or https (HTTP API)");
     bool reference = false;
     cli.add_flag("--conf-reference", reference, "Print the configuration reference (Markdown) and exit");
 
@@ -64,6 +64,8 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
     const std::string time_help = " (RFC 3339 such as 2026-11-24T10:00:00Z, or epoch milliseconds)";
     auto* topics = add_endpoint("topics", "Topics with their message counts and first/last times");
     param(topics, "--filter", "filter", "Topic filter (default #)");
+    param(topics, "--limit", "limit", "Topics per page, 1 to 10000 (default 1000)");
+    param(topics, "--cursor", "cursor", "next_cursor of the previous page");
     auto* messages = add_endpoint("messages", "Messages of the matching topics, merged in time order, one page");
     param(messages, "--topic", "topic", "Topic filter (required)");
     param(messages, "--from", "from", "Oldest time, inclusive" + time_help);
@@ -72,6 +74,8 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
     param(messages, "--cursor", "cursor", "next_cursor of the previous page");
     auto* latest = add_endpoint("latest", "The newest message of each matching topic");
     param(latest, "--filter", "filter", "Topic filter (default #)");
+    param(latest, "--limit", "limit", "Topics per page, 1 to 10000 (default 1000)");
+    param(latest, "--cursor", "cursor", "next_cursor of the previous page");
     auto* series = add_endpoint("series", "A numeric JSON field of one topic, downsampled");
     param(series, "--topic", "topic", "Topic name (required, no wildcards)");
     param(series, "--field", "field", "JSON key, or a dotted path a.b (required)");

@@ -40,7 +40,7 @@ std::optional<store_choice> choose_store(const options& opts, const char* what) 
         for (const auto& r : cfg.storage.retention) out.retention.rules.push_back({r.filter, r.seconds});
         out.retention.default_seconds = cfg.storage.default_retention;
         out.mode = static_cast<storage::durability>(cfg.storage.mode);
-        out.http_listeners = cfg.http_listeners;
+        out.http_listeners = cfg.http.listeners;
     } else if (opts.store_dir.empty()) {
         std::cerr << "strata " << what << ": name the store: -c CONFIG_FILE or --store DIRECTORY\n";
         return std::nullopt;
@@ -103,11 +103,12 @@ int run_purge(const options& opts) {
             if (!choice->http_listeners.empty()) {
                 const auto& h = choice->http_listeners.front();
                 const std::string host = h.bind_address.empty() ? "127.0.0.1" : h.bind_address;
-                url = "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                url = (h.tls.enabled() ? "https://" : "http://") +
+                      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                       (h.port == 0 ? std::string("PORT") : std::to_string(h.port));
             }
             std::cerr << "strata purge: the broker is running with this store; stop it first, or purge through its "
-                         "HTTP API (http_listener): curl -X DELETE '"
+                         "HTTP API (http_listener) as a user named in http_admin: curl -u USER -X DELETE '"
                       << url << "/api/v1/messages?topic=FILTER&before=TIME' (docs/http-api.md)\n";
         }
         return 1;

@@ -24,6 +24,7 @@
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
 #include "plugin/host.hpp"
+#include "plugin/http_requests.hpp"
 
 namespace strata::app {
 
@@ -46,7 +47,7 @@ std::optional<config::broker_config> load_configuration(const options& opts, std
         cfg = std::move(*result.config);
     }
     config::apply_command_line(cfg, opts.ports, opts.verbose, !opts.config_file.empty());
-    if (!cfg.http_listeners.empty() && !cfg.storage.enabled) {
+    if (!cfg.http.listeners.empty() && !cfg.storage.enabled) {
         errors << (opts.config_file.empty() ? std::string("command line") : opts.config_file)
                << ": http_listener needs the store (storage rocksdb)\n";
         return std::nullopt;
@@ -71,7 +72,9 @@ bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr
             for (const auto& ep : l->endpoints()) out << kind << ' ' << ep.address << ' ' << ep.port << '\n';
         }
         if (http_api) {
-            for (const auto& ep : http_api->endpoints()) out << "http " << ep.address << ' ' << ep.port << '\n';
+            for (const auto& ep : http_api->endpoints()) {
+                out << (ep.tls ? "https " : "http ") << ep.address << ' ' << ep.port << '\n';
+            }
         }
         if (!out) return false;
     }
@@ -202,14 +205,15 @@ int run_server(const options& opts) {
             return 1;
         }
     }
+    std::shared_ptr<const auth::security> security;
     {
         std::string error;
-        auto security = auth::security::load(*cfg, error);
+        security = auth::security::load(*cfg, error);
         if (!security) {
             log.error("Error: ", error, ".");
             return 1;
         }
-        broker.apply_security(std::move(security));
+        broker.apply_security(security);
     }
     // Exporters read the store on threads of their own (docs/exporters.md).
     std::unique_ptr<exporters::exporter_set> exporters;
@@ -233,15 +237,19 @@ int run_server(const options& opts) {
         listeners.push_back(std::move(l));
     }
     // The query API reads the store on a thread of its own (never a worker's).
+    // Plugins answer for HTTP requests on the workers, as for MQTT clients.
+    plugin::http_requests http_plugins(broker, plugins);
+    plugins.set_http_requests(&http_plugins);
     std::unique_ptr<http::server> http_api;
-    if (store && !cfg->http_listeners.empty()) {
-        http_api = std::make_unique<http::server>(store->store(), log);
+    if (store && !cfg->http.listeners.empty()) {
+        http_api = std::make_unique<http::server>(store->store(), log, broker.login_throttle(), &http_plugins);
         if (exporters) http_api->set_exporters_source([&exporters] { return exporters::status_json(exporters->status()); });
         std::string error;
-        if (!http_api->open(cfg->http_listeners, error)) {
+        if (!http_api->open(cfg->http, error)) {
             log.error("Error: ", error, ".");
             return 1;
         }
+        http_api->configure(security, cfg->http);
     }
     if (!drop_privileges(cfg->user, log)) return 1;
 
@@ -284,7 +292,14 @@ int run_server(const options& opts) {
                 broker.apply_config(cfg);
                 // Password and ACL files are read again; connected clients get the new rules at once.
                 std::string error;
+                if (http_api && !http_api->reload(cfg->http, error)) {
+                    log.warning("Warning: HTTP listeners not reloaded: ", error, ".");
+                    error.clear();
+                } else if (!http_api && !cfg->http.listeners.empty()) {
+                    log.warning("Warning: HTTP listeners not started: http_listener takes effect at restart only.");
+                }
                 if (auto security = auth::security::load(*cfg, error)) {
+                    if (http_api) http_api->configure(security, cfg->http);
                     broker.apply_security(std::move(security));
                 } else {
                     log.error("Error: password or ACL file not reloaded, keeping the current ones: ", error, ".");
@@ -308,8 +323,11 @@ int run_server(const options& opts) {
     main_io.run();
 
     log.notice("strata version ", STRATA_VERSION, " terminating");
-    // First: a purge in progress needs the store's writer, which stops last.
+    // First: a purge in progress needs the store's writer, which stops last;
+    // requests waiting for a plugin's answer are given up.
+    http_plugins.stop();
     if (http_api) http_api->stop();
+    plugins.set_http_requests(nullptr);
     for (auto& l : listeners) l->close();
     if (exporters) exporters->stop();  // what they did not export waits in the store for the next start
     broker.shutdown(shutdown_grace);

@@ -31,6 +31,9 @@ std::shared_ptr<const security> security::load(const config::broker_config& cfg,
         s->listeners_.push_back({password_file_at(cfg.password_file), acl_file_at(cfg.acl_file)});
         s->any_acl_ = s->listeners_.front().acl != nullptr;
     }
+    s->http_ = cfg.per_listener_settings ? s->listeners_.front()
+                                         : listener_security{password_file_at(cfg.password_file), acl_file_at(cfg.acl_file)};
+    if (!cfg.http.token_file.empty() && error.empty()) s->http_tokens_ = token_file::load(cfg.http.token_file, error);
     if (!error.empty()) return nullptr;
     return s;
 }

@@ -10,6 +10,7 @@
 
 #include "auth/acl_file.hpp"
 #include "auth/password_file.hpp"
+#include "auth/token_file.hpp"
 #include "config/broker_config.hpp"
 
 namespace strata::auth {
@@ -34,9 +35,16 @@ public:
     // Whether any listener has an ACL file (else delivery needs no check).
     bool any_acl() const { return any_acl_; }
 
+    // The HTTP API's: the global password and ACL files (with
+    // per_listener_settings, those of the first listener), and the tokens.
+    const listener_security& http() const { return http_; }
+    const token_file* http_tokens() const { return http_tokens_.get(); }
+
 private:
     std::vector<listener_security> listeners_;  // never empty
     bool any_acl_ = false;
+    listener_security http_;
+    std::shared_ptr<const token_file> http_tokens_;  // null: no http_token_file
 };
 
 }  // namespace strata::auth

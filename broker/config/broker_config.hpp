@@ -100,11 +100,26 @@ struct storage_config {
     std::uint64_t min_free_bytes = 128ull << 20;  // refuse QoS 1/2 publishes below this much free disk
 };
 
-// An HTTP listener of the query API.
+// An HTTP listener of the query API (`http_listener` and the `http_*` keys
+// after it; docs/http-api.md).
 struct http_listener_config {
     std::uint16_t port = 8080;
-    std::string bind_address;  // empty = every interface
+    std::string bind_address;  // empty = loopback only (127.0.0.1 and ::1), unlike MQTT listeners
+    tls_config tls;            // http_certfile, http_keyfile, ...: HTTPS when set
+    bool allow_anonymous = false;  // requests without credentials are served (as the ACL file's anonymous client)
+    // Prefix of every topic the API shows (http_mount_point); unset: the
+    // mount_point all MQTT listeners share (the parser fills it in).
+    std::optional<std::string> mount_point;
     std::string defined_at;
+};
+
+// The HTTP face as a whole: its listeners and who may use them.
+struct http_config {
+    std::vector<http_listener_config> listeners;
+    std::string token_file;                  // bearer tokens (http_token_file); empty = none
+    std::vector<std::string> admins;         // users who may delete and use admin endpoints (http_admin)
+    std::vector<std::string> allowed_hosts;  // host names the Host header may carry besides addresses
+    std::vector<std::string> cors_origins;   // origins browsers may call the API from; empty = none
 };
 
 // One `exporter_route` line: which messages an exporter takes and where they go.
@@ -187,7 +202,7 @@ struct broker_config {
 
     // Persistence: strata's store, and Mosquitto's keys that map onto it
     storage_config storage;
-    std::vector<http_listener_config> http_listeners;
+    http_config http;
     std::vector<exporter_config> exporters;
     bool persistence = false;
     std::string persistence_location;

@@ -36,14 +36,7 @@ constexpr key_choice log_types[] = {{"error"}, {"warning"}, {"notice"}, {"inform
 constexpr std::uint32_t log_type_bits[] = {log_error,     log_warning,     log_notice,     log_information, log_debug,
                                            log_subscribe, log_unsubscribe, log_websockets, log_all,         0};
 
-// Files named in the configuration are opened at parse time so that a typo
-// stops start-up (and --check) with the conf's file:line, not later with
-// only the path.
-result unreadable(std::string_view path) {
-    const std::ifstream in{std::string(path)};
-    if (in) return ok;
-    return "cannot read '" + std::string(path) + "': " + std::strerror(errno);
-}
+result unreadable(std::string_view path) { return unreadable_file(path); }
 
 // A key of a later release: refused wherever it appears, whatever its value,
 // so that e.g. a password_file never silently leaves a broker open.
@@ -686,23 +679,6 @@ constexpr key_spec table[] = {
          c.cfg.storage.min_free_bytes = static_cast<std::uint64_t>(*bytes);
          return ok;
      }},
-    {.name = "http_listener", .kind = value_kind::words, .syntax = "PORT [ADDRESS]",
-     .section = key_section::persistence,
-     .doc = "Serve the query API (docs/http-api.md) on PORT (0 = ephemeral) and ADDRESS (default: every "
-            "interface). Repeatable. Needs `storage rocksdb`.",
-     .repeatable = true,
-     .apply = [](apply_context& c, const key_value& v) -> result {
-         if (v.words.size() > 2) return "expected PORT [ADDRESS], got '" + std::string(v.text) + "'";
-         const auto port = parse_integer(v.words[0]);
-         if (!port || *port < 0 || *port > 65535) {
-             return "expected a port from 0 to 65535, got '" + std::string(v.words[0]) + "'";
-         }
-         http_listener_config h;
-         h.port = static_cast<std::uint16_t>(*port);
-         if (v.words.size() > 1) h.bind_address = std::string(v.words[1]);
-         c.cfg.http_listeners.push_back(std::move(h));
-         return ok;
-     }},
     {.name = "persistence", .kind = value_kind::boolean, .section = key_section::persistence,
      .default_text = "false",
      .doc = "Mosquitto's switch for persistence: `true` turns on the store (as `storage rocksdb`), in "
@@ -814,10 +790,18 @@ std::string_view release_name(release r) {
     return "";
 }
 
+std::optional<std::string> unreadable_file(std::string_view path) {
+    const std::ifstream in{std::string(path)};
+    if (in) return ok;
+    return "cannot read '" + std::string(path) + "': " + std::strerror(errno);
+}
+
 std::span<const key_spec> all_keys() {
     // One list for the parser and the reference; the exporters' keys live in a file of their own.
     static const std::vector<key_spec> keys = [] {
         std::vector<key_spec> v(std::begin(table), std::end(table));
+        const auto http = http_keys();
+        v.insert(v.end(), http.begin(), http.end());
         const auto more = exporter_keys();
         v.insert(v.end(), more.begin(), more.end());
         return v;

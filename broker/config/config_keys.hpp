@@ -40,9 +40,11 @@ enum class key_scope {
     listener_block,
     // Global, or like `listener` when per_listener_settings is true.
     security,
+    // The HTTP listener block the last `http_listener` line started.
+    http_listener_block,
 };
 
-enum class key_section { listeners, access, limits, logging, process, persistence, exporters };
+enum class key_section { listeners, access, limits, logging, process, persistence, http, exporters };
 
 enum class key_status {
     supported,
@@ -130,6 +132,11 @@ struct key_spec {
 std::span<const key_spec> all_keys();
 // The exporters' keys (config_keys_exporters.cpp), part of all_keys().
 std::span<const key_spec> exporter_keys();
+// The HTTP face's keys (config_keys_http.cpp), part of all_keys().
+std::span<const key_spec> http_keys();
+// Once the file is read: the HTTP listeners' mount points, from the MQTT
+// listeners' where not set (nullopt: fine; else why not, naming the listener).
+std::optional<std::string> finish_http(broker_config& cfg);
 // What an exporter block lacks once the file is read (nullopt: complete).
 std::optional<std::string> check_exporter(const exporter_config& e);
 
@@ -138,6 +145,11 @@ const key_spec* find_key(std::string_view name);
 
 // The closest known key name, for "did you mean" hints; empty if none is close.
 std::string_view closest_key(std::string_view name);
+
+// Files named in the configuration are opened at parse time so that a typo
+// stops start-up (and --check) with the conf's file:line, not later with
+// only the path: nullopt when `path` can be read, else why not.
+std::optional<std::string> unreadable_file(std::string_view path);
 
 // A whole decimal integer ("-1", "20"), nothing else around it.
 std::optional<std::int64_t> parse_integer(std::string_view text);

@@ -363,7 +363,10 @@ void parser::parse_line(std::string_view raw) {
 
     // Mosquitto refuses a string key set twice (for the same listener).
     if (k->kind == value_kind::text && !k->repeatable) {
-        const auto slot = std::string(k->name) + "@" + (target ? std::to_string(current_listener_) : "global");
+        const auto slot = std::string(k->name) + "@" +
+                          (target ? std::to_string(current_listener_)
+                           : k->scope == key_scope::http_listener_block ? "http" + std::to_string(cfg_.http.listeners.size())
+                                                                        : "global");
         const auto [it, inserted] = strings_set_.emplace(slot, where());
         if (!inserted) return error(key, "set twice (first at " + it->second + ")");
     }
@@ -489,6 +492,10 @@ load_result parser::finish() {
         for (auto& l : cfg_.listeners) {
             if (!l.allow_anonymous) l.allow_anonymous = l.implicit ? cfg_.allow_anonymous : false;
         }
+    }
+    if (auto problem = finish_http(cfg_)) {
+        result.errors.push_back({{}, 0, *problem});
+        return result;
     }
     result.config = std::move(cfg_);
     return result;

@@ -49,10 +49,10 @@ or `bind_address` (Mosquitto would open port 1883 on every interface, with anony
 )";
 
 constexpr std::string_view section_titles[] = {"Listeners", "Access",      "Limits",   "Logging",
-                                               "Process",   "Persistence", "Exporters"};
+                                               "Process",   "Persistence", "HTTP API",  "Exporters"};
 constexpr key_section section_order[] = {key_section::listeners, key_section::access,      key_section::limits,
                                          key_section::logging,   key_section::process,     key_section::persistence,
-                                         key_section::exporters};
+                                         key_section::http,      key_section::exporters};
 
 std::string code(std::string_view s) { return "`" + std::string(s) + "`"; }
 
@@ -93,6 +93,7 @@ std::string scope_of(const key_spec& k) {
         case key_scope::listener: s = "per listener"; break;
         case key_scope::listener_block: s = "per listener, inside a `listener` block only"; break;
         case key_scope::security: s = "global; per listener with `per_listener_settings true`"; break;
+        case key_scope::http_listener_block: s = "per HTTP listener, after its `http_listener` line"; break;
     }
     if (k.one_value_for_all_listeners) s += " (strata: the same value on every listener for now)";
     return s;

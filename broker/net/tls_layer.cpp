@@ -90,9 +90,9 @@ struct x509_deleter {
 
 }  // namespace
 
-std::string tls_layer::peer_common_name() const {
-    if (!ssl_) return {};
-    std::unique_ptr<X509, x509_deleter> cert(SSL_get1_peer_certificate(ssl_));
+std::string certificate_common_name(SSL* ssl) {
+    if (!ssl) return {};
+    std::unique_ptr<X509, x509_deleter> cert(SSL_get1_peer_certificate(ssl));
     if (!cert) return {};
     X509_NAME* name = X509_get_subject_name(cert.get());
     const int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
@@ -105,6 +105,8 @@ std::string tls_layer::peer_common_name() const {
     OPENSSL_free(utf8);
     return cn;
 }
+
+std::string tls_layer::peer_common_name() const { return certificate_common_name(ssl_); }
 
 std::string tls_layer::peer_subject() const {
     if (!ssl_) return {};

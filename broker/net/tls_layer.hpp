@@ -17,6 +17,9 @@ namespace strata::net {
 
 class tls_context;
 
+// The Common Name of the peer certificate of `ssl` (empty without one).
+std::string certificate_common_name(SSL* ssl);
+
 class tls_layer {
 public:
     explicit tls_layer(std::shared_ptr<const tls_context> ctx);

@@ -1,4 +1,5 @@
 #include "plugin/host.hpp"
+#include "plugin/http_requests.hpp"
 
 #include <dlfcn.h>
 
@@ -307,6 +308,11 @@ const char* host::option(const loaded_plugin& p, const char* key) {
     return nullptr;
 }
 
+void host::set_http_requests(http_requests* r) {
+    std::lock_guard lock(mutex_);
+    http_ = r;
+}
+
 int host::resume(const strata_resume& r) {
     answer a;
     a.result = r.result;
@@ -316,6 +322,11 @@ int host::resume(const strata_resume& r) {
     if (r.auth_data.data) a.auth_data.assign(r.auth_data.data, r.auth_data.data + r.auth_data.size);
     std::lock_guard lock(mutex_);
     if (stopped_ || r.defer.worker >= broker_.worker_count()) return STRATA_ERROR;
+    if (r.defer.connection & http_request_bit) {
+        if (!http_) return STRATA_ERROR;
+        http_->resume(r.defer.connection, r.defer.sequence, std::move(a));
+        return STRATA_OK;
+    }
     core::worker& w = broker_.worker_at(r.defer.worker);
     // The connection may be gone when this runs: it is looked up by id there.
     boost::asio::post(w.io(), [&w, id = r.defer.connection, seq = r.defer.sequence, a = std::move(a)]() mutable {

@@ -32,6 +32,7 @@ class broker;
 namespace strata::plugin {
 
 class host;
+class http_requests;
 
 using option_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -84,6 +85,8 @@ public:
 
     std::size_t plugin_count() const;
     std::shared_ptr<const table> current() const;
+    // Where resume() sends the answers to deferred HTTP requests (null: none).
+    void set_http_requests(http_requests* r);
 
     // ---- the strata_host functions ----
     int register_event(loaded_plugin& p, int event, strata_callback cb, void* userdata);
@@ -109,6 +112,7 @@ private:
     std::uint64_t generation_ = 0;
     bool installed_ = false;  // workers hold tables: changes are posted to them
     bool stopped_ = false;    // shutdown() began: no more posts, no more registrations
+    http_requests* http_ = nullptr;
 };
 
 }  // namespace strata::plugin

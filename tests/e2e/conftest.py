@@ -6,12 +6,17 @@ which is how the expectations in these tests were cross-checked; tests that
 cover behaviour where strata deliberately differs from Mosquitto 2.0 carry the
 `strata_only` marker.
 """
+import hashlib
 import os
 import pathlib
+import secrets
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
+import json
 
 import pytest
 
@@ -72,6 +77,15 @@ class Broker:
         if anonymous:
             lines.append("allow_anonymous true")
         lines.extend(conf_lines)
+        # The HTTP API wants a user: a conf with an http_listener and no HTTP
+        # users of its own gets an admin token, which http_headers() sends.
+        self.http_token = None
+        if any(l.startswith("http_listener") for l in conf_lines) and \
+                not any(l.startswith(("http_token_file", "http_admin")) for l in conf_lines):
+            self.http_token = "strata_test_" + secrets.token_urlsafe(32)
+            tokens = self.workdir / "http_tokens"
+            tokens.write_text(f"strata-test:sha256:{hashlib.sha256(self.http_token.encode()).hexdigest()}\n")
+            lines += [f"http_token_file {tokens}", "http_admin strata-test"]
         self.conf_path.write_text("\n".join(lines) + "\n")
         self.extra_args = list(args)
         self.verbose = verbose
@@ -115,19 +129,36 @@ class Broker:
 
     def _read_ports(self):
         # one line per bound socket: "<kind> <address> <port>", kind = mqtt, mqtts,
-        # ws, wss or http; `ports` are the mqtt ones and `port` the first of them
-        # (or of any MQTT kind), `ports_of[kind]` every kind's, `http_port` the first http one
+        # ws, wss, http or https; `ports` are the mqtt ones and `port` the first of them
+        # (or of any MQTT kind), `ports_of[kind]` every kind's, `http_ports` the
+        # HTTP API's (http and https, in file order) and `http_port` the first
         self.ports_of = {}
         for line in self.ports_path.read_text().splitlines():
             parts = line.split()
             if len(parts) == 3:
                 self.ports_of.setdefault(parts[0], []).append(int(parts[2]))
         self.ports = self.ports_of.get("mqtt", [])
-        self.http_ports = self.ports_of.get("http", [])
+        self.http_ports = [int(p) for kind, _, p in (line.split() for line in self.ports_path.read_text().splitlines()
+                                                      if line.split()[0:1] in (["http"], ["https"]))]
         any_mqtt = self.ports or [p for k in ("mqtts", "ws", "wss") for p in self.ports_of.get(k, [])]
         if any_mqtt:
             self.port = any_mqtt[0]
         self.http_port = self.http_ports[0] if self.http_ports else None
+
+    def http_headers(self):
+        """The Authorization header of the test's admin token, if it has one."""
+        return {"Authorization": f"Bearer {self.http_token}"} if self.http_token else {}
+
+    def http_request(self, method, path_and_query, headers=None, timeout=30):
+        """One request to the first HTTP listener as the test's admin (unless
+        `headers` says otherwise); returns (status, parsed JSON, headers)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path_and_query}", method=method,
+                                         headers={**self.http_headers(), **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as r:
+                return r.status, json.loads(r.read()), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read()), e.headers
 
     def _connectable(self):
         if self.port is None:

@@ -6,15 +6,15 @@ import json
 import signal
 import threading
 import time
-import urllib.request
 
 from clients import V311, MqttClient
 
 
 def exporters(b):
     """GET /api/v1/exporters of broker `b`, by exporter name."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{b.http_port}/api/v1/exporters", timeout=5) as r:
-        return {e["name"]: e for e in json.load(r)["exporters"]}
+    status, doc, _ = b.http_request("GET", "/api/v1/exporters", timeout=5)
+    assert status == 200, doc
+    return {e["name"]: e for e in doc["exporters"]}
 
 
 def wait_count(fetch, n, timeout=30, what="rows"):

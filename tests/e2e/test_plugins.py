@@ -1,12 +1,10 @@
 """Plugins loaded by the real broker: the example plugin (plugins/examples/,
 in C) and the test plugin (tests/plugins/, in C++), both built into build/lib/.
 See docs/plugins.md."""
-import json
 import signal
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -109,9 +107,9 @@ def test_rewritten_message_is_retained_under_the_new_topic(example, client):
 
 def stored_messages(b, topic_filter):
     """The store's messages under a filter, through the HTTP API (as test_query.py does)."""
-    url = f"http://127.0.0.1:{b.http_port}/api/v1/messages?topic={urllib.parse.quote(topic_filter, safe='')}"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())["messages"]
+    status, doc, _ = b.http_request("GET", f"/api/v1/messages?topic={urllib.parse.quote(topic_filter, safe='')}")
+    assert status == 200, doc
+    return doc["messages"]
 
 
 def test_the_store_keeps_the_message_as_rewritten(broker_factory, client, tmp_path):

@@ -46,13 +46,7 @@ def api(b, method, path, params=(), raw_query=None):
     items = params.items() if isinstance(params, dict) else params
     query = raw_query if raw_query is not None else \
         "&".join(f"{urllib.parse.quote(k, safe='')}={urllib.parse.quote(str(v), safe='')}" for k, v in items)
-    url = f"http://127.0.0.1:{b.http_port}{path}" + (f"?{query}" if query else "")
-    req = urllib.request.Request(url, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read()), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read()), e.headers
+    return b.http_request(method, path + (f"?{query}" if query else ""))
 
 
 def get(b, path, **params):
@@ -115,7 +109,7 @@ def test_topics_messages_latest_round_trip(broker_factory, client, tmp_path):
         assert t["first_ts"].endswith("Z") and len(t["first_ts"]) == len("2026-11-24T10:00:00.000000Z")
     assert [t["topic"] for t in get(b, "/api/v1/topics", filter="room/+/temp")["topics"]] == \
         ["room/1/temp", "room/2/temp"]
-    assert get(b, "/api/v1/topics", filter="nothing/#") == {"topics": []}
+    assert get(b, "/api/v1/topics", filter="nothing/#") == {"topics": [], "more": False, "next_cursor": None}
 
     page = get(b, "/api/v1/messages", topic="room/#")
     assert page["more"] is False and page["next_cursor"]
@@ -295,7 +289,7 @@ def test_purge_over_http(broker_factory, client, tmp_path):
 
 BAD = [
     ("/api/v1/topics", {"filter": "a/#/b"}, "filter: invalid topic filter 'a/#/b'"),
-    ("/api/v1/topics", {"filer": "a"}, "unknown parameter 'filer' (accepted: filter)"),
+    ("/api/v1/topics", {"filer": "a"}, "unknown parameter 'filer' (accepted: filter, limit, cursor)"),
     ("/api/v1/topics", [("filter", "a"), ("filter", "b")], "parameter 'filter' given more than once"),
     ("/api/v1/latest", {"filter": "a+"}, "filter: invalid topic filter 'a+'"),
     ("/api/v1/messages", {}, "topic: required"),
@@ -455,7 +449,7 @@ def test_strata_purge_refused_while_running_then_works_stopped(broker_factory, c
     rc, out, err = cli(b, "--topic", "old/#", "--before", FAR_FUTURE, command="purge")
     assert rc == 1 and out == ""
     assert "in use by another process" in err and "broker is running" in err
-    assert "curl -X DELETE" in err and "/api/v1/messages?topic=" in err
+    assert "curl -u USER -X DELETE" in err and "/api/v1/messages?topic=" in err
     assert b.stop() == 0
     rc, out, err = cli(b, "--topic", "old/#", "--before", FAR_FUTURE, command="purge")
     assert rc == 0, err

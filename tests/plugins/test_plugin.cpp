@@ -2,7 +2,10 @@
 // show that side of the C ABI. Options:
 //   defer_user NAME, defer_password PW  auth_basic for NAME is deferred and answered
 //                                       from another thread (OK if the password is PW)
+//   defer_delay_ms N                    the deferred auth_basic answer comes N ms later (a slow backend)
 //   deny_subscribe PREFIX               acl: subscriptions to filters starting with PREFIX are refused
+//   deny_read PREFIX                    acl: reading topics starting with PREFIX is refused (deliveries,
+//                                       and what the HTTP API shows)
 //   auth_method NAME                    enhanced authentication: AUTH "challenge", then
 //                                       the client must answer "secret" (CONNACK data "welcome")
 //   defer_auth_method NAME              the same exchange, each answer deferred and given
@@ -13,6 +16,7 @@
 //   log_events true                     log connect, disconnect and the first tick
 //   marker TEXT                         logged by the reload event
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -25,7 +29,9 @@ namespace {
 
 struct state {
     const strata_host* host = nullptr;
-    std::string defer_user, defer_password, deny_subscribe, auth_method, defer_auth_method, deny_unsubscribe;
+    std::string defer_user, defer_password, deny_subscribe, deny_read, auth_method, defer_auth_method,
+        deny_unsubscribe;
+    int defer_delay_ms = 0;
     bool log_events = false;
     std::atomic<bool> ticked{false};
     std::mutex threads_mutex;
@@ -51,6 +57,7 @@ int on_auth_basic(int, void* data, void* userdata) {
     const strata_defer handle = ev.defer;
     std::lock_guard lock(s.threads_mutex);
     s.threads.emplace_back([&s, handle, good] {
+        if (s.defer_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s.defer_delay_ms));
         strata_resume r{};
         r.struct_size = sizeof r;
         r.defer = handle;
@@ -66,6 +73,9 @@ int on_acl(int, void* data, void* userdata) {
     auto& ev = *static_cast<strata_event_acl*>(data);
     if (ev.access == STRATA_ACCESS_SUBSCRIBE && !s.deny_subscribe.empty() &&
         view(ev.topic).starts_with(s.deny_subscribe)) {
+        return STRATA_DENY;
+    }
+    if (ev.access == STRATA_ACCESS_READ && !s.deny_read.empty() && view(ev.topic).starts_with(s.deny_read)) {
         return STRATA_DENY;
     }
     return STRATA_PASS;
@@ -165,12 +175,14 @@ int strata_plugin_init(const strata_host* host, const strata_option*, size_t, vo
     s->defer_user = option(host, "defer_user");
     s->defer_password = option(host, "defer_password");
     s->deny_subscribe = option(host, "deny_subscribe");
+    s->deny_read = option(host, "deny_read");
+    if (const auto delay = option(host, "defer_delay_ms"); !delay.empty()) s->defer_delay_ms = std::stoi(delay);
     s->auth_method = option(host, "auth_method");
     s->defer_auth_method = option(host, "defer_auth_method");
     s->deny_unsubscribe = option(host, "deny_unsubscribe");
     s->log_events = option(host, "log_events") == "true";
     if (!s->defer_user.empty()) host->register_event(host, STRATA_EVENT_AUTH_BASIC, on_auth_basic, s);
-    if (!s->deny_subscribe.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
+    if (!s->deny_subscribe.empty() || !s->deny_read.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
     if (!s->auth_method.empty()) host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended, s);
     if (!s->defer_auth_method.empty()) {
         host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended_deferred, s);

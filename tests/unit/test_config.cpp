@@ -627,10 +627,10 @@ TEST_CASE("config: the key table is consistent") {
         // Defaults of one-word keys are valid values of the key.
         if ((k.kind == cfg::value_kind::boolean || k.kind == cfg::value_kind::integer) && !k.default_text.empty() &&
             k.scope == cfg::key_scope::global) {
-            // Exporter keys belong to an exporter block.
+            // Exporter keys belong to an exporter block, HTTP keys to an HTTP listener's.
             const std::string block = k.section == cfg::key_section::exporters
                                           ? "exporter e sqlite\nexporter_url /x.db\nexporter_route # t\n"
-                                          : "";
+                                          : k.section == cfg::key_section::http ? "http_listener 0\n" : "";
             parse(block + std::string(k.name) + " " + std::string(k.default_text) + "\n");
         }
     }
@@ -642,7 +642,7 @@ TEST_CASE("config: the reference documents every key") {
     const auto md = cfg::reference_markdown();
     CHECK(md.starts_with("# Configuration\n"));
     for (const auto* section : {"## Listeners", "## Access", "## Limits", "## Logging", "## Process",
-                                "## Persistence", "## Not supported yet", "### TLS release"}) {
+                                "## Persistence", "## HTTP API", "## Not supported yet", "### TLS release"}) {
         CHECK(md.find(section) != std::string::npos);
     }
     for (const auto& k : cfg::all_keys()) {
@@ -665,9 +665,9 @@ TEST_CASE("config: storage keys") {
     CHECK(conf.storage.retention[0].seconds == 30 * 86400);
     CHECK(conf.storage.retention[1].seconds == 90);
     CHECK(conf.storage.default_retention == 365 * 86400);
-    REQUIRE(conf.http_listeners.size() == 1);
-    CHECK(conf.http_listeners[0].port == 8080);
-    CHECK(conf.http_listeners[0].bind_address == "127.0.0.1");
+    REQUIRE(conf.http.listeners.size() == 1);
+    CHECK(conf.http.listeners[0].port == 8080);
+    CHECK(conf.http.listeners[0].bind_address == "127.0.0.1");
     CHECK(parse("storage_retention a/# 30min\n").storage.retention[0].seconds == 1800);
     CHECK(parse("storage_retention a/# forever\n").storage.retention[0].seconds == 0);
     CHECK_FALSE(parse("").storage.enabled);
@@ -677,4 +677,34 @@ TEST_CASE("config: storage keys") {
           "t.conf:1: storage_retention: expected a duration such as 90s, 30min, 12h, 30d, 2w, 1y or forever, got '30'");
     CHECK(error("storage_retention a/#/b 1d\n") == "t.conf:1: storage_retention: invalid topic filter 'a/#/b'");
     CHECK(error("storage_durability sometimes\n").starts_with("t.conf:1: storage_durability:"));
+}
+
+TEST_CASE("config: HTTP listener blocks, their TLS and mount point") {
+    auto conf = parse("listener 1883\nmount_point site/\nhttp_listener 8080\nhttp_allow_anonymous true\n"
+                      "http_listener 8443 0.0.0.0\nhttp_mount_point none\nhttp_admin ops\nhttp_admin root\n"
+                      "http_allowed_hosts broker.example.com other.example\nhttp_cors_origin https://dash.example.com\n");
+    REQUIRE(conf.http.listeners.size() == 2);
+    CHECK(conf.http.listeners[0].bind_address.empty());  // loopback only
+    CHECK(conf.http.listeners[0].allow_anonymous);
+    CHECK(conf.http.listeners[0].mount_point == "site/");  // the MQTT listeners'
+    CHECK(conf.http.listeners[0].defined_at == "t.conf:3");
+    CHECK(conf.http.listeners[1].bind_address == "0.0.0.0");
+    CHECK_FALSE(conf.http.listeners[1].allow_anonymous);
+    CHECK(conf.http.listeners[1].mount_point == "");
+    CHECK(conf.http.admins == std::vector<std::string>{"ops", "root"});
+    CHECK(conf.http.allowed_hosts == std::vector<std::string>{"broker.example.com", "other.example"});
+    CHECK(conf.http.cors_origins == std::vector<std::string>{"https://dash.example.com"});
+
+    CHECK(error("http_allow_anonymous true\n") ==
+          "t.conf:1: http_allow_anonymous: must come after an 'http_listener PORT [ADDRESS]' line");
+    CHECK(error("http_listener 80\nhttp_mount_point a/#\n") ==
+          "t.conf:2: http_mount_point: must not contain the wildcards + or #, got 'a/#'");
+    CHECK(error("http_cors_origin dash.example.com\n").starts_with("t.conf:1: http_cors_origin: expected an origin"));
+    CHECK(error("listener 1883\nmount_point a/\nlistener 1884\nhttp_listener 80\n") ==
+          "t.conf:4: http_listener: the MQTT listeners have different mount points (none, 'a/'); say which part of "
+          "the tree this listener shows with http_mount_point PREFIX (or none)");
+    CHECK(error("http_listener 80\nhttp_require_certificate true\n") ==
+          "t.conf:1: http_listener: client certificates need HTTPS (http_certfile, http_keyfile)");
+    CHECK(error("http_listener 80\nhttp_token_file /nonexistent/tokens\n")
+              .starts_with("t.conf:2: http_token_file: cannot read '/nonexistent/tokens'"));
 }

@@ -280,7 +280,7 @@ TEST_CASE("reader: merge across topics and pages with equal timestamps lose or r
     CHECK_FALSE(bounded.more);
     CHECK(r.messages("#", 150, 151, 100, std::nullopt).items.size() == 1);
 
-    const auto latest = r.latest("#");
+    const auto latest = r.latest("#", nullptr).items;
     REQUIRE(latest.size() == 3);
     CHECK(latest[0].topic == "other");
     CHECK(latest[1].topic == "s/a");
@@ -309,4 +309,72 @@ TEST_CASE("reader: the per-topic iterator limit does not change the answer") {
         after = position_of(page.items.back().key);
     }
     CHECK(seen == expected);
+}
+
+namespace {
+
+// Lets through the topics not in `hidden`; counts the batches it was asked to prepare.
+class hiding_gate final : public topic_gate {
+public:
+    explicit hiding_gate(std::set<std::string> hidden) : hidden_(std::move(hidden)) {}
+    void prepare(const std::vector<std::string_view>& topics) override {
+        ++batches;
+        prepared += topics.size();
+    }
+    bool visible(std::string_view topic) override { return !hidden_.contains(std::string(topic)); }
+    int batches = 0;
+    std::size_t prepared = 0;
+
+private:
+    std::set<std::string> hidden_;
+};
+
+}  // namespace
+
+TEST_CASE("reader: a gate hides topics from wildcards, asked once per query") {
+    scratch_store st;
+    st.topic(1, "room/a");
+    st.topic(2, "room/b");
+    st.topic(3, "room/c");
+    for (std::uint64_t id = 1; id <= 3; ++id) st.message({id, 100 * id, 0}, "m" + std::to_string(id));
+    reader r(*st.s);
+    hiding_gate gate({"room/b"});
+
+    const auto page = r.messages("room/#", 0, ~0ull, 100, std::nullopt, &gate);
+    REQUIRE(page.items.size() == 2);
+    CHECK(page.items[0].topic == "room/a");
+    CHECK(page.items[1].topic == "room/c");
+    CHECK(gate.batches == 1);
+    CHECK(gate.prepared == 3);
+
+    const auto latest = r.latest("room/+", &gate).items;
+    REQUIRE(latest.size() == 2);
+    CHECK(latest[0].topic == "room/a");
+    CHECK(latest[1].topic == "room/c");
+}
+
+TEST_CASE("reader: the latest messages come a page at a time, by topic name") {
+    scratch_store st;
+    std::vector<std::string> expected;
+    for (std::uint64_t id = 1; id <= 25; ++id) {
+        const auto name = "dev/" + std::string(id < 10 ? "0" : "") + std::to_string(id);
+        st.topic(id, name);
+        st.message({id, 1000 + id, 0}, name);
+        expected.push_back(name);
+    }
+    reader r(*st.s);
+    std::vector<std::string> seen;
+    std::optional<std::string> after;
+    for (int pages = 0; pages < 10; ++pages) {
+        const auto page = r.latest("dev/+", nullptr, after, 7);
+        CHECK(page.items.size() <= 7);
+        for (const auto& m : page.items) seen.push_back(m.topic);
+        if (!page.more) break;
+        after = page.items.back().topic;
+    }
+    CHECK(seen == expected);
+    // The last page says there is no more.
+    const auto last = r.latest("dev/+", nullptr, std::string("dev/20"), 5);
+    CHECK(last.items.size() == 5);
+    CHECK_FALSE(last.more);
 }
