@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <unordered_map>
 
 #include "core/broker.hpp"
 #include "core/worker.hpp"
@@ -57,8 +58,42 @@ mutable_message_ref load_message(store& s, const message_key& key) {
     return make_message(topic, r, key.ts_us, message::store_location{key.topic_id, key.ts_us, key.seq});
 }
 
+namespace {
+
+// The messages sessions refer to, each loaded once and shared by every
+// session that has it: without history, a message's record is deleted when
+// its last holder lets go, so two copies would delete it under each other.
+class message_cache {
+public:
+    explicit message_cache(store& s) : store_(s) {}
+
+    message_ref get(const message_key& key) {
+        std::string encoded = encode_message_key(key);
+        if (auto it = loaded_.find(encoded); it != loaded_.end()) return it->second;
+        auto m = load_message(store_, key);
+        if (m && !store_.options().keep_history) m->kept_by(store_.releases());
+        message_ref shared(std::move(m));
+        loaded_.emplace(std::move(encoded), shared);
+        return shared;
+    }
+    // Every key asked for, found or not (what the store must keep).
+    std::vector<std::string> keys() const {
+        std::vector<std::string> out;
+        out.reserve(loaded_.size());
+        for (const auto& [k, m] : loaded_) out.push_back(k);
+        return out;
+    }
+
+private:
+    store& store_;
+    std::unordered_map<std::string, message_ref> loaded_;
+};
+
+}  // namespace
+
 restore_report restore_into(store& s, core::broker& b) {
     restore_report report;
+    message_cache messages(s);
     const auto workers = static_cast<std::uint32_t>(b.worker_count());
     for (std::size_t i = 0; i < b.worker_count(); ++i) {
         b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i), workers));
@@ -114,7 +149,7 @@ restore_report restore_into(store& s, core::broker& b) {
             pd.subscription_ids = dr.subscription_ids;
             pd.journal_seq = get_u64(d->key().data() + deliveries.size());
             if (dr.state != delivery_state::released) {
-                pd.msg = load_message(s, dr.message);
+                pd.msg = messages.get(dr.message);
                 if (!pd.msg) {
                     report.warnings.push_back("a message queued for client '" + client_id +
                                               "' is no longer in the store (retention?) and is skipped");
@@ -131,12 +166,15 @@ restore_report restore_into(store& s, core::broker& b) {
             // A QoS 2 message received but not yet released by PUBREL is held again.
             message_ref held;
             message_key k;
-            if (decode_message_key(d->value().ToStringView(), k)) held = load_message(s, k);
+            if (decode_message_key(d->value().ToStringView(), k)) held = messages.get(k);
             sess.inbound_add(get_u16(d->key().data() + inbound.size()), std::move(held));
         }
         sess.set_journal(w.store());
         ++report.sessions;
     }
+    // Without history, records no session refers to are what a crash left
+    // between a session's last use of a message and the message's deletion.
+    if (!s.options().keep_history) report.unreferenced_removed = s.remove_unreferenced(messages.keys());
     return report;
 }
 

@@ -24,6 +24,7 @@ struct restore_report {
     std::size_t sessions = 0;
     std::size_t deliveries = 0;
     std::size_t retained = 0;
+    std::uint64_t unreferenced_removed = 0;  // without history: records a crash left behind
     std::vector<std::string> warnings;  // records that could not be restored, and why
 };
 

@@ -1,7 +1,9 @@
 #include "store.hpp"
 #include "core/thread_name.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include <cstdarg>
 #include <cstdio>
@@ -119,6 +121,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     s->cf_retained_ = handles[4];
     s->cf_cursors_ = handles[5];
     s->cf_log_ = handles[6];
+    if (!s->check_mode(error)) return nullptr;
     {
         // The export log continues after its newest entry.
         std::unique_ptr<rocksdb::Iterator> last(s->db_->NewIterator(rocksdb::ReadOptions(), s->cf_log_));
@@ -163,6 +166,92 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
         if (v.size() >= 8) s->retained_orders_[r->key().ToString()] = get_u64(v.data());
     }
     return s;
+}
+
+// The store says what it keeps (a key of the default family). A store with
+// the history of every message is never opened to keep sessions only: that
+// would leave its history to be deleted as records no session needs.
+bool store::check_mode(std::string& error) {
+    static const std::string key = "strata:keeps";
+    std::string mode;
+    const auto got = db_->Get(rocksdb::ReadOptions(), cf_default_, key, &mode);
+    if (got.IsNotFound()) {
+        // Stores of earlier versions kept everything; an empty one is new.
+        rocksdb::ReadOptions all;
+        all.total_order_seek = true;
+        std::unique_ptr<rocksdb::Iterator> any(db_->NewIterator(all, cf_messages_));
+        any->SeekToFirst();
+        mode = any->Valid() ? "history" : "";
+    } else if (!got.ok()) {
+        error = explain_open_failure(options_.path, got);
+        return false;
+    }
+    if (mode == "history" && !options_.keep_history) {
+        error = "store " + options_.path +
+                " keeps the history of every message (storage rocksdb), but the configuration asks only for "
+                "Mosquitto's persistence (persistence true without storage rocksdb); add `storage rocksdb` to "
+                "keep using it, or name another directory (persistence_location, storage_path)";
+        return false;
+    }
+    const std::string wanted = options_.keep_history ? "history" : "sessions";
+    if (options_.record_mode && mode != wanted) {
+        const auto put = db_->Put(rocksdb::WriteOptions(), cf_default_, key, wanted);
+        if (!put.ok()) {
+            error = explain_open_failure(options_.path, put);
+            return false;
+        }
+    }
+    return true;
+}
+
+void release_list::released(std::uint64_t topic_id, std::uint64_t ts_us, std::uint32_t seq) {
+    std::lock_guard lock(mutex_);
+    keys_.push_back(encode_message_key(message_key{topic_id, ts_us, seq}));
+}
+
+std::vector<std::string> release_list::take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(keys_, {});
+}
+
+void release_list::give_back(std::vector<std::string> keys) {
+    std::lock_guard lock(mutex_);
+    keys.insert(keys.end(), std::make_move_iterator(keys_.begin()), std::make_move_iterator(keys_.end()));
+    keys_ = std::move(keys);
+}
+
+void store::delete_released() {
+    if (!options_.releases) return;
+    auto keys = options_.releases->take();
+    if (keys.empty()) return;
+    if (write_failed_) {
+        // Taken once the store resumes; a crash meanwhile leaves records
+        // that the next start removes (remove_unreferenced).
+        options_.releases->give_back(std::move(keys));
+        return;
+    }
+    rocksdb::WriteBatch batch;
+    for (const auto& k : keys) batch.Delete(cf_messages_, k);
+    write(batch);
+}
+
+std::uint64_t store::remove_unreferenced(const std::vector<std::string>& referenced) {
+    std::vector<std::string> sorted(referenced);
+    std::sort(sorted.begin(), sorted.end());
+    rocksdb::ReadOptions all;
+    all.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(all, cf_messages_));
+    rocksdb::WriteBatch batch;
+    std::uint64_t removed = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (std::binary_search(sorted.begin(), sorted.end(), it->key().ToString())) continue;
+        batch.Delete(cf_messages_, it->key());
+        ++removed;
+        if (batch.Count() >= 10'000 && !write(batch)) return removed;
+        if (batch.Count() >= 10'000) batch.Clear();
+    }
+    if (batch.Count() > 0) write(batch);
+    return removed;
 }
 
 store::~store() {
@@ -245,6 +334,7 @@ void store::run_writer() {
         check_space();
         if (write_failed_ && !space_low_) try_resume();
         if (!sets.empty()) commit(sets);
+        if (!options_.keep_history) delete_released();
         for (auto& t : tasks) t();
         const auto now = now_us();
         if (!options_.retention.empty() && now >= next_retention_us_) {
@@ -349,7 +439,7 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
                 if (r.value.empty() || !kept[i]) tail.Delete(cf_retained_, r.topic);
                 else tail.Put(cf_retained_, r.topic, r.value);
             }
-            if (!kept[i]) continue;
+            if (!kept[i] || !options_.keep_history) continue;
             for (const auto& m : sets[i]->messages) {
                 auto& st = stats_[m.topic_id];
                 ++st.count;
@@ -378,6 +468,14 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
     for (std::size_t i = 0; i < sets.size(); ++i) {
         if (kept[i] && healthy) continue;
         for (auto& token : sets[i]->message_tokens) token->failed.store(true, std::memory_order_relaxed);
+        // Without history, a worker writes the record of another worker's
+        // message with its own session records: the publisher's promise
+        // depends on it.
+        if (!options_.keep_history) {
+            for (auto& token : sets[i]->parts) {
+                if (token) token->failed.store(true, std::memory_order_relaxed);
+            }
+        }
     }
     // Completions, per worker, in commit order. Bookkeeping was committed or
     // waits in the backlog, so work that needs only bookkeeping goes on.

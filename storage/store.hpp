@@ -37,6 +37,21 @@ namespace strata::storage {
 
 enum class durability { none, wal, fsync };
 
+// Without history: the records of messages no session needs any more, as
+// messages report them when they are destroyed (message_release). It must
+// outlive every message: the broker's sessions may drop theirs after the
+// store has stopped (the records left then are removed at the next start).
+class release_list final : public message_release {
+public:
+    void released(std::uint64_t topic_id, std::uint64_t ts_us, std::uint32_t seq) override;
+    std::vector<std::string> take();  // encoded message keys, in order
+    void give_back(std::vector<std::string> keys);
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> keys_;
+};
+
 struct store_options {
     std::string path;
     durability mode = durability::wal;
@@ -57,6 +72,15 @@ struct store_options {
     // Keep the export log (exporters are configured): every stored message
     // also gets an entry, in commit order, that exporters read from their cursor.
     bool keep_log = false;
+    // Keep every message (`storage rocksdb`). false (Mosquitto's `persistence
+    // true` alone): a message is written only when a persistent session's
+    // record refers to it, and deleted once no session needs it (`releases`
+    // collects those; required then).
+    bool keep_history = true;
+    std::shared_ptr<release_list> releases;
+    // The broker records in the store what it keeps (see check_mode());
+    // tools that open a store for a moment (strata purge) leave it as it is.
+    bool record_mode = true;
 };
 
 // Work for a worker thread once the write set holding it is committed.
@@ -162,6 +186,13 @@ public:
     // Deletes the messages of the topics matching `filter` older than
     // `before_us` (explicit purge); runs on the writer thread and waits.
     std::uint64_t purge(std::string_view filter, std::uint64_t before_us);
+    // Without history: where messages report that no session needs them.
+    message_release* releases() const { return options_.releases.get(); }
+    // Without history, at start-up (before the writer runs): deletes the
+    // message records none of `referenced` (encoded message keys) names,
+    // those a crash left behind. Returns how many.
+    std::uint64_t remove_unreferenced(const std::vector<std::string>& referenced);
+
     // Runs the retention sweep as of `now_us` on the writer thread and waits
     // (the writer runs it every minute by itself; for tests). Returns the
     // number of messages deleted.
@@ -170,6 +201,7 @@ public:
 private:
     explicit store(store_options options);
     void run_writer();
+    bool check_mode(std::string& error);
     void commit(std::vector<std::unique_ptr<write_set>>& sets);
     std::uint64_t apply_retention(std::uint64_t now_us);
     std::uint64_t delete_before(std::uint64_t topic_id, std::uint64_t before_us);
@@ -234,6 +266,8 @@ private:
     bool write_failed_ = false;  // writer thread; until DB::Resume() succeeds
     std::uint64_t next_resume_us_ = 0;
     bool resume_reported_ = false;
+    // Writer thread: deletes the records the release list collected.
+    void delete_released();
     std::deque<rocksdb::WriteBatch> backlog_;  // writer thread; see keep_for_later()
     std::size_t backlog_bytes_ = 0;
     bool backlog_overflowed_ = false;

@@ -50,27 +50,36 @@ std::uint64_t worker_store::topic_id(std::string_view topic) {
 }
 
 void worker_store::store_message(message& m, std::string_view client_id, std::function<void(bool)> ack) {
-    auto& set = current();
     message::store_location at;
     at.topic_id = topic_id(m.topic());
     at.ts_us = now_us();
     // Unique per worker; the worker index keeps workers apart.
     at.seq = (worker_index_ << 24) | (next_seq_++ & 0x00FFFFFF);
     m.set_stored_at(at);
-    char key[message_key_size];
-    encode_message_key(message_key{at.topic_id, at.ts_us, at.seq}, key);
-    value_.clear();
-    encode_message(value_, record_of(m, client_id));
-    set.batch.Put(store_.messages(), rocksdb::Slice(key, message_key_size), value_);
-    set.messages.push_back({at.topic_id, at.ts_us, at.seq});
+    if (store_.options().keep_history) {
+        put_message(m, client_id);
+    } else {
+        m.keep_on_demand(store_.releases());
+    }
     if (ack) {
         auto token = std::make_shared<commit_token>();
         token->remaining.store(static_cast<int>(worker_count_), std::memory_order_relaxed);
         token->worker = worker_index_;
         token->done = std::move(ack);
-        set.message_tokens.push_back(token);
+        current().message_tokens.push_back(token);
         m.set_commit(std::move(token));
     }
+}
+
+void worker_store::put_message(const message& m, std::string_view client_id) {
+    const auto& at = m.stored_at();
+    char key[message_key_size];
+    encode_message_key(message_key{at.topic_id, at.ts_us, at.seq}, key);
+    value_.clear();
+    encode_message(value_, record_of(m, client_id));
+    auto& set = current();
+    set.batch.Put(store_.messages(), rocksdb::Slice(key, message_key_size), value_);
+    set.messages.push_back({at.topic_id, at.ts_us, at.seq});
 }
 
 void worker_store::routed(const message& m) { current().parts.push_back(m.commit()); }
@@ -114,6 +123,7 @@ void worker_store::remove_session(const session& s) {
 
 void worker_store::save_inbound(const session& s, std::uint16_t packet_id, const message* held) {
     std::string value;
+    if (held) ensure_record(*held);
     if (held && held->stored_at().topic_id != 0) {
         const auto& at = held->stored_at();
         value = encode_message_key(message_key{at.topic_id, at.ts_us, at.seq});
@@ -132,7 +142,8 @@ core::persistence::encoded_record worker_store::encode_planned(const session& s,
     return {delivery_key(s.client_id(), d.journal_seq), encode_delivery(r)};
 }
 
-void worker_store::write_planned(const std::vector<encoded_record>& records) {
+void worker_store::write_planned(const message& m, const std::vector<encoded_record>& records) {
+    if (!records.empty()) ensure_record(m);
     auto& set = current();
     for (const auto& [key, value] : records) set.batch.Put(store_.sessions(), key, value);
 }
@@ -162,6 +173,7 @@ void worker_store::delivery_saved(const session& s, const pending_delivery& d, s
     r.retain = d.retain;
     r.subscription_ids = d.subscription_ids;
     if (d.msg) {
+        ensure_record(*d.msg);
         const auto& at = d.msg->stored_at();
         r.message = message_key{at.topic_id, at.ts_us, at.seq};
     }

@@ -32,7 +32,7 @@ public:
     void remove_session(const session& s) override;
     void save_inbound(const session& s, std::uint16_t packet_id, const message* held) override;
     encoded_record encode_planned(const session& s, const pending_delivery& d) override;
-    void write_planned(const std::vector<encoded_record>& records) override;
+    void write_planned(const message& m, const std::vector<encoded_record>& records) override;
     void remove_inbound(const session& s, std::uint16_t packet_id) override;
     void after_commit(std::function<void(bool)> fn) override;
     void after_stored(std::function<void(bool)> fn) override;
@@ -46,6 +46,12 @@ public:
 
 private:
     write_set& current();
+    // The message's record into the current set (history: always, when it
+    // is stored; without history: by the first record that refers to it).
+    void put_message(const message& m, std::string_view client_id);
+    void ensure_record(const message& m) {
+        if (m.claim_record()) put_message(m, {});
+    }
     std::uint64_t topic_id(std::string_view topic);
 
     store& store_;

@@ -94,6 +94,7 @@ int run_purge(const options& opts) {
     so.path = choice->path;
     so.mode = choice->mode;
     so.retention = choice->retention;
+    so.record_mode = false;  // a purge does not change what the broker's store keeps
     std::string error;
     auto store = storage::store::open(so, error);
     if (!store) {

@@ -47,13 +47,15 @@ std::optional<config::broker_config> load_configuration(const options& opts, std
         cfg = std::move(*result.config);
     }
     config::apply_command_line(cfg, opts.ports, opts.verbose, !opts.config_file.empty());
-    if (!cfg.http.listeners.empty() && !cfg.storage.enabled) {
-        errors << (opts.config_file.empty() ? std::string("command line") : opts.config_file)
-               << ": http_listener needs the store (storage rocksdb)\n";
+    // Both read the history of messages, which only `storage rocksdb` keeps.
+    if (!cfg.http.listeners.empty() && !cfg.storage.keep_history) {
+        errors << cfg.http.listeners.front().defined_at << ": http_listener needs the history of messages: "
+               << "storage rocksdb (persistence true keeps only sessions and retained messages)\n";
         return std::nullopt;
     }
-    if (!cfg.exporters.empty() && !cfg.storage.enabled) {
-        errors << cfg.exporters.front().defined_at << ": exporters need the store (storage rocksdb)\n";
+    if (!cfg.exporters.empty() && !cfg.storage.keep_history) {
+        errors << cfg.exporters.front().defined_at << ": exporters need the history of messages: storage rocksdb "
+               << "(persistence true keeps only sessions and retained messages)\n";
         return std::nullopt;
     }
     return cfg;
@@ -187,6 +189,9 @@ int run_server(const options& opts) {
         }
     }
 
+    // Messages the store keeps only while sessions need them report here when
+    // they go, which may be after the store has stopped: it outlives the broker.
+    auto releases = std::make_shared<storage::release_list>();
     core::broker broker(cfg, log);
     // Plugins start before any client can connect; their callbacks reach the
     // workers before the threads run (docs/plugins.md).
@@ -199,7 +204,7 @@ int run_server(const options& opts) {
     std::unique_ptr<store_runtime> store;
     if (cfg->storage.enabled) {
         std::string error;
-        store = store_runtime::open(*cfg, broker, log, error);
+        store = store_runtime::open(*cfg, broker, log, releases, error);
         if (!store) {
             log.error("Error: ", error, ".");
             return 1;

@@ -30,12 +30,32 @@ std::string store_path(const config::broker_config& cfg) {
     return "strata-data";
 }
 
+std::string what_is_kept(const config::broker_config& cfg, const std::string& path) {
+    static constexpr const char* durability_names[] = {"none", "wal", "fsync"};
+    const std::string durability = durability_names[static_cast<int>(cfg.storage.mode)];
+    if (!cfg.storage.keep_history) {
+        return "Store " + path + " keeps persistent sessions, their queued and in-flight messages and retained "
+               "messages (persistence true, as Mosquitto), not the history of messages (storage rocksdb keeps "
+               "it); durability " + durability + ".";
+    }
+    std::string retention;
+    for (const auto& r : cfg.storage.retention) {
+        retention += r.filter + " " + (r.seconds == 0 ? "forever" : std::to_string(r.seconds) + " s") + ", ";
+    }
+    retention += (cfg.storage.retention.empty() ? "every topic " : "other topics ") +
+                 (cfg.storage.default_retention == 0 ? std::string("forever")
+                                                     : std::to_string(cfg.storage.default_retention) + " s");
+    return "Store " + path + " keeps every message (retention: " + retention +
+           "), persistent sessions and retained messages; durability " + durability + ".";
+}
+
 store_runtime::store_runtime(core::broker& b, std::unique_ptr<storage::store> s)
     : broker_(b), store_(std::move(s)), completions_(std::make_unique<completions>(b)) {}
 
 store_runtime::~store_runtime() { stop(); }
 
 std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& cfg, core::broker& b, logger& log,
+                                                   std::shared_ptr<storage::release_list> releases,
                                                    std::string& error) {
     storage::store_options options;
     options.path = store_path(cfg);
@@ -44,6 +64,8 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     options.retention.default_seconds = cfg.storage.default_retention;
     options.min_free_bytes = cfg.storage.min_free_bytes;
     options.keep_log = !cfg.exporters.empty();
+    options.keep_history = cfg.storage.keep_history;
+    options.releases = std::move(releases);
     options.log = [&log](std::string_view line) { log.warning("Store: ", line); };
     std::error_code ec;
     std::filesystem::create_directories(options.path, ec);
@@ -56,6 +78,10 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     const auto report = storage::restore_into(*s, b);
     log.notice("Store ", options.path, " opened: ", report.sessions, " sessions, ", report.deliveries,
                " queued or in-flight messages, ", report.retained, " retained messages restored.");
+    log.notice(what_is_kept(cfg, options.path));
+    if (report.unreferenced_removed > 0) {
+        log.notice("Store: ", report.unreferenced_removed, " messages no session needs any more removed.");
+    }
     for (const auto& w : report.warnings) log.warning("Store: ", w, ".");
     return std::unique_ptr<store_runtime>(new store_runtime(b, std::move(s)));
 }

@@ -21,12 +21,15 @@ namespace strata::app {
 
 // Directory of the store: storage_path, else persistence_location, else "strata-data".
 std::string store_path(const config::broker_config& cfg);
+// The start-up line saying what the store keeps, where, and the retention in force.
+std::string what_is_kept(const config::broker_config& cfg, const std::string& path);
 
 class store_runtime {
 public:
-    // Opens the store and restores it into `b` (whose threads must not run yet).
+    // Opens the store and restores it into `b` (whose threads must not run
+    // yet). `releases` must outlive `b` (see storage::release_list).
     static std::unique_ptr<store_runtime> open(const config::broker_config& cfg, core::broker& b, logger& log,
-                                               std::string& error);
+                                               std::shared_ptr<storage::release_list> releases, std::string& error);
     ~store_runtime();
 
     storage::store& store() { return *store_; }

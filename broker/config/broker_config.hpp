@@ -93,6 +93,10 @@ struct retention_rule {
 
 struct storage_config {
     bool enabled = false;
+    // `storage rocksdb`: every message is kept (the history, with retention).
+    // Without it, Mosquitto's `persistence true` keeps what Mosquitto keeps:
+    // persistent sessions, their queued and in-flight messages, retained ones.
+    bool keep_history = false;
     std::string path;                   // empty: persistence_location, else "strata-data"
     durability mode = durability::wal;
     std::vector<retention_rule> retention;  // first match wins

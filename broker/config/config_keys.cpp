@@ -613,11 +613,13 @@ constexpr key_spec table[] = {
     // ---- Persistence ----
     {.name = "storage", .kind = value_kind::choice, .choices = storage_kinds, .section = key_section::persistence,
      .default_text = "none",
-     .doc = "The durable store: `rocksdb` keeps every PUBLISH (queryable by topic and time), persistent "
-            "sessions with their queued and in-flight messages, and retained messages across restarts and "
-            "crashes; `none` keeps everything in memory.",
+     .doc = "The durable store: `rocksdb` keeps every PUBLISH (queryable by topic and time, exported, kept "
+            "as `storage_retention` says), persistent sessions with their queued and in-flight messages, and "
+            "retained messages across restarts and crashes; `none` keeps everything in memory (unless "
+            "`persistence true`).",
      .apply = [](apply_context& c, const key_value& v) -> result {
-         c.cfg.storage.enabled = v.choice == 1;
+         c.cfg.storage.enabled = v.choice == 1 || c.cfg.persistence;
+         c.cfg.storage.keep_history = v.choice == 1;
          return ok;
      }},
     {.name = "storage_path", .syntax = "DIRECTORY", .section = key_section::persistence,
@@ -681,8 +683,10 @@ constexpr key_spec table[] = {
      }},
     {.name = "persistence", .kind = value_kind::boolean, .section = key_section::persistence,
      .default_text = "false",
-     .doc = "Mosquitto's switch for persistence: `true` turns on the store (as `storage rocksdb`), in "
-            "`persistence_location`.",
+     .doc = "Mosquitto's switch for persistence: `true` keeps what Mosquitto keeps across restarts, and "
+            "`kill -9` too: persistent sessions with their subscriptions, queued and in-flight QoS 1/2 messages, "
+            "and retained messages, in `persistence_location`. It does not keep the history of every message: "
+            "that is `storage rocksdb` (which the HTTP API and exporters need).",
      .alias = "retained_persistence",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.persistence = v.flag;

@@ -130,7 +130,7 @@ void worker::plan_finished(const std::shared_ptr<route_plan>& plan) {
 void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
     {
         std::lock_guard lock(plan->mutex);
-        persistence_->write_planned(plan->records);
+        persistence_->write_planned(*plan->msg, plan->records);
     }
     if (plan->msg->retain()) persistence_->retained(*plan->msg);
     if (plan->before_commit) plan->before_commit();

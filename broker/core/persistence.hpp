@@ -51,7 +51,9 @@ public:
     // in one set, so that a crash leaves either all of them or none.
     using encoded_record = std::pair<std::string, std::string>;
     virtual encoded_record encode_planned(const session& s, const pending_delivery& d) = 0;
-    virtual void write_planned(const std::vector<encoded_record>& records) = 0;
+    // `m` is the message the records refer to: without history, its record
+    // goes into the same set when no record has written it yet.
+    virtual void write_planned(const message& m, const std::vector<encoded_record>& records) = 0;
 
     // Runs `fn` on this worker once everything written so far is committed.
     // When the store has failed, the writer keeps these records (session

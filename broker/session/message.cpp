@@ -27,6 +27,9 @@ message* message::create(const init& in) {
 }
 
 void message::destroy(const message* m) {
+    if (m->release_ && m->record_.load(std::memory_order_acquire) == record_state::written) {
+        m->release_->released(m->stored_at_.topic_id, m->stored_at_.ts_us, m->stored_at_.seq);
+    }
     m->~message();
     ::operator delete(const_cast<message*>(m));
 }

@@ -31,6 +31,20 @@ struct commit_token {
     std::function<void(bool committed)> done;
 };
 
+class message;
+
+// Told when a message the store keeps only while sessions need it is gone from
+// memory (persistence without history): no queue, in-flight window or held
+// QoS 2 packet refers to it any more, so its record may go. Called on
+// whichever thread drops the last reference.
+class message_release {
+public:
+    virtual void released(std::uint64_t topic_id, std::uint64_t ts_us, std::uint32_t seq) = 0;
+
+protected:
+    ~message_release() = default;
+};
+
 using steady_clock = std::chrono::steady_clock;
 using time_point = steady_clock::time_point;
 
@@ -84,6 +98,25 @@ public:
     };
     const store_location& stored_at() const { return stored_at_; }
     void set_stored_at(const store_location& l) { stored_at_ = l; }
+    // Persistence without history: the record is written by the first
+    // session record that refers to the message (claim_record() says which),
+    // and `release` hears when the message is gone. Set before it is shared.
+    void keep_on_demand(message_release* release) {
+        release_ = release;
+        record_.store(record_state::on_demand, std::memory_order_relaxed);
+    }
+    // True exactly once, for the caller that writes the record; false when
+    // it is written already, or the message is not kept on demand.
+    bool claim_record() const {
+        auto expected = record_state::on_demand;
+        return record_.load(std::memory_order_relaxed) == record_state::on_demand &&
+               record_.compare_exchange_strong(expected, record_state::written, std::memory_order_acq_rel);
+    }
+    // A message restored from the store: its record exists.
+    void kept_by(message_release* release) {
+        release_ = release;
+        record_.store(record_state::written, std::memory_order_relaxed);
+    }
     // Set when the publisher's acknowledgement waits for every worker's commit.
     const std::shared_ptr<commit_token>& commit() const { return commit_; }
     void set_commit(std::shared_ptr<commit_token> t) { commit_ = std::move(t); }
@@ -102,9 +135,13 @@ private:
     std::uint32_t properties_size_ = 0;
     std::uint32_t payload_size_ = 0;
     std::uint32_t expiry_interval_ = 0;
+    enum class record_state : std::uint8_t { not_kept, on_demand, written };
+
     std::uint8_t qos_ = 0;
     bool retain_ = false;
     bool has_expiry_ = false;
+    mutable std::atomic<record_state> record_{record_state::not_kept};
+    message_release* release_ = nullptr;
     std::uint64_t origin_session_ = 0;
     std::uint64_t retain_order_ = 0;
     store_location stored_at_;

@@ -24,6 +24,17 @@ def storage_conf(path, *extra):
     return ["storage rocksdb", f"storage_path {path}", *extra]
 
 
+# What survives a restart is the same whether the store keeps the history of
+# every message (storage rocksdb) or only what Mosquitto's persistence keeps.
+KEEPS = pytest.mark.parametrize("keeps", ["history", "sessions"])
+
+
+def kept_conf(path, keeps, *extra):
+    if keeps == "history":
+        return storage_conf(path, *extra)
+    return ["persistence true", f"persistence_location {path}", *extra]
+
+
 def restart(b, hard):
     """Stops the broker (SIGKILL when hard, else SIGTERM) and starts it again on its data."""
     if hard:
@@ -36,8 +47,9 @@ def restart(b, hard):
 
 @pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
 @pytest.mark.parametrize("version", [V311, V5])
-def test_session_queue_and_retained_survive_restart(broker_factory, client, tmp_path, hard, version):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_session_queue_and_retained_survive_restart(broker_factory, client, tmp_path, hard, version, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     kw = {"clean": False} if version == V311 else {"clean": False, "session_expiry": 3600}
     sub = client(b, "keeper", version, **kw)
     sub.subscribe("keep/#", 2)
@@ -66,8 +78,9 @@ def test_session_queue_and_retained_survive_restart(broker_factory, client, tmp_
     assert m.payload == b"still here" and m.retain is True
 
 
-def test_cleared_retained_stays_cleared(broker_factory, client, tmp_path):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_cleared_retained_stays_cleared(broker_factory, client, tmp_path, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     pub = client(b, "p", V311)
     pub.publish("r/t", b"x", 1, retain=True)
     pub.publish("r/t", b"", 1, retain=True)
@@ -78,8 +91,9 @@ def test_cleared_retained_stays_cleared(broker_factory, client, tmp_path):
     c.expect_none(0.5)
 
 
-def test_session_expiry_continues_across_restart(broker_factory, client, tmp_path):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_session_expiry_continues_across_restart(broker_factory, client, tmp_path, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     kw = {"clean": False, "session_expiry": 2}
     c = client(b, "short", V5, **kw)
     c.subscribe("x/#", 1)
@@ -106,8 +120,9 @@ def raw_connect(b, cid, clean=False):
     return c
 
 
-def test_unacknowledged_delivery_is_resent_after_kill(broker_factory, tmp_path):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_unacknowledged_delivery_is_resent_after_kill(broker_factory, tmp_path, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     sub = raw_connect(b, "slow", clean=True)
     sub.subscribe(1, [("d/t", sub_options(1))])
     pub = raw_connect(b, "p")
@@ -138,8 +153,9 @@ def test_unacknowledged_delivery_is_resent_after_kill(broker_factory, tmp_path):
     assert sub.recv_packet(0.5) is None  # acknowledged: not sent again
 
 
-def test_inbound_qos2_is_delivered_once_across_kill(broker_factory, client, tmp_path):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_inbound_qos2_is_delivered_once_across_kill(broker_factory, client, tmp_path, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     watcher_kw = {"clean": False}
     watcher = client(b, "watch", V311, **watcher_kw)
     watcher.subscribe("once/t", 2)
@@ -161,8 +177,9 @@ def test_inbound_qos2_is_delivered_once_across_kill(broker_factory, client, tmp_
     watcher.expect_none(0.5)
 
 
-def test_outbound_qos2_released_state_survives_kill(broker_factory, client, tmp_path):
-    b = broker_factory(conf_lines=storage_conf(tmp_path / "data"))
+@KEEPS
+def test_outbound_qos2_released_state_survives_kill(broker_factory, client, tmp_path, keeps):
+    b = broker_factory(conf_lines=kept_conf(tmp_path / "data", keeps))
     sub = raw_connect(b, "recv2", clean=True)
     sub.subscribe(1, [("rel/t", sub_options(2))])
     pub = client(b, "p", V311)

@@ -460,3 +460,43 @@ TEST_CASE("topic ids: an id that still has messages is not handed out again, eve
     st.reopen();
     CHECK(st.s->topic_id("new/topic") == 42);
 }
+
+// ---------------------------------------------------------------- without history
+
+TEST_CASE("without history: released records are deleted, unreferenced ones at start, and a history store is kept") {
+    store_options o;
+    o.keep_history = false;
+    o.releases = std::make_shared<release_list>();
+    scratch st(o);
+    auto set = std::make_unique<write_set>();
+    for (std::uint32_t seq = 1; seq <= 4; ++seq) add_message(*st.s, *set, "q/t", 1000, seq);
+    st.s->start(st.sink);
+    REQUIRE(commit(*st.s, std::move(set)));
+    REQUIRE(st.message_keys().size() == 4);
+    const auto id = st.message_keys().front().topic_id;
+
+    // Released (a session is done with it): deleted with the writer's next round.
+    o.releases->released(id, 1000, 1);
+    CHECK(eventually([&] { return st.message_keys().size() == 3; }));
+    st.s->stop();
+
+    // At start, what no session refers to goes (a crash before its release was written).
+    const std::vector<std::string> referenced{encode_message_key({id, 1000, 3}), encode_message_key({id, 9, 9})};
+    CHECK(st.s->remove_unreferenced(referenced) == 2);
+    REQUIRE(st.message_keys().size() == 1);
+    CHECK(st.message_keys().front().seq == 3);
+
+    // The store now says it keeps sessions only; opening it with history is an upgrade...
+    st.options.keep_history = true;
+    st.reopen();
+    CHECK(st.get(st.s->db().DefaultColumnFamily(), "strata:keeps") == "history");
+    // ...and a store with history is never opened to keep sessions only (it would lose the history).
+    st.s.reset();
+    store_options sessions_only = st.options;
+    sessions_only.keep_history = false;
+    std::string error;
+    CHECK_FALSE(store::open(sessions_only, error));
+    CHECK(error.find("keeps the history of every message (storage rocksdb)") != std::string::npos);
+    st.open();
+    CHECK(st.message_keys().size() == 1);  // nothing was deleted
+}
