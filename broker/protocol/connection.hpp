@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -99,12 +100,9 @@ public:
     void send_pubrel(std::uint16_t packet_id) override;
     std::uint16_t client_receive_maximum() const override { return client_receive_maximum_; }
 
-    // ---- store side ----
-    // The store committed (or failed to commit) a QoS 1/2 PUBLISH of this
-    // client: acknowledge it now (or refuse it).
-    void complete_publish(std::uint16_t packet_id, std::uint8_t qos, bool committed);
-    // Sends PUBCOMP once the released inbound packet id is durable.
-    void send_pubcomp(std::uint16_t packet_id) { send_ack(codec::packet_type::pubcomp, packet_id, codec::reason_code::success); }
+    // The store committed (or refused) what this session's client sent: its
+    // PUBACK, PUBREC or PUBCOMP now (or the refusal).
+    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) override;
 
     // ---- plugin side (auth_handler.cpp) ----
     // A deferred plugin decision arrives (host->resume, posted to this worker).
@@ -142,6 +140,9 @@ private:
     // PUBREL of a QoS 2 message held with the store on: route it durably.
     void release_held(std::uint16_t packet_id, const message_ref& held);
     void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
+    // The completion of a commit an acknowledgement waits for: it goes to
+    // the session (by id), whichever connection it has by then.
+    std::function<void(bool)> when_stored(commit_wait_kind kind, std::uint16_t packet_id);
 
     // Slow consumers (output_limit.cpp): whether a QoS 0 PUBLISH of
     // `packet_bytes` fits under max_client_output_bytes; if not, it is dropped
@@ -204,9 +205,6 @@ private:
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
     bool slow_disconnect_posted_ = false;   // slow_client_action disconnect: on its way
     std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
-    // QoS 1/2 PUBLISH packets whose acknowledgement waits for the store.
-    std::uint32_t awaiting_commit_ = 0;
-    std::vector<std::uint16_t> awaiting_pubrec_;  // QoS 2 ids among them
 
     // Topic aliases: client -> broker (index = alias) and broker -> client.
     std::vector<std::string> inbound_aliases_;

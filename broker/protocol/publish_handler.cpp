@@ -78,15 +78,17 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     core::persistence* store = worker_.store();
     if (p.qos == 2 && session_->inbound_pending(p.packet_id)) {
         // A resent QoS 2 PUBLISH already received: acknowledge again, deliver
-        // once [MQTT-4.3.3-10]; if its PUBREC still waits for the store, that
-        // PUBREC answers this copy too.
-        if (std::find(awaiting_pubrec_.begin(), awaiting_pubrec_.end(), p.packet_id) == awaiting_pubrec_.end()) {
+        // once [MQTT-4.3.3-10]. If its PUBREC still waits for the store (also
+        // when the first copy came over an earlier connection), that PUBREC,
+        // sent after the commit, answers this copy too.
+        if (!session_->awaiting_commit(commit_wait_kind::pubrec, p.packet_id)) {
             send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
         }
         return;
     }
     // Only MQTT 5 has a Receive Maximum: a 3.1.1 client was never told one.
-    if (v5 && p.qos > 0 && session_->inbound_count() + awaiting_commit_ >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
+    if (v5 && p.qos > 0 &&
+        session_->inbound_count() + session_->awaiting_pubacks() >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
         protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
         return;
     }
@@ -163,26 +165,22 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
                             " bytes))");
     }
     const bool durable = store && store->durable_acks();
-    auto acknowledge_when_committed = [&w = worker_, id = this->id, pid = p.packet_id, qos = p.qos](bool committed) {
-        if (auto* c = w.find_connection(id)) c->complete_publish(pid, qos, committed);
-    };
     if (p.qos == 2 && durable) {
         // Held until PUBREL and routed then (durable_route.cpp); PUBREC once it is stored.
         mutable_message_ref held(message::create(in));
         worker_.store_held(*held, client_id_);
         if (session_->journaled()) store->save_inbound(*session_, p.packet_id, held.get());
         session_->inbound_add(p.packet_id, message_ref(held));
-        ++awaiting_commit_;
-        awaiting_pubrec_.push_back(p.packet_id);
-        store->after_stored(std::move(acknowledge_when_committed));
+        session_->await_commit(commit_wait_kind::pubrec, p.packet_id);
+        store->after_stored(when_stored(commit_wait_kind::pubrec, p.packet_id));
         return;
     }
     if (p.qos == 2) session_->inbound_add(p.packet_id);
     if (p.qos == 1 && durable) {
         // The acknowledgement promises the message survives a crash: it goes
         // out when the store has committed it and every delivery record.
-        ++awaiting_commit_;
-        worker_.publish(message::create(in), client_id_, std::move(acknowledge_when_committed));
+        session_->await_commit(commit_wait_kind::puback, p.packet_id);
+        worker_.publish(message::create(in), client_id_, when_stored(commit_wait_kind::puback, p.packet_id));
         return;
     }
     worker_.publish(message::create(in), client_id_);
@@ -190,6 +188,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
 }
 
 void connection::release_held(std::uint16_t packet_id, const message_ref& held) {
+    session_->await_commit(commit_wait_kind::pubcomp, packet_id);
     worker_.route_durably(
         held,
         [&w = worker_, sid = session_->id(), packet_id] {
@@ -197,32 +196,46 @@ void connection::release_held(std::uint16_t packet_id, const message_ref& held) 
             // (A session that ended meanwhile took its records with it.)
             if (session* s = w.find_session(sid); s && s->journaled()) w.store()->remove_inbound(*s, packet_id);
         },
-        [&w = worker_, cid = this->id, sid = session_->id(), packet_id, held](bool committed) {
+        [&w = worker_, sid = session_->id(), packet_id, held, done = when_stored(commit_wait_kind::pubcomp, packet_id)](
+            bool committed) {
+            // Nothing was written: keep it held, the client sends PUBREL again.
             if (!committed) {
-                // Nothing was written: keep it held, the client sends PUBREL again.
                 if (session* again = w.find_session(sid)) again->inbound_add(packet_id, held);
-                return;
             }
-            if (auto* c = w.find_connection(cid)) c->send_pubcomp(packet_id);
+            done(committed);
         });
 }
 
-void connection::complete_publish(std::uint16_t packet_id, std::uint8_t qos, bool committed) {
-    if (awaiting_commit_ > 0) --awaiting_commit_;
-    if (qos == 2) std::erase(awaiting_pubrec_, packet_id);
+std::function<void(bool)> connection::when_stored(commit_wait_kind kind, std::uint16_t packet_id) {
+    return [&w = worker_, sid = session_->id(), kind, packet_id](bool committed) {
+        session* s = w.find_session(sid);
+        if (!s) return;  // the session ended meanwhile: nobody waits for the answer
+        const auto stored = s->commit_done(kind, packet_id, committed);
+        if (!stored) return;  // another copy still waits
+        if (kind == commit_wait_kind::pubrec && !*stored) {
+            // A refusing PUBREC ends the flow and frees the id for the client
+            // (MQTT 5 section 4.3.3): the session and the store forget it too,
+            // or a restart would take the next PUBLISH with this id for a resent one.
+            s->inbound_release(packet_id);
+            if (auto* store = w.store(); store && s->journaled()) store->remove_inbound(*s, packet_id);
+        }
+        if (s->sink()) s->sink()->acknowledge_stored(kind, packet_id, *stored);
+    };
+}
+
+void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) {
     if (state_ != connection_state::active) return;
-    if (committed) {
+    if (kind == commit_wait_kind::pubcomp) {
+        // Not stored: no PUBCOMP; the message is held again and the client resends PUBREL.
+        if (stored) send_ack(packet_type::pubcomp, packet_id, reason_code::success);
+        return;
+    }
+    const std::uint8_t qos = kind == commit_wait_kind::puback ? 1 : 2;
+    if (stored) {
         acknowledge_publish(qos, packet_id, reason_code::success);
         return;
     }
     worker_.log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
-    if (qos == 2 && session_) {
-        session_->inbound_release(packet_id);
-        // A refusing PUBREC ends the flow and frees the id for the client
-        // (MQTT 5 section 4.3.3): the store must forget it too, or a restart would
-        // take the next PUBLISH with this id for a resent one.
-        if (auto* store = worker_.store(); store && session_->journaled()) store->remove_inbound(*session_, packet_id);
-    }
     if (version_ == protocol_version::v5) acknowledge_publish(qos, packet_id, reason_code::quota_exceeded);
     else protocol_violation(reason_code::quota_exceeded, "store cannot write");
 }
@@ -258,6 +271,9 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             }
             break;
         case packet_type::pubrel: {
+            // A PUBREL resent while the first one's commit is under way: its
+            // PUBCOMP follows the commit, over whichever connection is there then.
+            if (session_->awaiting_commit(commit_wait_kind::pubcomp, id)) break;
             const message_ref held = session_->inbound_message(id);
             const bool known = session_->inbound_release(id);
             core::persistence* store = worker_.store();
@@ -268,9 +284,8 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             if (known && store && session_->journaled()) {
                 // PUBCOMP frees the id for the client: only once the store has forgotten it too.
                 store->remove_inbound(*session_, id);
-                store->after_commit([&w = worker_, cid = this->id, id](bool) {
-                    if (auto* c = w.find_connection(cid)) c->send_pubcomp(id);
-                });
+                session_->await_commit(commit_wait_kind::pubcomp, id);
+                store->after_commit(when_stored(commit_wait_kind::pubcomp, id));
                 break;
             }
             send_ack(packet_type::pubcomp, id, known ? reason_code::success : reason_code::packet_identifier_not_found);

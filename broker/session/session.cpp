@@ -332,4 +332,32 @@ void session::restore_queued(pending_delivery d) {
     push_queued(std::move(d));
 }
 
+namespace {
+
+std::uint32_t commit_key(commit_wait_kind kind, std::uint16_t packet_id) {
+    return (static_cast<std::uint32_t>(kind) << 16) | packet_id;
+}
+
+}  // namespace
+
+void session::await_commit(commit_wait_kind kind, std::uint16_t packet_id) {
+    ++awaiting_commit_[commit_key(kind, packet_id)].copies;
+    if (kind == commit_wait_kind::puback) ++awaiting_pubacks_;
+}
+
+bool session::awaiting_commit(commit_wait_kind kind, std::uint16_t packet_id) const {
+    return awaiting_commit_.contains(commit_key(kind, packet_id));
+}
+
+std::optional<bool> session::commit_done(commit_wait_kind kind, std::uint16_t packet_id, bool stored) {
+    const auto it = awaiting_commit_.find(commit_key(kind, packet_id));
+    if (it == awaiting_commit_.end()) return std::nullopt;
+    if (kind == commit_wait_kind::puback && awaiting_pubacks_ > 0) --awaiting_pubacks_;
+    it->second.refused = it->second.refused || !stored;
+    if (--it->second.copies > 0) return std::nullopt;
+    const bool all_stored = !it->second.refused;
+    awaiting_commit_.erase(it);
+    return all_stored;
+}
+
 }  // namespace strata

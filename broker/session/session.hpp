@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,10 @@ class client_acl;
 }  // namespace auth
 
 // What a session needs from the connection that currently holds it.
+// The acknowledgements that wait for the store: PUBACK of a QoS 1 PUBLISH,
+// PUBREC of a QoS 2 PUBLISH, PUBCOMP of a PUBREL.
+enum class commit_wait_kind : std::uint8_t { puback, pubrec, pubcomp };
+
 class delivery_sink {
 public:
     virtual ~delivery_sink() = default;
@@ -35,6 +40,10 @@ public:
     virtual bool send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
                               std::span<const std::uint32_t> subscription_ids) = 0;
     virtual void send_pubrel(std::uint16_t packet_id) = 0;
+    // What the client sent (perhaps over an earlier connection of this
+    // session) is committed, or refused by the store: the acknowledgement
+    // that waited for it (see session::await_commit).
+    virtual void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) = 0;
     // The client's Receive Maximum (65535 when it set none).
     virtual std::uint16_t client_receive_maximum() const = 0;
 };
@@ -173,6 +182,21 @@ public:
     bool inbound_release(std::uint16_t packet_id) { return inbound_qos2_.erase(packet_id) > 0; }
     std::size_t inbound_count() const { return inbound_qos2_.size(); }
 
+    // ---- acknowledgements that wait for the store ----
+    // They belong to the session and packet id, not to a connection: a client
+    // that reconnects and resends before the commit gets its PUBACK, PUBREC
+    // or PUBCOMP when the commit is done, over whichever connection it has then.
+    void await_commit(commit_wait_kind kind, std::uint16_t packet_id);
+    // Whether an acknowledgement of this kind for `packet_id` waits for the store.
+    bool awaiting_commit(commit_wait_kind kind, std::uint16_t packet_id) const;
+    // QoS 1 messages waiting (QoS 2 ones are counted by inbound_count()).
+    std::size_t awaiting_pubacks() const { return awaiting_pubacks_; }
+    // One copy's commit is done; the outcome (stored: every copy was) once
+    // the last copy is, else nullopt. A QoS 1 message resent before its
+    // commit is a new message under MQTT's rules, stored again: its one
+    // PUBACK waits for both.
+    std::optional<bool> commit_done(commit_wait_kind kind, std::uint16_t packet_id, bool stored);
+
     // ---- subscriptions (managed by the worker) ----
     std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>& subscriptions() {
         return subscriptions_;
@@ -244,6 +268,13 @@ private:
     std::uint64_t queued_bytes_ = 0;    // payload bytes of queue_
     packet_id_pool packet_ids_;
     std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;
+    struct commit_wait {
+        std::uint16_t copies = 0;
+        bool refused = false;
+    };
+    // Keyed by kind and packet id: (kind << 16) | packet id.
+    std::unordered_map<std::uint32_t, commit_wait> awaiting_commit_;
+    std::size_t awaiting_pubacks_ = 0;
     std::uint64_t dropped_ = 0;
     session_journal* journal_ = nullptr;
     std::uint64_t next_journal_seq_ = 1;

@@ -36,6 +36,9 @@ public:
     }
     void send_pubrel(std::uint16_t packet_id) override { calls.push_back(sent{sent::pubrel, {}, 0, false, packet_id, false, {}}); }
     std::uint16_t client_receive_maximum() const override { return receive_maximum; }
+    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) override {
+        acknowledged.push_back({kind, packet_id, stored});
+    }
 
     std::vector<std::string> topics() const {
         std::vector<std::string> out;
@@ -48,6 +51,12 @@ public:
     std::uint16_t receive_maximum;
     bool refuse_big = true;
     std::vector<sent> calls;
+    struct stored_ack {
+        commit_wait_kind kind;
+        std::uint16_t packet_id;
+        bool stored;
+    };
+    std::vector<stored_ack> acknowledged;
 };
 
 inline mutable_message_ref msg(std::string_view topic, std::uint8_t qos = 1) {

@@ -530,3 +530,21 @@ TEST_CASE("message: layout, expiry and forwarded properties") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("session: acknowledgements that wait for the store belong to the session and packet id") {
+    delivery_limits limits;
+    session s("c", 1, limits);
+    s.await_commit(commit_wait_kind::pubrec, 7);
+    s.await_commit(commit_wait_kind::puback, 9);
+    s.await_commit(commit_wait_kind::puback, 9);  // resent before the first commit: a second copy
+    CHECK(s.awaiting_commit(commit_wait_kind::pubrec, 7));
+    CHECK_FALSE(s.awaiting_commit(commit_wait_kind::puback, 7));
+    CHECK(s.awaiting_pubacks() == 2);
+    // The one PUBACK of id 9 waits for both copies; one refused copy refuses it.
+    CHECK_FALSE(s.commit_done(commit_wait_kind::puback, 9, false).has_value());
+    CHECK(s.commit_done(commit_wait_kind::puback, 9, true) == false);
+    CHECK(s.awaiting_pubacks() == 0);
+    CHECK(s.commit_done(commit_wait_kind::pubrec, 7, true) == true);
+    CHECK_FALSE(s.awaiting_commit(commit_wait_kind::pubrec, 7));
+    CHECK_FALSE(s.commit_done(commit_wait_kind::pubrec, 7, true).has_value());  // answered once
+}
