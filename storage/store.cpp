@@ -324,9 +324,10 @@ void store::run_writer() {
         std::vector<std::function<void()>> tasks;
         bool stopping = false;
         {
+            // With maintenance under way, only a look: its next slice follows the commit.
+            const auto idle = maintenance_.empty() ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
             std::unique_lock lock(queue_mutex_);
-            queue_cv_.wait_for(lock, std::chrono::seconds(1),
-                               [&] { return stopping_ || !queue_.empty() || !writer_tasks_.empty(); });
+            queue_cv_.wait_for(lock, idle, [&] { return stopping_ || !queue_.empty() || !writer_tasks_.empty(); });
             sets.swap(queue_);
             tasks.swap(writer_tasks_);
             stopping = stopping_;
@@ -338,14 +339,22 @@ void store::run_writer() {
         for (auto& t : tasks) t();
         const auto now = now_us();
         if (!options_.retention.empty() && now >= next_retention_us_) {
-            apply_retention(now);
+            start_retention(now, nullptr);
             next_retention_us_ = now + retention_period_us;
         }
+        // Purges and retention sweeps go a slice at a time between commits.
+        maintain();
         if (stopping) {
             std::lock_guard lock(queue_mutex_);
             if (queue_.empty() && writer_tasks_.empty()) break;
         }
     }
+    // Maintenance still under way stops with what it did (the next start's
+    // sweep takes up retention again).
+    for (auto& job : maintenance_) {
+        if (job->done) job->done(job->deleted);
+    }
+    maintenance_.clear();
     if (write_failed_) {
         // RocksDB keeps the error; what could not be written is lost.
         if (!backlog_.empty() && options_.log) {
@@ -493,53 +502,6 @@ void store::commit(std::vector<std::unique_ptr<write_set>>& sets) {
     for (auto& [worker, items] : work) sink_->deliver(worker, std::move(items));
 }
 
-std::uint64_t store::delete_before(std::uint64_t topic_id, std::uint64_t before_us) {
-    const std::string begin = topic_prefix(topic_id);
-    const std::string end = message_key_at(topic_id, before_us);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_messages_));
-    std::uint64_t removed = 0;
-    for (it->Seek(begin); it->Valid() && it->key().compare(end) < 0; it->Next()) ++removed;
-    if (removed == 0) return 0;
-    rocksdb::WriteBatch batch;
-    batch.DeleteRange(cf_messages_, begin, end);
-    std::lock_guard lock(stats_mutex_);
-    topic_stats st = stats_[topic_id];
-    st.count = st.count > removed ? st.count - removed : 0;
-    // The first message left, if any.
-    it->Seek(end);
-    st.first_us = 0;
-    if (it->Valid() && it->key().starts_with(begin)) {
-        message_key k;
-        if (decode_message_key(it->key().ToStringView(), k)) st.first_us = k.ts_us;
-    }
-    if (st.first_us == 0) st.last_us = 0;
-    batch.Put(cf_topics_, topic_stats_key(topic_id), encode_stats(st));
-    // The counters change only with the messages.
-    if (!write(batch)) return 0;
-    stats_[topic_id] = st;
-    return removed;
-}
-
-std::uint64_t store::apply_retention(std::uint64_t now) {
-    // Range deletes are small and free space once compacted: short of space
-    // is when they matter most. Only a failed store skips them.
-    if (write_failed_) return 0;
-    std::vector<std::uint64_t> ids;
-    {
-        std::lock_guard lock(stats_mutex_);
-        for (const auto& [id, st] : stats_) {
-            if (st.count > 0) ids.push_back(id);
-        }
-    }
-    std::uint64_t removed = 0;
-    for (auto id : ids) {
-        const auto seconds = retention_index_->seconds_for(id);
-        if (seconds == 0 || now < seconds * 1'000'000) continue;
-        removed += delete_before(id, now - seconds * 1'000'000);
-    }
-    return removed;
-}
-
 std::uint64_t store::on_writer(std::function<std::uint64_t()> task) {
     std::promise<std::uint64_t> done;
     auto result = done.get_future();
@@ -549,25 +511,6 @@ std::uint64_t store::on_writer(std::function<std::uint64_t()> task) {
     }
     queue_cv_.notify_one();
     return result.get();
-}
-
-std::uint64_t store::purge(std::string_view filter, std::uint64_t before_us) {
-    return on_writer([this, f = std::string(filter), before_us] {
-        std::vector<std::uint64_t> ids;
-        {
-            std::lock_guard dict(dictionary_mutex_);
-            for (const auto& [name, id] : topic_ids_) {
-                if (topic::matches(f, name)) ids.push_back(id);
-            }
-        }
-        std::uint64_t removed = 0;
-        for (auto id : ids) removed += delete_before(id, before_us);
-        return removed;
-    });
-}
-
-std::uint64_t store::sweep_retention(std::uint64_t now) {
-    return on_writer([this, now] { return apply_retention(now); });
 }
 
 }  // namespace strata::storage

@@ -203,8 +203,26 @@ private:
     void run_writer();
     bool check_mode(std::string& error);
     void commit(std::vector<std::unique_ptr<write_set>>& sets);
-    std::uint64_t apply_retention(std::uint64_t now_us);
-    std::uint64_t delete_before(std::uint64_t topic_id, std::uint64_t before_us);
+    // ---- maintenance (store_maintenance.cpp): purges and retention sweeps,
+    // a slice at a time between commits, so the writer never stalls on them ----
+    struct maintenance_job {
+        std::vector<std::uint64_t> topics;  // still to do, the current one first
+        std::uint64_t before_us = 0;        // purge: one cutoff for all; 0: retention's per topic
+        std::uint64_t now_us = 0;           // retention: the sweep's time
+        std::string resume;                 // where the current topic continues (empty: its start)
+        std::uint64_t deleted = 0;
+        std::function<void(std::uint64_t deleted)> done;  // may be empty
+    };
+    // Writer thread: one slice of the oldest job (at most `slice_keys` keys).
+    void maintain();
+    // Writer thread: queues a sweep of every topic's expired messages as of `now_us`.
+    void start_retention(std::uint64_t now_us, std::function<void(std::uint64_t)> done);
+    // Writer thread: deletes up to the budget of one topic's messages before
+    // `cutoff_us`, from `resume` (empty: its first key); returns whether the
+    // topic is done, and adds what it deleted to `deleted`.
+    bool delete_slice(std::uint64_t topic_id, std::uint64_t cutoff_us, std::string& resume, std::size_t& budget,
+                      std::uint64_t& deleted);
+    std::deque<std::unique_ptr<maintenance_job>> maintenance_;  // writer thread
     // Runs `task` on the writer thread and waits for its result.
     std::uint64_t on_writer(std::function<std::uint64_t()> task);
 

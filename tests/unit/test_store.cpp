@@ -281,6 +281,34 @@ TEST_CASE("retention: the writer's sweep deletes expired messages and keeps the 
     CHECK(st.message_keys().size() == 4);
 }
 
+TEST_CASE("purge: many slices delete exactly the range and keep the counters exact") {
+    scratch st;
+    st.s->start(st.sink);
+    // More than one slice's worth (10,000 keys) in one topic, some in the same microsecond.
+    auto set = std::make_unique<write_set>();
+    for (std::uint32_t i = 0; i < 25'000; ++i) add_message(*st.s, *set, "big/t", 1'000 + i / 2, i);
+    add_message(*st.s, *set, "big/u", 500, 0);  // all of this topic goes, from its counter
+    REQUIRE(commit(*st.s, std::move(set)));
+    const auto t = st.s->topic_id("big/t");
+    const auto u = st.s->topic_id("big/u");
+    REQUIRE(st.s->stats(t).count == 25'000);
+
+    // Messages before ts 1000 + 11,000 go: 22,000 of big/t, and big/u's one.
+    CHECK(st.s->purge("big/#", 1'000 + 11'000) == 22'001);
+    CHECK(st.s->stats(t).count == 3'000);
+    CHECK(st.s->stats(t).first_us == 12'000);
+    CHECK(st.s->stats(u).count == 0);
+    std::size_t left = 0;
+    for (const auto& k : st.message_keys()) {
+        CHECK(k.topic_id == t);
+        CHECK(k.ts_us >= 12'000);
+        ++left;
+    }
+    CHECK(left == 3'000);
+    CHECK(st.stored_stats(t).count == 3'000);
+    CHECK(st.s->purge("big/#", 1'000 + 11'000) == 0);  // nothing more before that time
+}
+
 TEST_CASE("retention filter: decides on the key's timestamp, per topic") {
     retention_policy policy;
     policy.rules = {{"old/#", 3600}};
