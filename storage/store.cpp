@@ -300,11 +300,36 @@ void store::stop() {
 }
 
 void store::submit(std::unique_ptr<write_set> set) {
+    // What the set holds in memory until it is committed: the batch, and a
+    // little for each record and completion around it.
+    set->bytes = set->batch.GetDataSize() + 64 * (set->messages.size() + set->completions.size() + set->parts.size());
+    const auto queued = queued_bytes_.fetch_add(set->bytes, std::memory_order_relaxed) + set->bytes;
+    if (options_.max_queued_bytes != 0 && queued >= options_.max_queued_bytes) {
+        backlogged_.store(true, std::memory_order_relaxed);
+    }
     {
         std::lock_guard lock(queue_mutex_);
         queue_.push_back(std::move(set));
     }
     queue_cv_.notify_one();
+}
+
+void store::committed_bytes(std::uint64_t bytes) {
+    const auto queued = queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
+    if (backlogged_.load(std::memory_order_relaxed) && queued <= options_.max_queued_bytes / 2) {
+        backlogged_.store(false, std::memory_order_relaxed);
+        // Said at most once a minute: under a sustained overload it happens often.
+        ++backlog_episodes_;
+        const auto now = now_us();
+        if (options_.log && now >= next_backlog_report_us_) {
+            options_.log("writes waited for the disk (storage_queue_limit reached " +
+                         std::to_string(backlog_episodes_) +
+                         " time(s) in the last minute): clients were not read meanwhile");
+            backlog_episodes_ = 0;
+            next_backlog_report_us_ = now + 60'000'000;
+        }
+        if (options_.drained) options_.drained();
+    }
 }
 
 topic_stats store::stats(std::uint64_t topic_id) {
@@ -334,7 +359,12 @@ void store::run_writer() {
         }
         check_space();
         if (write_failed_ && !space_low_) try_resume();
-        if (!sets.empty()) commit(sets);
+        if (!sets.empty()) {
+            commit(sets);
+            std::uint64_t bytes = 0;
+            for (const auto& set : sets) bytes += set->bytes;
+            committed_bytes(bytes);
+        }
         if (!options_.keep_history) delete_released();
         for (auto& t : tasks) t();
         const auto now = now_us();

@@ -78,6 +78,13 @@ struct store_options {
     // collects those; required then).
     bool keep_history = true;
     std::shared_ptr<release_list> releases;
+    // Bytes of write sets handed to the writer and not yet committed, beyond
+    // which workers stop reading their clients (TCP pushes back) until half
+    // of them are committed; 0 = no bound. A disk that stalls then slows the
+    // publishers instead of filling memory.
+    std::uint64_t max_queued_bytes = 64ull << 20;
+    // Called on the writer thread when a full queue has drained below half.
+    std::function<void()> drained;
     // The broker records in the store what it keeps (see check_mode());
     // tools that open a store for a moment (strata purge) leave it as it is.
     bool record_mode = true;
@@ -113,6 +120,7 @@ struct write_set {
     std::vector<std::shared_ptr<strata::commit_token>> parts;  // this worker's part of these messages is in the set
     std::vector<std::shared_ptr<strata::commit_token>> message_tokens;  // of the messages stored in this set
     std::vector<completion> completions;
+    std::size_t bytes = 0;  // counted against max_queued_bytes while it waits (set by submit)
 
     bool empty() const {
         return batch.Count() == 0 && messages.empty() && retained.empty() && parts.empty() && message_tokens.empty() &&
@@ -170,6 +178,10 @@ public:
     void stop();
     // Hands a write set to the writer (thread-safe, never blocks on I/O).
     void submit(std::unique_ptr<write_set> set);
+    // Whether max_queued_bytes wait for the writer: workers read no client
+    // input meanwhile. Lock-free.
+    bool backlogged() const { return backlogged_.load(std::memory_order_relaxed); }
+    std::uint64_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
 
     // False while the file system is short of space (back on when space
     // returns) or after a write failed (until the store resumes, once space
@@ -268,6 +280,12 @@ private:
     std::vector<std::unique_ptr<write_set>> queue_;
     std::vector<std::function<void()>> writer_tasks_;  // run on the writer thread (purge)
     bool stopping_ = false;
+    std::atomic<std::uint64_t> queued_bytes_{0};
+    std::atomic<bool> backlogged_{false};
+    std::uint64_t backlog_episodes_ = 0;       // writer thread: since the last report
+    std::uint64_t next_backlog_report_us_ = 0;  // writer thread
+    // Writer thread: the committed sets no longer count against the bound.
+    void committed_bytes(std::uint64_t bytes);
 
     // Owned by the writer thread.
     std::thread writer_;

@@ -22,6 +22,7 @@ public:
     worker_store(store& s, core::worker& w, std::uint32_t worker_count);
 
     bool writable() const override { return store_.writable(); }
+    bool backlogged() const override { return store_.backlogged(); }
     bool durable_acks() const override { return store_.options().mode != durability::none; }
 
     void store_message(message& m, std::string_view client_id, std::function<void(bool)> ack) override;

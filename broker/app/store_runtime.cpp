@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
+#include "core/worker.hpp"
 #include "core/logger.hpp"
 #include "restore.hpp"
 
@@ -66,6 +67,13 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     options.keep_log = !cfg.exporters.empty();
     options.keep_history = cfg.storage.keep_history;
     options.releases = std::move(releases);
+    options.max_queued_bytes = cfg.storage.max_queued_bytes;
+    // The writer caught up: every worker reads its clients again.
+    options.drained = [&b] {
+        for (std::size_t i = 0; i < b.worker_count(); ++i) {
+            boost::asio::post(b.worker_at(i).io(), [&w = b.worker_at(i)] { w.resume_intake(); });
+        }
+    };
     options.log = [&log](std::string_view line) { log.warning("Store: ", line); };
     std::error_code ec;
     std::filesystem::create_directories(options.path, ec);

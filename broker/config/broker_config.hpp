@@ -102,6 +102,7 @@ struct storage_config {
     std::vector<retention_rule> retention;  // first match wins
     std::uint64_t default_retention = 0;    // seconds; 0 = forever
     std::uint64_t min_free_bytes = 128ull << 20;  // refuse QoS 1/2 publishes below this much free disk
+    std::uint64_t max_queued_bytes = 64ull << 20;  // writes waiting for the store before clients are not read
 };
 
 // An HTTP listener of the query API (`http_listener` and the `http_*` keys
@@ -195,6 +196,7 @@ struct broker_config {
     std::uint32_t connect_timeout = 10;     // seconds a client has to send CONNECT
     // Bytes of encoded packets waiting for one client's socket; 0 = unlimited.
     std::uint64_t max_client_output_bytes = 8ull << 20;
+    std::uint64_t memory_limit = 0;         // heap bytes; 0 = no limit (core/memory_guard.hpp)
     slow_client_action slow_client = slow_client_action::drop_qos0;
 
     // Process

@@ -493,8 +493,15 @@ constexpr key_spec table[] = {
      }},
     {.name = "memory_limit", .kind = value_kind::integer, .min = 0, .max = std::numeric_limits<std::int64_t>::max(),
      .section = key_section::limits, .default_text = "0",
-     .doc = "Cap on the broker's heap, in bytes; 0 = no limit.", .when = release::later, .only_value = "0",
-     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Cap on the broker's heap, in bytes; 0 = no limit. As in Mosquitto, while the heap is over it an "
+            "incoming PUBLISH is dropped and its publisher disconnected (MQTT 5: DISCONNECT 0x97, quota "
+            "exceeded). strata checks the whole process heap (the store's memtables and caches included) four "
+            "times a second, so set it with that in mind; the log says when the heap crosses it. Re-read on "
+            "SIGHUP.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.memory_limit = static_cast<std::uint64_t>(v.number);
+         return ok;
+     }},
     {.name = "retry_interval", .kind = value_kind::integer, .min = 0, .max = int32_max,
      .section = key_section::limits,
      .doc = "Accepted for compatibility: removed in Mosquitto 2.0, which also ignores it.",
@@ -667,6 +674,18 @@ constexpr key_spec table[] = {
                     std::string(v.text) + "'";
          }
          c.cfg.storage.default_retention = static_cast<std::uint64_t>(*seconds);
+         return ok;
+     }},
+    {.name = "storage_queue_limit", .kind = value_kind::words, .syntax = "SIZE",
+     .section = key_section::persistence, .default_text = "64MB",
+     .doc = "How much the workers may hand to the store's writer before it has committed it (`0` = no bound, "
+            "`16MB`, `256MB`). When the disk falls behind (a RocksDB write stall, a slow or stalled device), "
+            "the broker stops reading its clients' input until half of it is committed: TCP then slows the "
+            "publishers down, and memory stays bounded. Keep-alive is not held against clients meanwhile.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         const auto bytes = v.words.size() == 1 ? parse_size(v.words[0]) : std::nullopt;
+         if (!bytes) return "expected a size such as 0, 16MB or 256MB, got '" + std::string(v.text) + "'";
+         c.cfg.storage.max_queued_bytes = static_cast<std::uint64_t>(*bytes);
          return ok;
      }},
     {.name = "storage_min_free_space", .kind = value_kind::words, .syntax = "SIZE",

@@ -17,6 +17,7 @@ broker::broker(std::shared_ptr<const config::broker_config> cfg, logger& log)
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this, i, cfg));
     for (auto& w : workers_) w->set_peer_count(n);
     login_throttle_.configure(cfg->failed_login_limit, std::chrono::seconds(cfg->failed_login_block_max));
+    memory_.set_limit(cfg->memory_limit);
 }
 
 broker::~broker() {
@@ -48,6 +49,7 @@ void broker::on_each_worker_and_wait(const std::function<void(worker&)>& fn) {
 
 void broker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
     login_throttle_.configure(cfg->failed_login_limit, std::chrono::seconds(cfg->failed_login_block_max));
+    memory_.set_limit(cfg->memory_limit);
     on_each_worker_and_wait([&cfg](worker& w) { w.apply_config(cfg); });
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "auth/login_throttle.hpp"
+#include "core/memory_guard.hpp"
 #include "auth/security.hpp"
 #include "config/broker_config.hpp"
 #include "core/client_registry.hpp"
@@ -66,6 +67,8 @@ public:
     const sys_source& extra_sys_topics() const { return sys_source_; }
     // Failed logins per client address (docs/security.md).
     auth::login_throttle& login_throttle() { return login_throttle_; }
+    // memory_limit: sampled by worker 0, read by every worker.
+    memory_guard& memory() { return memory_; }
 
     // Runs `fn(worker&)` on every worker's thread and waits for all of them.
     void on_each_worker_and_wait(const std::function<void(worker&)>& fn);
@@ -78,6 +81,7 @@ private:
     std::atomic<std::uint64_t> retain_order_{0};
     std::atomic<int> open_connections_{0};
     auth::login_throttle login_throttle_;
+    memory_guard memory_;
     sys_source sys_source_;
     time_point started_at_;
 };

@@ -24,6 +24,9 @@ public:
 
     // False while the store cannot write (disk full, I/O error).
     virtual bool writable() const = 0;
+    // True while the writer has more waiting than it may (a stalled disk):
+    // clients are not read until it catches up (worker::intake_paused).
+    virtual bool backlogged() const = 0;
     // True when QoS 1/2 acknowledgements wait for the commit (durability wal or fsync).
     virtual bool durable_acks() const = 0;
 

@@ -1,6 +1,8 @@
 // Worker lifecycle, sessions, timers and shutdown. Routing is in router.cpp.
 #include "core/worker.hpp"
 
+#include <utility>
+
 #include "core/broker.hpp"
 #include "core/logger.hpp"
 #include "protocol/connection.hpp"
@@ -295,8 +297,18 @@ void worker::tick() {
     run_timers(now);
     retained_.sweep(now);
     stats_.retained_messages.store(retained_.size(), std::memory_order_relaxed);
-    if (index_ == 0) sys_.tick(broker_, *this, now);
+    if (index_ == 0) {
+        sys_.tick(broker_, *this, now);
+        broker_.memory().sample(log());
+    }
     hooks_.tick(now);
+}
+
+void worker::resume_intake() {
+    // A transport may pause again while these run (the store filled up once
+    // more): it then registers anew, after this list was taken.
+    auto resume = std::exchange(paused_readers_, {});
+    for (auto& r : resume) r();
 }
 
 void worker::publish_all_wills() {

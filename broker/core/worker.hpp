@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -188,6 +189,17 @@ public:
     // Sends the retained messages matching a new subscription.
     void send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
 
+    // ---- backpressure ----
+    // True while the store's writer is behind its bound: transports read no
+    // client input (TCP pushes back on the publishers) and keep-alive is not
+    // held against clients the broker is not reading.
+    bool intake_paused() const { return persistence_ && persistence_->backlogged(); }
+    // A transport that stopped reading: `resume` runs (on this thread) once
+    // the store has caught up (resume_intake).
+    void when_intake_resumes(std::function<void()> resume) { paused_readers_.push_back(std::move(resume)); }
+    // Posted by the store's writer when its queue has drained.
+    void resume_intake();
+
     // ---- periodic work ----
     void tick();
 
@@ -288,6 +300,8 @@ private:
     // a delivery closed a connection) wait here instead of re-entering it.
     bool routing_ = false;
     std::vector<message_ref> deferred_routes_;
+
+    std::vector<std::function<void()>> paused_readers_;  // see when_intake_resumes
 
     // QoS 2 deliveries planned and waiting for their commit, by message.
     std::unordered_map<const message*, std::vector<planned_delivery>> planned_;

@@ -199,9 +199,28 @@ void tcp_connection::after_input() {
                 read_paused_ = true;  // resumed in on_written, once the output drains
                 return;
             }
+            if (conn_->state() == protocol::connection_state::active && worker_.intake_paused()) {
+                pause_for_store();
+                return;
+            }
             wait_readable();
             return;
     }
+}
+
+void tcp_connection::pause_for_store() {
+    if (store_paused_) return;
+    store_paused_ = true;
+    // The worker's list keeps the connection alive while no read or write
+    // is pending on it (a pending operation is what holds it otherwise).
+    worker_.when_intake_resumes([self = shared_from_this()] { self->resume_after_store(); });
+}
+
+void tcp_connection::resume_after_store() {
+    store_paused_ = false;
+    if (!socket_.is_open() || conn_->state() != protocol::connection_state::active || read_paused_) return;
+    conn_->input_resumed();
+    after_input();  // reads again, unless the store is already behind once more
 }
 
 bool tcp_connection::output_backlogged() const {
@@ -326,7 +345,7 @@ void tcp_connection::on_written(const boost::system::error_code& ec) {
         (conn_->state() == protocol::connection_state::active ||
          conn_->state() == protocol::connection_state::awaiting_connect)) {
         read_paused_ = false;
-        wait_readable();
+        after_input();  // reads again, unless the store holds input back
     }
 }
 

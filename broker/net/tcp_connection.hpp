@@ -82,6 +82,10 @@ private:
     // max_client_output_bytes: a client whose output waits over the cap is
     // not read from until it drains, so that answers cannot pile up.
     bool output_backlogged() const;
+    // The store's writer is behind: no input is read until the worker says
+    // it caught up (worker::when_intake_resumes).
+    void pause_for_store();
+    void resume_after_store();
     void close_after_output(std::string_view why);
     void drain_until_eof();
     void discard_input();
@@ -101,6 +105,7 @@ private:
     bool counted_ = true;  // holds a place in the connection counts
     bool migrate_after_write_ = false;
     bool read_paused_ = false;  // not waiting for input: output_backlogged()
+    bool store_paused_ = false;  // not waiting for input: the store is backlogged
 };
 
 // A short "address:port" of the peer for log lines.

@@ -154,7 +154,8 @@ void connection::tick(time_point now) {
         }
         return;
     }
-    if (state_ != connection_state::active || keep_alive_ == 0) return;
+    // Not while the broker itself is not reading (the store's backpressure).
+    if (state_ != connection_state::active || keep_alive_ == 0 || worker_.intake_paused()) return;
     // The server closes after one and a half keep-alive periods of silence (section 3.1.2.10).
     const auto limit = std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
     if (now - last_packet_at_ > limit) {

@@ -68,6 +68,9 @@ public:
     void on_input(std::span<const std::uint8_t> bytes);
     // The socket is gone (EOF, error, or closed after closing()).
     void on_transport_closed();
+    // The transport reads again after the broker held input back (the
+    // store's backpressure): the silence was the broker's, not the client's.
+    void input_resumed() { last_packet_at_ = steady_clock::now(); }
     output_queue& output() { return out_; }
     const output_queue& output() const { return out_; }
     connection_state state() const { return state_; }

@@ -92,6 +92,12 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
         return;
     }
+    if (worker_.owner().memory().over_limit()) {
+        // memory_limit, as Mosquitto: the message is dropped and its publisher disconnected.
+        worker_.stats().add(worker_.stats().messages_dropped);
+        protocol_violation(reason_code::quota_exceeded, "memory_limit reached");
+        return;
+    }
     if (p.qos > 0 && store && !store->writable()) {
         // Disk full or failing: refuse what we could not keep; subscribers are still served.
         worker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,

@@ -215,3 +215,31 @@ def test_v311_message_size_limit_qos1_acknowledged_and_dropped(size_limited):
     pub.publish("msl/ok", b"z", qos=1, pid=6)
     assert pub.expect(PUBACK).pid == 6
     assert _payloads(sub) == [b"z"]
+
+
+@pytest.mark.strata_only
+def test_memory_limit_drops_the_message_and_disconnects_its_publisher(broker_factory):
+    """memory_limit as in Mosquitto: over it, an incoming PUBLISH is dropped and its publisher
+    disconnected (v5: 0x97). Here the limit (1 byte) is under any heap; SIGHUP lifts it."""
+    import signal
+    import time
+    b = broker_factory(conf_lines=["memory_limit 1"])
+    deadline = time.monotonic() + 10
+    while "is over memory_limit" not in b.log():
+        assert time.monotonic() < deadline, b.log()[-2000:]
+        time.sleep(0.05)
+    watcher = open_client(b, "watch")
+    watcher.subscribe(1, [("mem/#", 1)])
+    c = open_client(b, "flood")
+    c.publish("mem/t", b"x", qos=1, pid=1)
+    expect_disconnect(c, 0x97)
+    assert watcher.recv_packet(0.5) is None  # dropped, not routed
+    b.conf_path.write_text(b.conf_path.read_text().replace("memory_limit 1", "memory_limit 0"))
+    b.signal(signal.SIGHUP)
+    while "memory_limit lifted" not in b.log():
+        assert time.monotonic() < deadline + 10, b.log()[-2000:]
+        time.sleep(0.05)
+    c = open_client(b, "calm")
+    c.publish("mem/t", b"y", qos=1, pid=2)
+    assert c.expect(PUBACK).pid == 2
+    assert watcher.expect(PUBLISH).payload == b"y"

@@ -1,6 +1,7 @@
 """The store under load and maintenance: a purge of a million messages does
 not hold up the acknowledgements that wait for the store (it goes a slice at
 a time between commits), and counts exactly what it deleted."""
+import os
 import pathlib
 import subprocess
 import threading
@@ -71,3 +72,49 @@ def test_a_purge_of_a_million_messages_does_not_hold_up_acknowledgements(broker_
     left = topics(b, "bulk/#")
     assert doc["deleted"] == 1_000_000 - sum(t["count"] for t in left)
     assert all(t["first_ts_ms"] >= before for t in left), left
+
+
+STALL_SHIM = BENCH.parents[1] / "lib" / "strata_test_stall_shim.so"
+
+
+def rss_bytes(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_stalled_disk_slows_publishers_instead_of_filling_memory(broker_factory, tmp_path):
+    """While the store's disk does not answer, the writer's queue stops at
+    storage_queue_limit and the broker stops reading its clients (TCP slows
+    them down): memory stays bounded. When the disk answers again, every
+    message is stored."""
+    assert STALL_SHIM.exists(), f"{STALL_SHIM} is built with the tests"
+    data = tmp_path / "data"
+    data.mkdir()
+    stall = tmp_path / "stalled"
+    env = dict(os.environ, LD_PRELOAD=str(STALL_SHIM), STRATA_TEST_STALL_ROOT=str(data),
+               STRATA_TEST_STALL_FILE=str(stall))
+    b = broker_factory(conf_lines=["storage rocksdb", f"storage_path {data}", "storage_queue_limit 8MB",
+                                   "http_listener 0 127.0.0.1"], verbose=False, env=env)
+    before = rss_bytes(b.proc.pid)
+    stall.touch()
+    # 160 MB of QoS 0 messages, more than the queue may hold many times over.
+    bench = subprocess.Popen([str(BENCH), "-broker", f"tcp://127.0.0.1:{b.port}", "-action", "pub", "-clients", "4",
+                              "-count", "10000", "-size", "4096", "-qos", "0", "-topic", "flood", "-pretime", "100",
+                              "-timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        peak = before
+        for _ in range(40):  # 4 s of the stall, the publishers pushing all along
+            time.sleep(0.1)
+            peak = max(peak, rss_bytes(b.proc.pid))
+        assert bench.poll() is None, "the publishers finished although the store could not write"
+        assert peak - before < 96 * 1024 * 1024, f"RSS grew by {(peak - before) >> 20} MB during the stall"
+    finally:
+        stall.unlink()
+    out, _ = bench.communicate(timeout=180)
+    assert bench.returncode == 0, out
+    deadline = time.monotonic() + 60
+    while sum(t["count"] for t in topics(b, "flood/#")) < 40_000:
+        assert time.monotonic() < deadline, topics(b, "flood/#")
+        time.sleep(0.5)

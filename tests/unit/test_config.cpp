@@ -458,14 +458,20 @@ TEST_CASE("config: keys of later releases are refused") {
 
 TEST_CASE("config: values of later releases are refused") {
     // Mosquitto's persistence switch turns on strata's store.
+    // (without the history of every message, which is storage rocksdb's).
     CHECK(parse("persistence true\n").storage.enabled);
+    CHECK_FALSE(parse("persistence true\n").storage.keep_history);
     CHECK(parse("retained_persistence 1\n").storage.enabled);
     CHECK_FALSE(parse("persistence false\n").storage.enabled);
+    CHECK(parse("persistence true\nstorage rocksdb\n").storage.keep_history);
+    CHECK(parse("storage rocksdb\npersistence true\n").storage.keep_history);
+    CHECK(parse("persistence true\nstorage none\n").storage.enabled);  // persistence still asks for sessions
     // Without ACLs (acl_file is refused) there is nothing to re-check: both values are accepted.
     parse("check_retain_source true\n");
-    CHECK(error("memory_limit 1000000\n") ==
-          "t.conf:1: memory_limit: '1000000' is not supported yet (a later release); only 0 for now");
+    CHECK(parse("memory_limit 1000000\n").memory_limit == 1'000'000);
     parse("check_retain_source false\nmemory_limit 0\n");
+    CHECK(parse("storage_queue_limit 16MB\n").storage.max_queued_bytes == 16ull << 20);
+    CHECK(error("storage_queue_limit lots\n").starts_with("t.conf:1: storage_queue_limit: expected a size"));
     CHECK(error("log_dest topic\n") == "t.conf:1: log_dest: 'topic' is not supported yet (a later release)");
 }
 
