@@ -47,9 +47,10 @@ class Broker:
     `ports` lists the port of every socket in the ports file, in its order
     (strata only; [port] for Mosquitto). `http_ports` lists the ports of the
     query API (http_listener; strata only) and `http_port` is the first, or
-    None. verbose=False leaves out -v."""
+    None. verbose=False leaves out -v. env: the broker process's environment
+    (default: the test's)."""
 
-    def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True, verbose=True):
+    def __init__(self, workdir, conf_lines=(), args=(), anonymous=True, listener=True, verbose=True, env=None):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
@@ -75,6 +76,7 @@ class Broker:
         self.conf_path.write_text("\n".join(lines) + "\n")
         self.extra_args = list(args)
         self.verbose = verbose
+        self.env = env
         self.ports = []
         self.ports_of = {}
         self.http_ports = []
@@ -93,7 +95,7 @@ class Broker:
         if self.ports_path.exists():
             self.ports_path.unlink()
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -176,10 +178,10 @@ def broker_factory(tmp_path):
     """Start brokers with custom conf lines: broker_factory(conf_lines=[...])."""
     started = []
 
-    def make(conf_lines=(), args=(), anonymous=True, name=None, listener=True, verbose=True):
+    def make(conf_lines=(), args=(), anonymous=True, name=None, listener=True, verbose=True, env=None):
         workdir = tmp_path / (name or f"broker{len(started)}")
         b = Broker(workdir, conf_lines=conf_lines, args=args, anonymous=anonymous, listener=listener,
-                   verbose=verbose)
+                   verbose=verbose, env=env)
         started.append(b)
         return b
 
