@@ -48,22 +48,33 @@ def read_output(*paths):
     return "\n".join(parts)
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A failed (or timed out: returncode None) set-up or client command. Its
+    message shows the command, its stdout and stderr and the server's log;
+    .stdout and .stderr are there for callers that look at them."""
+
+    def __init__(self, what, how, cmd, returncode, stdout, stderr, output):
+        super().__init__(returncode, cmd, stdout, stderr)
+        self.message = (f"{what} {how}: {shlex.join(map(str, cmd))}\n--- stdout ---\n{tail(stdout)}\n"
+                        f"--- stderr ---\n{tail(stderr)}" + ("\n" + output() if output else ""))
+
+    def __str__(self):
+        return self.message
+
+
 def run_checked(cmd, what, output=None, **kwargs):
     """Runs a server's set-up or client command; when it fails or times out,
     the exception shows the command, its exit status, its stdout and stderr,
     and `output()` (the server's log files) if given."""
-    def failure(how, stdout, stderr):
-        text = (f"{what} {how}: {shlex.join(map(str, cmd))}\n--- stdout ---\n{tail(stdout)}\n"
-                f"--- stderr ---\n{tail(stderr)}")
-        return RuntimeError(text + ("\n" + output() if output else ""))
-
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, errors="replace", **kwargs)
     except subprocess.TimeoutExpired as e:
         decode = (lambda b: b.decode(errors="replace") if isinstance(b, bytes) else b)
-        raise failure(f"timed out after {e.timeout}s", decode(e.stdout), decode(e.stderr)) from None
+        raise CommandFailed(what, f"timed out after {e.timeout}s", cmd, None, decode(e.stdout), decode(e.stderr),
+                            output) from None
     if result.returncode != 0:
-        raise failure(f"failed (exit {result.returncode})", result.stdout, result.stderr)
+        raise CommandFailed(what, f"failed (exit {result.returncode})", cmd, result.returncode, result.stdout,
+                            result.stderr, output)
     return result
 
 
