@@ -101,10 +101,16 @@ class MariaDB:
         self.port = free_port()
         self.log = self.dir / "mariadb.log"          # the server's error log (--log-error)
         self.out = self.dir / "mariadbd.out"         # its stdout and stderr
+        # A temporary directory of its own: a starting MariaDB server (the one
+        # mariadb-install-db runs too) deletes every #sql* file in its tmpdir,
+        # so with the default /tmp it deletes the temporary tables of every other
+        # MariaDB running there, such as another test module's (ctest -j): its
+        # mariadb-install-db then fails with "Unknown table 'mysql.tmp_user_sys'".
+        self.tmp = self.dir / "tmp"
         self.proc = None
-        self.dir.mkdir(parents=True, exist_ok=True)
-        run_checked(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=root",
-                     "--auth-root-authentication-method=socket", "--skip-test-db"],
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        run_checked(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", f"--tmpdir={self.tmp}",
+                     "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"],
                     "mariadb-install-db", timeout=300)
         self.start()
         self.sql(f"CREATE DATABASE {DATABASE}; CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; "
@@ -113,7 +119,8 @@ class MariaDB:
     def start(self):
         out = open(self.out, "ab")
         self.proc = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}", f"--tmpdir={self.tmp}",
+             f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", "--skip-name-resolve",
              "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--max-connections=50",
              f"--log-error={self.log}", f"--pid-file={self.dir / 'mariadb.pid'}"],
