@@ -235,12 +235,14 @@ def test_acknowledged_messages_survive_repeated_kill9(tmp_path, durability):
                                f"{[p.acks() - n for p, n in zip(pubs, before)]} acknowledgements")
             if round_ == KILLS:
                 break
-            # Kill at a random moment while acknowledgements are flowing.
+            # Kill at a random moment while acknowledgements are flowing: every
+            # publisher gets a new one (waited for: with storage_durability fsync
+            # on a busy disk one commit can take longer than any fixed window),
+            # then a message is in flight.
             time.sleep(rng.uniform(0.05, 0.5))
             flowing = [p.acks() for p in pubs]
-            time.sleep(0.1)
-            assert all(p.acks() > n for p, n in zip(pubs, flowing)), \
-                f"round {round_}: publishing had stalled before the kill {context}"
+            wait_until(lambda: all(p.acks() > n for p, n in zip(pubs, flowing)), ROUND_LIMIT,
+                       lambda: f"round {round_}: publishing had stalled before the kill {context}")
             kills_in_flight += wait_for_unacknowledged(pubs, UNACKED_LIMIT)
             proc.kill()
             proc.wait()
