@@ -312,6 +312,20 @@ class MqttClient:
             raise AssertionError("DISCONNECT did not complete")
         self._join()
 
+    def go_offline(self, timeout=TIMEOUT):
+        """disconnect(), then wait until the broker has handled the DISCONNECT
+        (its log says "Client ID disconnected.", strata and Mosquitto alike):
+        paho returns once it has sent it, and a message published meanwhile
+        could still reach the connection as online, not the offline session."""
+        line = f"Client {self.client_id} disconnected."
+        before = self.broker.log().count(line)
+        self.disconnect(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.broker.log().count(line) <= before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the broker did not log {line!r} within {timeout}s")
+            time.sleep(0.01)
+
     def drop(self):
         """Close the TCP connection without sending DISCONNECT (abnormal close)."""
         self._join()
