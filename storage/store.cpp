@@ -49,11 +49,13 @@ std::string explain_open_failure(const std::string& path, const rocksdb::Status&
         return "store " + path + " is corrupt (" + detail +
                "); strata does not repair or delete it: restore a backup or move it away";
     }
-    if (detail.find("lock") != std::string::npos || detail.find("LOCK") != std::string::npos) {
-        return "store " + path + " is in use by another process (" + detail + ")";
-    }
+    // Before the lock check: creating the LOCK file is the first write, so on a
+    // read-only file system the error names the lock too.
     if (detail.find("Read-only file system") != std::string::npos || detail.find("Permission denied") != std::string::npos) {
         return "store " + path + " cannot be written (" + detail + ")";
+    }
+    if (detail.find("lock") != std::string::npos || detail.find("LOCK") != std::string::npos) {
+        return "store " + path + " is in use by another process (" + detail + ")";
     }
     if (s.IsNoSpace() || detail.find("No space left") != std::string::npos) {
         return "store " + path + ": no space left on the device (" + detail + ")";

@@ -312,6 +312,20 @@ class MqttClient:
             raise AssertionError("DISCONNECT did not complete")
         self._join()
 
+    def go_offline(self, timeout=TIMEOUT):
+        """disconnect(), then wait until the broker has handled the DISCONNECT
+        (its log says "Client ID disconnected.", strata and Mosquitto alike):
+        paho returns once it has sent it, and a message published meanwhile
+        could still reach the connection as online, not the offline session."""
+        line = f"Client {self.client_id} disconnected."
+        before = self.broker.log().count(line)
+        self.disconnect(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.broker.log().count(line) <= before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the broker did not log {line!r} within {timeout}s")
+            time.sleep(0.01)
+
     def drop(self):
         """Close the TCP connection without sending DISCONNECT (abnormal close)."""
         self._join()
@@ -656,10 +670,14 @@ __all__ = ["V311", "V5", "VERSIONS", "TIMEOUT", "props", "prop", "Msg", "MqttCli
 
 def mqttjs(url, *args, timeout=30):
     """Runs tests/e2e/js/mqttjs_client.js (see its header for the arguments) and
-    returns its JSON result."""
+    returns its JSON result. The URL names the broker by address (127.0.0.1):
+    where /etc/hosts maps localhost to ::1 first (Debian's does), Node.js 18
+    connects to ::1 only, and the test brokers listen on 127.0.0.1."""
     import json
     import os
+    import urllib.parse
     from conftest import REPO, STRATA_BIN
+    assert urllib.parse.urlsplit(url).hostname == "127.0.0.1", f"give MQTT.js the address 127.0.0.1, not {url}"
     env = dict(os.environ, NODE_PATH=str(STRATA_BIN.parents[1] / "js" / "node_modules"))
     script = REPO / "tests" / "e2e" / "js" / "mqttjs_client.js"
     out = subprocess.run(["node", str(script), url, *map(str, args)], capture_output=True, text=True,

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from conftest import REPO, STRATA_BIN
-from servers import free_port, wait_port
+from servers import free_port, run_checked, tail, wait_port
 
 BUILD = pathlib.Path(os.environ.get("STRATA_BUILD_DIR", STRATA_BIN.parent.parent))
 JAVA = os.environ.get("JAVA", shutil.which("java") or "java")
@@ -101,9 +101,9 @@ class Kafka:
         (self.dir / "log4j2.properties").write_text(self.SERVER_LOG4J)
         (self.dir / "client-log4j2.properties").write_text(self.CLIENT_LOG4J)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties),
-                                  heap="256m", log4j="client-log4j2.properties"),
-                       check=True, capture_output=True, timeout=120)
+        run_checked(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties),
+                               heap="256m", log4j="client-log4j2.properties"),
+                    "Kafka's StorageTool format", timeout=120)
         self.start()
 
     def _java(self, main, *args, heap="512m", log4j="log4j2.properties", client=True):
@@ -123,7 +123,8 @@ class Kafka:
         started_before = self.log().count("Kafka Server started")
         self.proc = subprocess.Popen(self._java("kafka.Kafka", str(self.properties), client=False),
                                      stdout=self._log, stderr=subprocess.STDOUT)
-        wait_port(self.port, timeout=timeout, proc=self.proc, what="Kafka")
+        wait_port(self.port, timeout=timeout, proc=self.proc, what="Kafka",
+                  output=lambda: f"--- {self.log_path} ---\n{tail(self.log())}")
         deadline = time.monotonic() + timeout
         while self.log().count("Kafka Server started") <= started_before:
             if self.proc.poll() is not None:
@@ -159,9 +160,10 @@ class Kafka:
         """Every record of `topic` (or of several, comma-separated), waiting up
         to `timeout` s for at least `at_least` of them, in topic, partition and
         offset order."""
-        out = subprocess.run(self._java("strata.kafkatest.Consume", self.bootstrap, topic, str(at_least),
-                                        str(int(timeout)), heap="256m", log4j="client-log4j2.properties"),
-                             check=True, capture_output=True, text=True, timeout=timeout + 90)
+        out = run_checked(self._java("strata.kafkatest.Consume", self.bootstrap, topic, str(at_least),
+                                     str(int(timeout)), heap="256m", log4j="client-log4j2.properties"),
+                          "Kafka consumer", output=lambda: f"--- {self.log_path} ---\n{tail(self.log())}",
+                          timeout=timeout + 90)
         return [Record(json.loads(line)) for line in out.stdout.splitlines() if line.strip()]
 
     def consume_topics(self, topics, at_least=0, timeout=30):

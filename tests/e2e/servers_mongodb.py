@@ -14,7 +14,7 @@ import subprocess
 import pymongo
 import pytest
 
-from servers import DATABASE, PASSWORD, USER, free_port, wait_port
+from servers import DATABASE, PASSWORD, USER, free_port, read_output, wait_port
 
 
 def ferretdb_binary():
@@ -47,13 +47,18 @@ class FerretDB:
                  "--telemetry=disable", "--log-level=warn", "--test-enable-new-auth",
                  f"--setup-database={DATABASE}", f"--setup-username={USER}", f"--setup-password={PASSWORD}"],
                 stdout=log, stderr=subprocess.STDOUT)
-        wait_port(self.port, proc=self.proc, what="FerretDB")
+        wait_port(self.port, proc=self.proc, what="FerretDB", output=self.output)
         # The listener opens before the setup user exists: wait until it logs in.
         probe = self.client(serverSelectionTimeoutMS=20000)
         try:
             probe[DATABASE].command("ping")
+        except pymongo.errors.PyMongoError as e:
+            raise RuntimeError(f"FerretDB does not answer as {USER}: {e}\n{self.output()}") from e
         finally:
             probe.close()
+
+    def output(self):
+        return read_output(self.log)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

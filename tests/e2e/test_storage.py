@@ -5,7 +5,6 @@ import collections
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ from clients import V5, V311
 from clients import client  # noqa: F401  (fixture)
 from rawmqtt import RawClient, PUBLISH, PUBREC, PUBREL, PUBCOMP, PUBACK, V5 as RAW_V5, sub_options
 from conftest import STRATA_BIN
+from fault_fs import FaultFs
 
 pytestmark = pytest.mark.strata_only
 
@@ -200,10 +200,10 @@ def test_outbound_qos2_released_state_survives_kill(broker_factory, client, tmp_
 
 # ---- a store that cannot be opened ---------------------------------------------
 
-def start_failing(tmp_path, data, name="fail"):
+def start_failing(tmp_path, data, name="fail", env=None):
     conf = tmp_path / f"{name}.conf"
     conf.write_text(f"listener 0 127.0.0.1\nallow_anonymous true\nstorage rocksdb\nstorage_path {data}\n")
-    return subprocess.run([str(STRATA_BIN), "-c", str(conf)], capture_output=True, text=True, timeout=20)
+    return subprocess.run([str(STRATA_BIN), "-c", str(conf)], capture_output=True, text=True, timeout=20, env=env)
 
 
 def test_locked_store_stops_startup(broker_factory, tmp_path):
@@ -236,78 +236,77 @@ def test_corrupt_store_stops_startup_and_is_not_wiped(broker_factory, tmp_path):
     assert data_files() == before  # nothing deleted, rewritten or repaired
 
 
-def try_mount_tmpfs(path, options):
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
-    return r.returncode == 0
+# A full or read-only disk is a directory seen through fault_fs (an LD_PRELOAD
+# shim): no mount, so these run on machines without CAP_SYS_ADMIN too.
+
+def test_read_only_file_system_stops_startup_of_a_new_store(tmp_path):
+    ro = FaultFs(tmp_path / "ro", read_only=True)
+    out = start_failing(tmp_path, ro.root / "data", env=ro.env())
+    assert out.returncode == 1
+    assert f"store {ro.root / 'data'}: cannot create the directory (Read-only file system)" in out.stderr
+    assert not (ro.root / "data").exists()
 
 
-def umount(path):
-    subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def test_read_only_store_stops_startup(tmp_path):
-    ro = tmp_path / "ro"
-    if not try_mount_tmpfs(ro, "ro,size=1m"):
-        pytest.skip("cannot mount a read-only tmpfs here (no CAP_SYS_ADMIN)")
-    try:
-        out = start_failing(tmp_path, ro / "data")
-        assert out.returncode == 1
-        assert f"store {ro / 'data'}" in out.stderr and ("cannot" in out.stderr or "read-only" in out.stderr.lower())
-    finally:
-        umount(ro)
+def test_read_only_file_system_stops_startup_of_a_store_and_leaves_it_as_it_was(broker_factory, tmp_path):
+    ro = FaultFs(tmp_path / "ro", read_only=True)
+    data = ro.root / "data"
+    b = broker_factory(conf_lines=storage_conf(data))  # written while the file system was writable
+    pub = RawClient(b, version=RAW_V5)
+    pub.connect("c")
+    pub.publish("k/t", b"precious", qos=1, pid=1)
+    pub.expect(PUBACK)
+    assert b.stop() == 0
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    out = start_failing(tmp_path, data, env=ro.env())
+    assert out.returncode == 1
+    assert f"store {data} cannot be written (" in out.stderr and "Read-only file system" in out.stderr
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
 
 
 def test_full_disk_refuses_qos1_keeps_serving_and_recovers(broker_factory, client, tmp_path):
-    small = tmp_path / "small"
-    if not try_mount_tmpfs(small, "size=128m"):
-        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
-    try:
-        b = broker_factory(conf_lines=storage_conf(small / "data", "storage_min_free_space 16MB"))
-        watcher = client(b, "watcher", V311)
-        watcher.subscribe("full/#", 0)
-        pub5 = client(b, "pub5", V5)
-        assert pub5.publish("full/t", b"before", 1) is not None
-        assert pub5.published[pub5.last_mid or max(pub5.published)] == 0
-        # Fill the file system until less than storage_min_free_space is left.
-        filler = small / "filler"
-        with open(filler, "wb") as f:
-            while shutil.disk_usage(small).free > 8 << 20:
-                f.write(b"\0" * (1 << 20))
-        refused = False
-        deadline = time.monotonic() + 10
-        while not refused and time.monotonic() < deadline:  # the store notices within a second
-            info = pub5.publish("full/t", b"x" * 1000, 1, wait=False)
-            info.wait_for_publish(5)
-            refused = pub5.published.get(info.mid) == 0x97  # Quota exceeded
-            if not refused:
-                time.sleep(0.2)
-        assert refused, "no QoS 1 publish was refused with 0x97 on a full disk"
-        assert "below storage_min_free_space" in b.log()
-        # Subscribers are still served (QoS 0 needs no store write).
-        pub0 = client(b, "pub0", V311)
-        pub0.publish("full/q0", b"still routed", 0)
-        got = [m.payload for m in watcher.expect(1, timeout=5)]
-        while b"still routed" not in got:
-            got.append(watcher.get(timeout=5).payload)
-        # A 3.1.1 publisher of QoS 1 is disconnected (it cannot be told "refused").
-        pub3 = client(b, "pub3", V311)
-        pub3.publish("full/t", b"x", 1, wait=False)
-        pub3.wait_closed(5)
-        # Space comes back: the store accepts again.
-        filler.unlink()
-        ok = False
-        deadline = time.monotonic() + 10
-        while not ok and time.monotonic() < deadline:
-            info = pub5.publish("full/t", b"after", 1, wait=False)
-            info.wait_for_publish(5)
-            ok = pub5.published.get(info.mid) == 0
-            if not ok:
-                time.sleep(0.3)
-        assert ok, "the store did not accept publishes again after space was freed"
-        assert b.alive()
-    finally:
-        umount(small)
+    small = FaultFs(tmp_path / "small", size=128 << 20)
+    b = broker_factory(conf_lines=storage_conf(small.root / "data", "storage_min_free_space 16MB"),
+                       env=small.env())
+    watcher = client(b, "watcher", V311)
+    watcher.subscribe("full/#", 0)
+    pub5 = client(b, "pub5", V5)
+    assert pub5.publish("full/t", b"before", 1) is not None
+    assert pub5.published[pub5.last_mid or max(pub5.published)] == 0
+    # Fill the file system until less than storage_min_free_space is left.
+    filler = small.root / "filler"
+    small.fill(filler, leave=8 << 20)
+    refused = False
+    deadline = time.monotonic() + 10
+    while not refused and time.monotonic() < deadline:  # the store notices within a second
+        info = pub5.publish("full/t", b"x" * 1000, 1, wait=False)
+        info.wait_for_publish(5)
+        refused = pub5.published.get(info.mid) == 0x97  # Quota exceeded
+        if not refused:
+            time.sleep(0.2)
+    assert refused, "no QoS 1 publish was refused with 0x97 on a full disk"
+    assert "below storage_min_free_space" in b.log()
+    # Subscribers are still served (QoS 0 needs no store write).
+    pub0 = client(b, "pub0", V311)
+    pub0.publish("full/q0", b"still routed", 0)
+    got = [m.payload for m in watcher.expect(1, timeout=5)]
+    while b"still routed" not in got:
+        got.append(watcher.get(timeout=5).payload)
+    # A 3.1.1 publisher of QoS 1 is disconnected (it cannot be told "refused").
+    pub3 = client(b, "pub3", V311)
+    pub3.publish("full/t", b"x", 1, wait=False)
+    pub3.wait_closed(5)
+    # Space comes back: the store accepts again.
+    filler.unlink()
+    ok = False
+    deadline = time.monotonic() + 10
+    while not ok and time.monotonic() < deadline:
+        info = pub5.publish("full/t", b"after", 1, wait=False)
+        info.wait_for_publish(5)
+        ok = pub5.published.get(info.mid) == 0
+        if not ok:
+            time.sleep(0.3)
+    assert ok, "the store did not accept publishes again after space was freed"
+    assert b.alive()
 
 
 def test_full_disk_refuses_qos2_with_pubrec_0x97_and_keeps_sessions_in_step(broker_factory, client, tmp_path):
@@ -315,71 +314,65 @@ def test_full_disk_refuses_qos2_with_pubrec_0x97_and_keeps_sessions_in_step(brok
     but what keeps the store in step with the broker is still written: a
     subscription made meanwhile, and the end of a delivery acknowledged
     meanwhile, are both as the broker left them after a restart."""
-    small = tmp_path / "small"
-    if not try_mount_tmpfs(small, "size=128m"):
-        pytest.skip("cannot mount a tmpfs here (no CAP_SYS_ADMIN)")
-    try:
-        b = broker_factory(conf_lines=storage_conf(small / "data", "storage_min_free_space 16MB"))
-        # A persistent subscriber with a QoS 1 delivery in flight (received, not yet acknowledged).
-        slow = raw_connect(b, "slow", clean=True)
-        slow.subscribe(1, [("low/d", sub_options(1))])
-        pub = raw_connect(b, "pub2", clean=True)
-        pub.publish("low/d", b"in flight", qos=1, pid=1)
-        assert pub.expect(PUBACK).reason_code == 0
-        inflight = slow.expect(PUBLISH)
-        assert inflight.payload == b"in flight"
+    small = FaultFs(tmp_path / "small", size=128 << 20)
+    b = broker_factory(conf_lines=storage_conf(small.root / "data", "storage_min_free_space 16MB"),
+                       env=small.env())
+    # A persistent subscriber with a QoS 1 delivery in flight (received, not yet acknowledged).
+    slow = raw_connect(b, "slow", clean=True)
+    slow.subscribe(1, [("low/d", sub_options(1))])
+    pub = raw_connect(b, "pub2", clean=True)
+    pub.publish("low/d", b"in flight", qos=1, pid=1)
+    assert pub.expect(PUBACK).reason_code == 0
+    inflight = slow.expect(PUBLISH)
+    assert inflight.payload == b"in flight"
 
-        filler = small / "filler"
-        with open(filler, "wb") as f:
-            while shutil.disk_usage(small).free > 8 << 20:
-                f.write(b"\0" * (1 << 20))
-        # QoS 2: refused with PUBREC 0x97 once the store has noticed (within a second).
-        refused = None
-        deadline = time.monotonic() + 10
-        pid = 10
-        while time.monotonic() < deadline:
-            pub.publish("low/q2", b"refused", qos=2, pid=pid)
-            rec = pub.expect(PUBREC)
-            assert rec.pid == pid
-            if rec.reason_code == 0x97:
-                refused = pid
-                break
-            pub.pubrel(pid)  # accepted before the store noticed: finish that flow
-            assert pub.expect(PUBCOMP).pid == pid
-            pid += 1
-            time.sleep(0.2)
-        assert refused is not None, "no QoS 2 publish was refused with PUBREC 0x97 on a full disk"
-        assert "below storage_min_free_space" in b.log()
-
-        # Bookkeeping while short of space: a new persistent subscription, and the
-        # acknowledgement that ends the delivery in flight.
-        late = raw_connect(b, "late", clean=True)
-        assert late.subscribe(1, [("low/late", sub_options(1))]).reason_codes == [1]
-        late.disconnect()
-        slow.puback(inflight.pid)
-        slow.disconnect()
-        time.sleep(0.5)  # SUBACK and PUBACK do not wait for the store's commit
-
-        filler.unlink()
-        restart(b, hard=False)
-        # The subscription made while space was short survived the restart ...
-        late = raw_connect(b, "late")
-        assert late.connack.session_present
-        # ... and the delivery acknowledged meanwhile is not sent again.
-        slow = raw_connect(b, "slow")
-        assert slow.connack.session_present
-        assert slow.recv_packet(1.0) is None, "a delivery acknowledged while space was short came back"
-        # The refused QoS 2 packet id is free for the client again (PUBREC 0x97 ended that flow).
-        pub = raw_connect(b, "pub2")
-        pub.publish("low/late", b"reused id", qos=2, pid=refused)
+    filler = small.root / "filler"
+    small.fill(filler, leave=8 << 20)
+    # QoS 2: refused with PUBREC 0x97 once the store has noticed (within a second).
+    refused = None
+    deadline = time.monotonic() + 10
+    pid = 10
+    while time.monotonic() < deadline:
+        pub.publish("low/q2", b"refused", qos=2, pid=pid)
         rec = pub.expect(PUBREC)
-        assert (rec.pid, rec.reason_code) == (refused, 0)
-        pub.pubrel(refused)
-        assert pub.expect(PUBCOMP).pid == refused
-        got = late.expect(PUBLISH)
-        assert got.payload == b"reused id"
-    finally:
-        umount(small)
+        assert rec.pid == pid
+        if rec.reason_code == 0x97:
+            refused = pid
+            break
+        pub.pubrel(pid)  # accepted before the store noticed: finish that flow
+        assert pub.expect(PUBCOMP).pid == pid
+        pid += 1
+        time.sleep(0.2)
+    assert refused is not None, "no QoS 2 publish was refused with PUBREC 0x97 on a full disk"
+    assert "below storage_min_free_space" in b.log()
+
+    # Bookkeeping while short of space: a new persistent subscription, and the
+    # acknowledgement that ends the delivery in flight.
+    late = raw_connect(b, "late", clean=True)
+    assert late.subscribe(1, [("low/late", sub_options(1))]).reason_codes == [1]
+    late.disconnect()
+    slow.puback(inflight.pid)
+    slow.disconnect()
+    time.sleep(0.5)  # SUBACK and PUBACK do not wait for the store's commit
+
+    filler.unlink()
+    restart(b, hard=False)
+    # The subscription made while space was short survived the restart ...
+    late = raw_connect(b, "late")
+    assert late.connack.session_present
+    # ... and the delivery acknowledged meanwhile is not sent again.
+    slow = raw_connect(b, "slow")
+    assert slow.connack.session_present
+    assert slow.recv_packet(1.0) is None, "a delivery acknowledged while space was short came back"
+    # The refused QoS 2 packet id is free for the client again (PUBREC 0x97 ended that flow).
+    pub = raw_connect(b, "pub2")
+    pub.publish("low/late", b"reused id", qos=2, pid=refused)
+    rec = pub.expect(PUBREC)
+    assert (rec.pid, rec.reason_code) == (refused, 0)
+    pub.pubrel(refused)
+    assert pub.expect(PUBCOMP).pid == refused
+    got = late.expect(PUBLISH)
+    assert got.payload == b"reused id"
 
 
 # ---- durability none ----------------------------------------------------------------

@@ -228,7 +228,7 @@ def test_garbage_and_slow_handshakes_on_a_tls_port(broker_factory, pki, client):
 
 def test_mqttjs_over_mqtts(broker_factory, pki):
     b, port = tls_broker(broker_factory, pki)
-    result = mqttjs(f"mqtts://localhost:{port}", "--ca", pki.ca, "--version", 5,
+    result = mqttjs(f"mqtts://127.0.0.1:{port}", "--ca", pki.ca, "--version", 5,
                     "--subscribe", "js/#", "--publish", "js/tls", "--count", 5)
     assert result["connected"] and result["error"] is None, result
     assert [m["payload"] for m in result["received"]] == [f"msg-{i}" for i in range(5)]

@@ -46,7 +46,7 @@ def test_all_transports_meet(wsb, pki, client):
     try:
         ws_sub = client(wsb, "ws", V5, port=wsb.ws_port, transport="websockets")
         ws_sub.subscribe("mix/#", qos=1)
-        result = mqttjs(f"wss://localhost:{wsb.wss_port}/mqtt", "--ca", pki.ca, "--publish", "mix/js", "--count", 3,
+        result = mqttjs(f"wss://127.0.0.1:{wsb.wss_port}/mqtt", "--ca", pki.ca, "--publish", "mix/js", "--count", 3,
                         "--version", 4)
         assert result["connected"] and result["error"] is None, result
         assert [m.payload for m in ws_sub.expect(3)] == [b"msg-0", b"msg-1", b"msg-2"]
@@ -59,7 +59,7 @@ def test_all_transports_meet(wsb, pki, client):
 @pytest.mark.parametrize("version", [4, 5])
 def test_mqttjs_round_trip(wsb, pki, scheme, version):
     port = wsb.ws_port if scheme == "ws" else wsb.wss_port
-    result = mqttjs(f"{scheme}://localhost:{port}/mqtt", "--ca", pki.ca, "--version", version,
+    result = mqttjs(f"{scheme}://127.0.0.1:{port}/mqtt", "--ca", pki.ca, "--version", version,
                     "--subscribe", "js/#", "--publish", f"js/{scheme}", "--count", 10, "--qos", 1)
     assert result["connected"] and result["error"] is None, result
     assert result["suback"] == [1]
