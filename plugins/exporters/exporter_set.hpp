@@ -2,7 +2,10 @@
 // stopped before it. Also prunes the export log below the slowest cursor.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,12 +27,37 @@ public:
     void stop();
     std::vector<exporter_status> status() const;
 
+    // One pass of the pruner: deletes the log entries every exporter is past.
+    // False when the store refused (logged at most every minute; the next
+    // pass tries again).
+    bool prune();
+
 private:
-    exporter_set(storage::store& store) : store_(store) {}
+    exporter_set(storage::store& store, logger& log) : store_(store), log_(log) {}
     void prune_loop();
 
+    // A running exporter and what it was made from.
+    struct member {
+        std::shared_ptr<const config::exporter_config> cfg;
+        std::string password;
+        std::unique_ptr<runner> run;
+    };
+    // A runner for `cfg` with `password`; null with `error` (file:line and why).
+    std::unique_ptr<runner> make_runner(std::shared_ptr<const config::exporter_config> cfg,
+                                        const std::string& password, std::optional<std::uint64_t> resume_at,
+                                        std::string& error);
+
     storage::store& store_;
-    std::vector<std::unique_ptr<runner>> runners_;
+    logger& log_;
+    bool started_ = false;  // main thread
+
+    mutable std::mutex members_mutex_;  // members_ (status() reads them from other threads)
+    std::vector<member> members_;
+    std::mutex prune_mutex_;  // one prune pass at a time
+    std::uint64_t pruned_below_ = 0;  // under prune_mutex_
+    std::chrono::steady_clock::time_point last_prune_log_{};
+    bool prune_failing_ = false;
+
     std::thread pruner_;
     std::mutex mutex_;
     std::condition_variable wake_;
