@@ -38,6 +38,15 @@ MYSQL_BIND bind_of(enum_field_types type, void* values, bool is_unsigned = false
 
 }  // namespace
 
+void throw_mariadb_error(unsigned code, const char* sqlstate, const std::string& message) {
+    const std::string_view state = sqlstate ? sqlstate : "";
+    const bool row = state.starts_with("22") || state.starts_with("23") || state.starts_with("45") ||
+                     code == 1153 /* ER_NET_PACKET_TOO_LARGE */ || code == 1301 /* ER_WARN_ALLOWED_PACKET_OVERFLOWED */ ||
+                     code == 2020 /* CR_NET_PACKET_TOO_LARGE */;
+    if (row) throw data_error(message);
+    throw export_error(message);
+}
+
 mariadb_bulk_insert::mariadb_bulk_insert(MYSQL* db, const std::string& quoted_table, std::vector<sql_column> columns,
                                          bool errors_table)
     : columns_(std::move(columns)), errors_table_(errors_table), texts_(columns_.size()), numbers_(columns_.size()) {
@@ -66,7 +75,10 @@ void mariadb_bulk_insert::execute(std::span<const export_row* const> rows) {
         bytes += row_bytes(i);
         if (bytes >= max_bytes || i + 1 == rows.size()) {
             bind(first, i + 1 - first);
-            if (mysql_stmt_execute(stmt_) != 0) throw export_error("MariaDB: " + std::string(mysql_stmt_error(stmt_)));
+            if (mysql_stmt_execute(stmt_) != 0) {
+                throw_mariadb_error(mysql_stmt_errno(stmt_), mysql_stmt_sqlstate(stmt_),
+                                    "MariaDB: " + std::string(mysql_stmt_error(stmt_)));
+            }
             first = i + 1;
             bytes = 0;
         }

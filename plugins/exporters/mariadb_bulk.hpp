@@ -17,6 +17,13 @@
 
 namespace strata::exporters {
 
+// Throws the error of a failed MariaDB call: a data_error when the server
+// refused the rows themselves (SQLSTATE class 22: a value out of range, too
+// long or invalid for its type; 23: a CHECK, NOT NULL, UNIQUE or foreign key;
+// 45: a trigger's SIGNAL; a row over max_allowed_packet), else an
+// export_error (the connection, the server, a lock: retried).
+[[noreturn]] void throw_mariadb_error(unsigned code, const char* sqlstate, const std::string& message);
+
 class mariadb_bulk_insert {
 public:
     // Prepares `INSERT INTO table (fixed columns, columns...) VALUES (?, ...)

@@ -1,11 +1,15 @@
 // SQLite (libsqlite3): the database file at exporter_url, for single-box
 // deployments. Tables as sql_mapping.hpp describes; each batch is one
 // transaction of INSERT OR IGNORE on the message key, so a replayed batch
-// leaves every row once.
+// leaves every row once. A row SQLite refuses (a constraint or a trigger of
+// the user's, a type or size) is a data_error, which the runner isolates; a
+// column a route gained is added to its table (ALTER TABLE ... ADD COLUMN).
 #include <sqlite3.h>
 
+#include <deque>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "sinks.hpp"
 #include "sql_mapping.hpp"
@@ -21,15 +25,34 @@ public:
 
     void write(std::span<const export_row> rows) override {
         connect();
+        rejected_.clear();
+        // The tables first (and a route's new columns), outside the batch's
+        // transaction: a batch rolled back must not take them along.
+        std::vector<const export_row*> list;
+        list.reserve(rows.size());
+        for (const auto& r : rows) {
+            const export_row* row = &r;
+            // A table that lacks a route's column and cannot get it: the row goes to the error table.
+            if (r.error.empty()) {
+                if (const auto& t = table_for(r.route->target, *r.route); !t.problem.empty()) {
+                    row = &rejected_.emplace_back(r);
+                    make_misfit(rejected_.back(), t.problem);
+                }
+            }
+            table_for(destination_of(*row), *row->route);
+            list.push_back(row);
+        }
         exec("BEGIN IMMEDIATE");
         try {
-            for (const auto& row : rows) insert(row);
+            for (const auto* row : list) insert(*row);
             exec("COMMIT");
         } catch (...) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
     }
+
+    std::uint64_t rejected_rows() const override { return rejected_.size(); }
 
     void disconnect() override {
         tables_.clear();  // its statements go before the connection
@@ -45,6 +68,7 @@ private:
     struct table {
         std::vector<sql_column> columns;
         statement insert;
+        std::string problem;  // why rows cannot go in (a missing column that could not be added)
     };
 
     void connect() {
@@ -66,6 +90,32 @@ private:
             sqlite3_free(message);
             throw export_error("SQLite: " + why + " (in: " + sql.substr(0, 80) + ")");
         }
+    }
+
+    // What SQLite says about the row itself: a constraint (a CHECK, NOT NULL
+    // or UNIQUE of the user's, a trigger's RAISE), a type, a size. Anything
+    // else (busy, locked, I/O, full, read-only) is retried.
+    static bool refuses_row(int code) {
+        switch (code & 0xff) {
+            case SQLITE_CONSTRAINT:
+            case SQLITE_MISMATCH:
+            case SQLITE_TOOBIG:
+            case SQLITE_RANGE: return true;
+            default: return false;
+        }
+    }
+
+    // The columns table `name` has in the file.
+    std::set<std::string> existing_columns(const std::string& name) {
+        std::set<std::string> out;
+        statement s = prepare("SELECT name FROM pragma_table_info(?)");
+        sqlite3_bind_text(s.get(), 1, name.c_str(), -1, SQLITE_TRANSIENT);
+        int rc;
+        while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+            out.emplace(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+        }
+        if (rc != SQLITE_DONE) throw export_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+        return out;
     }
 
     statement prepare(const std::string& sql) {
@@ -102,6 +152,21 @@ private:
         }
         create += ", PRIMARY KEY (topic_id, ts_us, seq))";
         exec(create);
+        // A table made for an earlier configuration lacks the columns a route gained since.
+        const auto existing = existing_columns(name);
+        for (const auto& c : t.columns) {
+            if (existing.contains(c.name)) continue;
+            const std::string alter = "ALTER TABLE " + quote_identifier(name) + " ADD COLUMN " +
+                                      quote_identifier(c.name) + " " + sql_type_name(c.type);
+            char* message = nullptr;
+            const int rc = sqlite3_exec(db_, alter.c_str(), nullptr, nullptr, &message);
+            const std::string why = message ? message : "error";
+            sqlite3_free(message);
+            if (rc == SQLITE_OK) continue;
+            if ((rc & 0xff) != SQLITE_ERROR) throw export_error("SQLite: " + why + " (in: " + alter.substr(0, 80) + ")");
+            t.problem = "SQLite: table " + name + " has no column " + c.name + " and it cannot be added: " + why;
+            return tables_.emplace(name, std::move(t)).first->second;
+        }
         t.insert = prepare(insert + ") VALUES (" + params + ")");
         return tables_.emplace(name, std::move(t)).first->second;
     }
@@ -138,12 +203,17 @@ private:
                 ++index;
             }
         }
-        if (sqlite3_step(s) != SQLITE_DONE) throw export_error(std::string("SQLite insert: ") + sqlite3_errmsg(db_));
+        if (const int rc = sqlite3_step(s); rc != SQLITE_DONE) {
+            const std::string why = std::string("SQLite: ") + sqlite3_errmsg(db_);
+            if (refuses_row(sqlite3_extended_errcode(db_))) throw data_error(why);
+            throw export_error(why);
+        }
     }
 
     std::string path_;
     sqlite3* db_ = nullptr;
     std::map<std::string, table> tables_;
+    std::deque<export_row> rejected_;  // of the last write: copies of rows whose table cannot take them, as misfits
 };
 
 }  // namespace
