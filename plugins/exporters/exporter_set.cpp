@@ -19,7 +19,20 @@ constexpr auto prune_every = std::chrono::seconds(10);
 // A failing prune is logged at most this often.
 constexpr auto prune_log_every = std::chrono::seconds(60);
 
+bool same_route(const config::export_route_config& a, const config::export_route_config& b) {
+    return a.filter == b.filter && a.target == b.target && a.fields == b.fields && a.field_types == b.field_types &&
+           a.field_names == b.field_names && a.all_fields == b.all_fields && a.payload == b.payload && a.key == b.key;
+}
+
 }  // namespace
+
+bool same_exporter_settings(const config::exporter_config& a, const config::exporter_config& b) {
+    return a.name == b.name && a.kind == b.kind && a.url == b.url && a.password_file == b.password_file &&
+           a.password_env == b.password_env && a.batch_size == b.batch_size && a.batch_time_ms == b.batch_time_ms &&
+           a.retry_min_ms == b.retry_min_ms && a.retry_max_ms == b.retry_max_ms && a.start_at_end == b.start_at_end &&
+           a.options == b.options &&
+           std::equal(a.routes.begin(), a.routes.end(), b.routes.begin(), b.routes.end(), same_route);
+}
 
 std::unique_ptr<exporter_set> exporter_set::create(const config::broker_config& cfg, storage::store& store,
                                                    logger& log, std::string& error) {
@@ -72,6 +85,84 @@ std::vector<exporter_status> exporter_set::status() const {
     return all;
 }
 
+void exporter_set::apply(const config::broker_config& next) {
+    std::lock_guard guard(prune_mutex_);
+    // Takes a member out of the list (status() no longer shows it) and stops
+    // it; returns its cursor, which it saved on stopping.
+    const auto take_out = [this](const std::string& name) {
+        member m;
+        {
+            std::lock_guard lock(members_mutex_);
+            const auto it = std::find_if(members_.begin(), members_.end(),
+                                         [&](const member& x) { return x.cfg->name == name; });
+            m = std::move(*it);
+            members_.erase(it);
+        }
+        m.run->stop();
+        return m.run->cursor();
+    };
+    std::vector<std::string> removed;
+    {
+        std::lock_guard lock(members_mutex_);
+        for (const auto& m : members_) {
+            const bool kept = std::any_of(next.exporters.begin(), next.exporters.end(),
+                                          [&](const config::exporter_config& e) { return e.name == m.cfg->name; });
+            if (!kept) removed.push_back(m.cfg->name);
+        }
+    }
+    for (const auto& name : removed) {
+        const auto cursor = take_out(name);
+        log_.notice("Exporter ", name, " removed by the reloaded configuration; its cursor (log position ", cursor,
+                    ") stays in the store.");
+    }
+    for (const auto& e : next.exporters) {
+        std::shared_ptr<const config::exporter_config> running;
+        std::string running_password;
+        {
+            std::lock_guard lock(members_mutex_);
+            for (const auto& m : members_) {
+                if (m.cfg->name == e.name) running = m.cfg, running_password = m.password;
+            }
+        }
+        std::string password, error;
+        if (!read_exporter_password(e, password, error)) {
+            log_.error("Error: ", error, running ? "; the exporter keeps running as it was." : "; it is not started.");
+            continue;
+        }
+        if (running && same_exporter_settings(*running, e) && running_password == password) continue;
+        auto cfg = std::make_shared<const config::exporter_config>(e);
+        // The new sink first: a configuration it refuses leaves the running exporter as it is.
+        auto s = make_sink(*cfg, password, error);
+        if (!s) {
+            log_.error("Error: ", error, running ? "; the exporter keeps running as it was." : "; it is not started.");
+            continue;
+        }
+        std::optional<std::uint64_t> resume_at;
+        if (running) resume_at = take_out(e.name);
+        auto r = std::make_unique<runner>(cfg, store_, log_, std::move(s), resume_at);
+        if (started_) r->start();
+        if (!running) {
+            log_.notice("Exporter ", e.name, " (", e.kind, ") added by the reloaded configuration.");
+        } else if (same_exporter_settings(*running, e)) {
+            log_.notice("Exporter ", e.name, ": its password changed; restarted at log position ", *resume_at, ".");
+        } else {
+            log_.notice("Exporter ", e.name, ": its configuration changed; restarted at log position ", *resume_at,
+                        ".");
+        }
+        std::lock_guard lock(members_mutex_);
+        members_.push_back({std::move(cfg), std::move(password), std::move(r)});
+    }
+    // In the order of the configuration, as at start-up.
+    std::lock_guard lock(members_mutex_);
+    std::stable_sort(members_.begin(), members_.end(), [&](const member& a, const member& b) {
+        const auto at = [&](const member& m) {
+            return std::find_if(next.exporters.begin(), next.exporters.end(),
+                                [&](const config::exporter_config& e) { return e.name == m.cfg->name; });
+        };
+        return at(a) < at(b);
+    });
+}
+
 bool exporter_set::prune() {
     std::lock_guard guard(prune_mutex_);
     std::uint64_t slowest = UINT64_MAX;
@@ -107,6 +198,15 @@ void exporter_set::prune_loop() {
         lock.unlock();
         prune();
         lock.lock();
+    }
+}
+
+void reload_exporters(exporter_set* set, const config::broker_config& next, logger& log) {
+    if (set) {
+        set->apply(next);
+    } else if (!next.exporters.empty()) {
+        log.warning("Warning: exporter lines take effect at restart only: strata started without exporters, so the "
+                    "store keeps no export log for them yet.");
     }
 }
 

@@ -4,13 +4,14 @@ published arrives as rows with the right contents (captured topic levels,
 typed JSON fields, text and bytes payloads, misfits in the error table); a
 database outage of more than 10 s in the middle of a publish stream, and a
 kill -9 of strata in the middle of an export, lose no row and duplicate none;
-a wrong password is reported and retried, not fatal. A row the database
-refuses (a constraint of the user's) goes to the error table and the rest of
-its batch is written; a route that gains a field gets its column, or its rows
-go to the error table saying why."""
+a wrong password is reported and retried, not fatal, and SIGHUP reads the
+password file again. A row the database refuses (a constraint of the user's)
+goes to the error table and the rest of its batch is written; a route that
+gains a field gets its column, or its rows go to the error table saying why."""
 import contextlib
 import datetime
 import json
+import signal
 import sqlite3
 import threading
 import subprocess
@@ -463,3 +464,19 @@ def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
     assert b.alive()
     assert target.query(f"SELECT 1 FROM {t}_readings") == []
 
+
+def test_sighup_reads_the_password_file_again(broker_factory, target, client):
+    """A wrong password: retried, never fatal; the file put right and SIGHUP
+    sent, the exporter restarts with the new password and exports what waited."""
+    if target.kind == "sqlite":
+        pytest.skip("SQLite has no password")
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, password_ok=False)
+    pub = client(b, "p", V5)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+    wait_state(b, "out", "retrying")
+    target.bad_password_file.write_text(PASSWORD + "\n")
+    b.signal(signal.SIGHUP)
+    assert [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", 1)] == [1]
+    assert wait_state(b, "out", "up")["lag"] == 0
+    assert "Exporter out: its password changed; restarted at log position" in b.log()
