@@ -40,6 +40,11 @@ MYSQL_BIND bind_of(enum_field_types type, void* values, bool is_unsigned = false
 
 void throw_mariadb_error(unsigned code, const char* sqlstate, const std::string& message) {
     const std::string_view state = sqlstate ? sqlstate : "";
+    if (code == 1048 /* ER_BAD_NULL_ERROR */ && message.find("'topic_id'") != std::string::npos) {
+        // mariadb_on_duplicate's refusal: not a NULL anyone sent.
+        throw data_error("MariaDB: the row duplicates another on a unique key of the table other than the message's "
+                         "key (topic_id, ts_us, seq)");
+    }
     const bool row = state.starts_with("22") || state.starts_with("23") || state.starts_with("45") ||
                      code == 1153 /* ER_NET_PACKET_TOO_LARGE */ || code == 1301 /* ER_WARN_ALLOWED_PACKET_OVERFLOWED */ ||
                      code == 2020 /* CR_NET_PACKET_TOO_LARGE */;
@@ -54,7 +59,7 @@ mariadb_bulk_insert::mariadb_bulk_insert(MYSQL* db, const std::string& quoted_ta
     for (const auto& c : columns_) sql += ", " + quote_identifier(c.name, '`');
     sql += ") VALUES (?, ?, ?, ?, ?, ?, ?, ?";
     for (std::size_t i = 0; i < columns_.size(); ++i) sql += ", ?";
-    sql += ") ON DUPLICATE KEY UPDATE topic_id = topic_id";
+    sql += std::string(")") + mariadb_on_duplicate;
     stmt_ = mysql_stmt_init(db);
     if (!stmt_) throw export_error("MariaDB: out of memory");
     if (mysql_stmt_prepare(stmt_, sql.data(), sql.size()) != 0) {

@@ -1,7 +1,8 @@
 // MariaDB and MySQL (libmariadb). Tables as sql_mapping.hpp describes, created
 // if missing; each batch is one transaction of INSERTs with ON DUPLICATE KEY
 // UPDATE as a no-op on the primary key (topic_id, ts_us, seq), so a replayed
-// batch changes nothing. A MariaDB server gets them as bulk executions of a
+// batch changes nothing (mariadb_on_duplicate: a duplicate on another unique
+// key is a refusal). A MariaDB server gets them as bulk executions of a
 // prepared statement (mariadb_bulk.hpp); a server without the bulk protocol
 // (MySQL) as multi-row INSERT text, a few thousand rows per statement.
 // Connection, read and write timeouts keep a vanished server from holding the
@@ -102,6 +103,12 @@ private:
                                url_.user + ": " + why);
         }
         query("SET time_zone = '+00:00'");
+        // Strict, whatever the server's default: a value that does not fit
+        // is refused (and goes to the error table) instead of being changed
+        // with a warning, and mariadb_on_duplicate's NULL is refused instead
+        // of becoming a 0 in the other row.
+        query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, IF(@@SESSION.sql_mode = '', '', ','), "
+              "'STRICT_ALL_TABLES')");
         bulk_ = bulk_allowed_ && speaks_bulk_protocol();
     }
 
@@ -202,7 +209,7 @@ private:
                            " (topic_id, ts_us, seq, ts, topic, client_id, qos, `retain`";
         for (const auto& c : columns) head += ", " + quote_identifier(c.name, '`');
         head += ") VALUES ";
-        const std::string tail = " ON DUPLICATE KEY UPDATE topic_id = topic_id";
+        const std::string tail = mariadb_on_duplicate;
         std::string sql = head;
         bool first = true;
         for (const auto* row : rows) {

@@ -1,7 +1,8 @@
 // PostgreSQL (libpq). Tables as sql_mapping.hpp describes, created if missing
 // (timestamptz, jsonb, bytea); each batch is one transaction of multi-row
-// INSERT ... ON CONFLICT DO NOTHING on the primary key (topic_id, ts_us, seq),
-// so a replayed batch changes nothing. A row with U+0000 in a text or JSON
+// INSERT ... ON CONFLICT (topic_id, ts_us, seq) DO NOTHING, so a replayed
+// batch changes nothing (and only that conflict is ignored: a row a unique
+// index of the user's refuses is a refusal, not a row already there). A row with U+0000 in a text or JSON
 // value, which PostgreSQL cannot store, goes to the error table. A row the
 // server refuses (SQLSTATE classes 22 and 23, a trigger's exception, ...) is a
 // data_error, which the runner isolates; a column a route gained is added to
@@ -254,7 +255,7 @@ private:
         std::string head = "INSERT INTO " + quote_identifier(name) + " (topic_id, ts_us, seq, ts, topic, client_id, qos, retain";
         for (const auto& c : columns) head += ", " + quote_identifier(c.name);
         head += ") VALUES ";
-        const std::string tail = " ON CONFLICT DO NOTHING";
+        const std::string tail = " ON CONFLICT (topic_id, ts_us, seq) DO NOTHING";
         std::string sql = head;
         bool first = true;
         for (const auto* row : rows) {

@@ -1,7 +1,9 @@
 // SQLite (libsqlite3): the database file at exporter_url, for single-box
 // deployments. Tables as sql_mapping.hpp describes; each batch is one
-// transaction of INSERT OR IGNORE on the message key, so a replayed batch
-// leaves every row once. A row SQLite refuses (a constraint or a trigger of
+// transaction of INSERT ... ON CONFLICT (the message key) DO NOTHING, so a
+// replayed batch leaves every row once. (Not INSERT OR IGNORE: that also
+// skips, without a word, a row a UNIQUE, NOT NULL or CHECK constraint of the
+// user's refuses.) A row SQLite refuses (a constraint or a trigger of
 // the user's, a type or size) is a data_error, which the runner isolates; a
 // column a route gained is added to its table (ALTER TABLE ... ADD COLUMN).
 #include <sqlite3.h>
@@ -141,7 +143,7 @@ private:
         std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name) +
                              " (topic_id INTEGER NOT NULL, ts_us INTEGER NOT NULL, seq INTEGER NOT NULL, "
                              "ts TEXT NOT NULL, topic TEXT NOT NULL, client_id TEXT, qos INTEGER, retain INTEGER";
-        std::string insert = "INSERT OR IGNORE INTO " + quote_identifier(name) +
+        std::string insert = "INSERT INTO " + quote_identifier(name) +
                              " (topic_id, ts_us, seq, ts, topic, client_id, qos, retain";
         std::string params = "?,?,?,?,?,?,?,?";
         t.columns = table_columns(name, route);
@@ -167,7 +169,7 @@ private:
             t.problem = "SQLite: table " + name + " has no column " + c.name + " and it cannot be added: " + why;
             return tables_.emplace(name, std::move(t)).first->second;
         }
-        t.insert = prepare(insert + ") VALUES (" + params + ")");
+        t.insert = prepare(insert + ") VALUES (" + params + ") ON CONFLICT (topic_id, ts_us, seq) DO NOTHING");
         return tables_.emplace(name, std::move(t)).first->second;
     }
 

@@ -332,6 +332,51 @@ def test_a_route_that_gains_a_field_adds_the_column(broker_factory, target, clie
     assert exporters(b)["out"]["error_rows"] == 0
 
 
+def test_a_row_a_unique_index_of_the_users_refuses_is_not_dropped(broker_factory, target, client):
+    """The writes ignore a row whose message key is there already (a replay).
+    They ignored a conflict on any unique index, so a row a unique index of
+    the user's refused vanished without a word (INSERT OR IGNORE, ON CONFLICT
+    DO NOTHING, ON DUPLICATE KEY UPDATE). It is a refusal: to the error table."""
+    check_unique_index(broker_factory, target, client)
+
+
+def test_mariadb_without_the_bulk_protocol_a_unique_index_refuses_too(broker_factory, mariadb, tmp_path, client):
+    """Multi-row INSERT text, as a MySQL server gets: on a server that is not
+    in strict mode, MariaDB would turn the refusal into a warning and change
+    the other row; strata's sessions are strict."""
+    target = ServerTarget(mariadb, "mariadb", tmp_path)
+    target.store_dir = tmp_path
+    check_unique_index(broker_factory, target, client, extra=["exporter_option bulk off"])
+
+
+def check_unique_index(broker_factory, target, client, extra=()):
+    t = table_prefix(target)
+    if target.kind == "mariadb":  # a server not in strict mode: strata's sessions are, whatever the default
+        target.server.sql("SET GLOBAL sql_mode = ''")
+    try:
+        b = exporter_broker(broker_factory, target, t, extra=extra)
+        pub = client(b, "p", V5)
+        pub.publish("sensors/r1/temp", json.dumps({"value": 0, "unit": "C"}), qos=1)
+        wait_rows(target, f"SELECT 1 FROM {t}_readings", 1)  # connected: the session has its sql_mode
+    finally:
+        if target.kind == "mariadb":
+            target.server.sql("SET GLOBAL sql_mode = DEFAULT")
+    execute(target, f"CREATE UNIQUE INDEX {t}_one_value ON {t}_readings (value)")
+    for v in (1, 2, 1, 3):
+        pub.publish("sensors/r1/temp", json.dumps({"value": v, "unit": "C"}), qos=1)
+    rows = wait_rows(target, f"SELECT value FROM {t}_readings ORDER BY ts_us", 4)
+    assert [int(float(r[0])) for r in rows] == [0, 1, 2, 3]
+    [(reason,)] = wait_rows(target, f"SELECT reason FROM {t}_readings_errors", 1)
+    expected = {"sqlite": f"SQLite: UNIQUE constraint failed: {t}_readings.value",
+                "mariadb": "MariaDB: the row duplicates another on a unique key of the table other than the "
+                           "message's key (topic_id, ts_us, seq)",
+                "postgresql": f'PostgreSQL: duplicate key value violates unique constraint "{t}_one_value"'}
+    assert reason.startswith(expected[target.kind]), reason
+    state = wait_state(b, "out", "up")
+    assert state["error_rows"] == 1 and state["refused_rows"] == 1, state
+    assert target.query(f"SELECT DISTINCT topic_id > 0 FROM {t}_readings") in ([(1,)], [("1",)], [("t",)])
+
+
 @pytest.mark.parametrize("kind", ["mariadb", "postgresql"])
 def test_a_column_the_database_does_not_let_strata_add_sends_the_rows_to_the_error_table(broker_factory, kind,
                                                                                          request, tmp_path, client):
