@@ -82,6 +82,14 @@ public:
     // Writes the rows (all of one batch, in log order). Throws export_error;
     // after a throw, the next call may reconnect.
     virtual void write(std::span<const export_row> rows) = 0;
+    // Whether try_write() is there: SQL sinks, whose batches are transactions.
+    virtual bool can_try() const { return false; }
+    // Writes the rows as write() does, then rolls them back: throws what
+    // write() would (data_error for refused rows), keeps nothing. The runner
+    // finds the rows a database refuses with these (cheap: nothing is
+    // committed) and then writes the batch once, rather than committing every
+    // half of it on the way.
+    virtual void try_write(std::span<const export_row> rows) { write(rows); }
     // Drops the connection (after an error, or at shutdown).
     virtual void disconnect() {}
     // How many rows of the last successful write() the sink itself found unfit

@@ -34,7 +34,12 @@ public:
         : url_(std::move(url)), password_(std::move(password)), bulk_allowed_(bulk_allowed) {}
     ~mariadb_sink() override { disconnect(); }
 
-    void write(std::span<const export_row> rows) override {
+    void write(std::span<const export_row> rows) override { write_rows(rows, true); }
+    bool can_try() const override { return true; }
+    void try_write(std::span<const export_row> rows) override { write_rows(rows, false); }
+
+    // One transaction of the rows, committed (`keep`) or rolled back.
+    void write_rows(std::span<const export_row> rows, bool keep) {
         connect();
         rejected_.clear();
         // Rows of one table go in one statement, in log order per table. The
@@ -68,7 +73,7 @@ public:
                 }
                 statement->execute(list);
             }
-            query("COMMIT");
+            query(keep ? "COMMIT" : "ROLLBACK");
         } catch (...) {
             // A server that closed the connection (a packet too large) is connected to again.
             if (db_ && mysql_query(db_, "ROLLBACK") != 0) disconnect();

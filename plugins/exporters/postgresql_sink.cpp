@@ -30,7 +30,12 @@ public:
     postgresql_sink(db_url url, std::string password) : url_(std::move(url)), password_(std::move(password)) {}
     ~postgresql_sink() override { disconnect(); }
 
-    void write(std::span<const export_row> rows) override {
+    void write(std::span<const export_row> rows) override { write_rows(rows, true); }
+    bool can_try() const override { return true; }
+    void try_write(std::span<const export_row> rows) override { write_rows(rows, false); }
+
+    // One transaction of the rows, committed (`keep`) or rolled back.
+    void write_rows(std::span<const export_row> rows, bool keep) {
         connect();
         // The tables are made (and given a route's new columns) before the
         // batch's transaction: a rolled-back batch must not take them along.
@@ -55,7 +60,7 @@ public:
         exec("BEGIN");
         try {
             for (const auto& [name, list] : by_table) insert(name, list);
-            exec("COMMIT");
+            exec(keep ? "COMMIT" : "ROLLBACK");
         } catch (...) {
             if (conn_ && PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
             throw;

@@ -257,10 +257,15 @@ void runner::count_undecodable(std::uint64_t n, const std::string& last_key, con
     last_undecodable_log_ = now;
 }
 
-runner::attempt runner::write_until_done(std::span<const export_row> rows, tally& t, std::string& refusal) {
+runner::attempt runner::write_until_done(std::span<const export_row> rows, tally& t, std::string& refusal,
+                                         bool trial) {
     auto wait = std::chrono::milliseconds(cfg_->retry_min_ms);
     for (;;) {
         try {
+            if (trial) {
+                sink_->try_write(rows);
+                return attempt::written;
+            }
             sink_->write(rows);
             t.rejected += sink_->rejected_rows();
             t.refused += sink_->refused_rows();
@@ -304,6 +309,21 @@ bool runner::write_batch(std::span<export_row> rows, tally& t) {
         case attempt::refused: break;
     }
     if (rows.size() == 1) return write_refused_row(rows.front(), std::move(refusal), t);
+    if (sink_->can_try()) {
+        // Find the refused rows by trying halves that the database rolls
+        // back (no commit, no sync), then write the batch once, the refused
+        // rows to the error table: one commit instead of one per half.
+        std::vector<std::pair<std::size_t, std::string>> found;
+        if (!find_refused(rows, 0, found, t)) return false;
+        if (!found.empty()) {
+            for (auto& [i, why] : found) refuse(rows[i], std::move(why), t);
+            switch (write_until_done(rows, t, refusal)) {
+                case attempt::written: return true;
+                case attempt::stopped: return false;
+                case attempt::refused: break;  // rows refused only together (a unique value twice): halves below
+            }
+        }
+    }
     // Halves, in log order: a row the database takes is written with its
     // half; the refused ones end up alone. A crash in the middle replays the
     // whole batch, which the idempotent writes make harmless (the refused rows
@@ -312,13 +332,37 @@ bool runner::write_batch(std::span<export_row> rows, tally& t) {
     return write_batch(rows.first(half), t) && write_batch(rows.subspan(half), t);
 }
 
+bool runner::find_refused(std::span<export_row> rows, std::size_t offset,
+                          std::vector<std::pair<std::size_t, std::string>>& found, tally& t) {
+    // `rows` as a whole was refused: try each half (the first call's halves,
+    // then the refused halves' halves) down to single rows.
+    const auto half = rows.size() / 2;
+    for (const auto& [part, at] : {std::pair(rows.first(half), offset), std::pair(rows.subspan(half), offset + half)}) {
+        std::string refusal;
+        switch (write_until_done(part, t, refusal, true)) {
+            case attempt::written: break;
+            case attempt::stopped: return false;
+            case attempt::refused:
+                if (part.size() == 1) found.emplace_back(at, std::move(refusal));
+                else if (!find_refused(part, at, found, t)) return false;
+        }
+    }
+    return true;
+}
+
+void runner::refuse(export_row& row, std::string refusal, tally& t) {
+    if (!row.error.empty()) return;  // already a misfit: its error table refused it (write_refused_row copes)
+    refusal = reason_text(refusal);
+    const auto raw = raw_payload(row.key);
+    make_misfit(row, refusal, raw ? &*raw : nullptr);
+    ++t.refused;
+    if (t.first_refusal.empty()) t.first_refusal = refusal;
+}
+
 bool runner::write_refused_row(export_row& row, std::string refusal, tally& t) {
     refusal = reason_text(refusal);
     if (row.error.empty()) {
-        const auto raw = raw_payload(row.key);
-        make_misfit(row, refusal, raw ? &*raw : nullptr);
-        ++t.refused;
-        if (t.first_refusal.empty()) t.first_refusal = refusal;
+        refuse(row, refusal, t);
     } else {
         // The error table refused the row as well: what it could object to is
         // the payload (its size, most likely). Keep the rest, say why.

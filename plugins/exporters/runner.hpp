@@ -99,12 +99,20 @@ private:
         std::string first_refusal;
     };
     enum class attempt { written, refused, stopped };
-    // Writes `rows`, retrying failures of the connection or the server with a
-    // growing pause; `refused` with the database's message for a data_error.
-    attempt write_until_done(std::span<const export_row> rows, tally& t, std::string& refusal);
+    // Writes `rows` (or, `trial`, tries them: sink::try_write), retrying
+    // failures of the connection or the server with a growing pause;
+    // `refused` with the database's message for a data_error.
+    attempt write_until_done(std::span<const export_row> rows, tally& t, std::string& refusal, bool trial = false);
     // Writes `rows`, splitting them on a data_error until every row is written
     // or in the error table; false when the exporter stops first.
     bool write_batch(std::span<export_row> rows, tally& t);
+    // The rows of `rows` (refused as a whole) the database refuses alone,
+    // with its message, as indexes from `offset`; tries halves, which a sink
+    // that can_try() rolls back. False when the exporter stops first.
+    bool find_refused(std::span<export_row> rows, std::size_t offset,
+                      std::vector<std::pair<std::size_t, std::string>>& found, tally& t);
+    // Makes `row` a misfit with the database's message and its payload as published.
+    void refuse(export_row& row, std::string refusal, tally& t);
     bool write_refused_row(export_row& row, std::string refusal, tally& t);
     // Retries a write that failed for the connection or the server; false when stopping.
     bool back_off(const std::string& why, std::size_t rows, std::chrono::milliseconds& wait);

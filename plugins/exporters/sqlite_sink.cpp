@@ -25,7 +25,21 @@ public:
     explicit sqlite_sink(std::string path) : path_(std::move(path)) {}
     ~sqlite_sink() override { disconnect(); }
 
-    void write(std::span<const export_row> rows) override {
+    void write(std::span<const export_row> rows) override { write_rows(rows, true); }
+    bool can_try() const override { return true; }
+    void try_write(std::span<const export_row> rows) override { write_rows(rows, false); }
+
+    std::uint64_t rejected_rows() const override { return rejected_.size(); }
+
+    void disconnect() override {
+        tables_.clear();  // its statements go before the connection
+        if (db_) sqlite3_close_v2(db_);
+        db_ = nullptr;
+    }
+
+private:
+    // One transaction of the rows, committed (`keep`) or rolled back.
+    void write_rows(std::span<const export_row> rows, bool keep) {
         connect();
         rejected_.clear();
         // The tables first (and a route's new columns), outside the batch's
@@ -47,22 +61,13 @@ public:
         exec("BEGIN IMMEDIATE");
         try {
             for (const auto* row : list) insert(*row);
-            exec("COMMIT");
+            exec(keep ? "COMMIT" : "ROLLBACK");
         } catch (...) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
     }
 
-    std::uint64_t rejected_rows() const override { return rejected_.size(); }
-
-    void disconnect() override {
-        tables_.clear();  // its statements go before the connection
-        if (db_) sqlite3_close_v2(db_);
-        db_ = nullptr;
-    }
-
-private:
     struct statement_deleter {
         void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
     };

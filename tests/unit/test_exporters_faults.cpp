@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <map>
 #include <thread>
 
@@ -288,6 +289,72 @@ TEST_CASE("exporters: rows the database refuses go to the error table; the rest 
     CHECK(s.errors == 0);
     CHECK(b.s->load_cursor("unit") == last);
     CHECK(b.logged("the database refused 4 rows; they are in the TARGET_errors tables") == 1);
+}
+
+// A database with a unique index on the payload that can try rows (as the
+// SQL sinks do, in a transaction rolled back): refuses a row whose payload it
+// holds or that comes twice in one write, and any row starting with "bad".
+class unique_payload_sink final : public ex::sink {
+public:
+    bool can_try() const override { return true; }
+    void try_write(std::span<const ex::export_row> rows) override {
+        ++trials;
+        check(rows);
+    }
+    void write(std::span<const ex::export_row> rows) override {
+        check(rows);
+        ++commits;
+        for (const auto& r : rows) (r.error.empty() ? stored : errors).emplace(r.payload, r.error);
+    }
+    std::map<std::string, std::string> stored, errors;  // payload -> reason
+    int trials = 0, commits = 0;
+
+private:
+    void check(std::span<const ex::export_row> rows) const {
+        std::set<std::string> seen;
+        for (const auto& r : rows) {
+            if (!r.error.empty()) continue;
+            if (r.payload.starts_with("bad")) throw ex::data_error("Fake DB: refused " + r.payload);
+            if (stored.contains(r.payload) || !seen.insert(r.payload).second) {
+                throw ex::data_error("Fake DB: duplicate " + r.payload);
+            }
+        }
+    }
+};
+
+TEST_CASE("exporters: a sink that can try rows finds the refused ones without committing, then writes once") {
+    bench b;
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 64; ++i) payloads.push_back((i % 16 == 5 ? "bad-" : "ok-") + std::to_string(i));
+    REQUIRE(b.publish(payloads));
+    auto owned = std::make_unique<unique_payload_sink>();
+    auto* sink = owned.get();
+    ex::runner r(exporter(), *b.s, *b.log, std::move(owned));
+    r.start();
+    REQUIRE(eventually([&] { return r.status().cursor == b.s->log_end() - 1; }));
+    r.stop();
+    CHECK(sink->commits == 1);  // the batch, once, with its refused rows in the error table
+    CHECK(sink->trials > 0);
+    CHECK(sink->stored.size() == 60);
+    REQUIRE(sink->errors.size() == 4);
+    CHECK(sink->errors["bad-5"] == "Fake DB: refused bad-5");
+    CHECK(r.status().refused_rows == 4);
+}
+
+TEST_CASE("exporters: rows refused only together are found by committing halves") {
+    bench b;
+    // Each "same" row alone is fine; two in one write are not (a unique value twice in a batch).
+    REQUIRE(b.publish({"a", "same", "b", "same", "c"}));
+    auto owned = std::make_unique<unique_payload_sink>();
+    auto* sink = owned.get();
+    ex::runner r(exporter(), *b.s, *b.log, std::move(owned));
+    r.start();
+    REQUIRE(eventually([&] { return r.status().cursor == b.s->log_end() - 1; }));
+    r.stop();
+    CHECK(sink->stored.size() == 4);  // a, same (the first), b, c
+    REQUIRE(sink->errors.size() == 1);
+    CHECK(sink->errors["same"] == "Fake DB: duplicate same");
+    CHECK(r.status().refused_rows == 1);
 }
 
 TEST_CASE("exporters: JSON rows the database refuses keep their payload as published") {
