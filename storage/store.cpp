@@ -401,7 +401,18 @@ void store::run_writer() {
         const auto flushed = db_->Flush(rocksdb::FlushOptions(), all_families());
         if (!flushed.ok() && options_.log) options_.log("flushing the store at stop failed: " + flushed.ToString());
     } else {
-        db_->FlushWAL(options_.mode == durability::fsync);
+        // The last writes to the disk (synced with fsync). A failure is tried
+        // again a few times, and said: the broker is stopping, nothing waits.
+        rocksdb::Status flushed;
+        for (int attempt = 1; attempt <= 3; ++attempt) {
+            flushed = db_->FlushWAL(options_.mode == durability::fsync);
+            if (flushed.ok()) break;
+            if (attempt < 3) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (!flushed.ok() && options_.log) {
+            options_.log("writing the write-ahead log at stop failed 3 times (" + flushed.ToString() +
+                         "): the last writes may be lost if the machine goes down before the system writes them");
+        }
     }
 }
 

@@ -162,9 +162,12 @@ public:
     bool wait_for_log(std::uint64_t seq, std::chrono::milliseconds timeout);
     // An exporter's position: the last log sequence it exported (0: none).
     std::optional<std::uint64_t> load_cursor(std::string_view exporter);
+    // False when RocksDB refused the write (a failed store, a full disk): the
+    // caller logs it and tries again later.
     bool save_cursor(std::string_view exporter, std::uint64_t seq);
-    // Deletes the log entries below `seq` (every exporter is past them); on the writer thread.
-    void prune_log(std::uint64_t seq);
+    // Deletes the log entries below `seq` (every exporter is past them); on
+    // the writer thread. False when the store refused it (it has failed).
+    bool prune_log(std::uint64_t seq);
 
     // The id of a topic, assigning (and queueing for the writer) a new one.
     // Thread-safe; workers cache the answers.

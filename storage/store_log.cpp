@@ -51,16 +51,16 @@ bool store::save_cursor(std::string_view exporter, std::uint64_t seq) {
     return db_->Put(rocksdb::WriteOptions(), cf_cursors_, rocksdb::Slice(exporter.data(), exporter.size()), value).ok();
 }
 
-void store::prune_log(std::uint64_t seq) {
-    on_writer([this, seq] {
+bool store::prune_log(std::uint64_t seq) {
+    return on_writer([this, seq] {
         std::string begin, end;
         put_u64(begin, 0);
         put_u64(end, seq);
         rocksdb::WriteBatch batch;
         batch.DeleteRange(cf_log_, begin, end);
-        write(batch);
-        return std::uint64_t{0};
-    });
+        // write() refuses at once while the store has failed; the caller retries.
+        return std::uint64_t{write(batch) ? 1u : 0u};
+    }) != 0;
 }
 
 }  // namespace strata::storage

@@ -310,6 +310,7 @@ int run_server(const options& opts) {
                     log.error("Error: password or ACL file not reloaded, keeping the current ones: ", error, ".");
                 }
                 plugins.reload(cfg->plugins);
+                exporters::reload_exporters(exporters.get(), *cfg, log);  // docs/exporters.md, "Reloading"
             }
             wait_reload();
         });

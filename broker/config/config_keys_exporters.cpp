@@ -102,7 +102,9 @@ constexpr key_spec table[] = {
             "store, its `$SYS/strata/exporters/NAME/...` topics and its entry in `GET /api/v1/exporters`; KIND is "
             "`mariadb` (or `mysql`), `postgresql`, `mongodb`, `neo4j`, `kafka` or `sqlite`. The `exporter_*` lines "
             "after it configure it. Needs the store (`storage rocksdb`): exporters read the messages from it, each "
-            "after its own cursor, so a database that is down only delays its exporter.",
+            "after its own cursor, so a database that is down only delays its exporter. SIGHUP starts the exporters "
+            "added, stops the ones removed and restarts the ones changed at their cursors (docs/exporters.md, "
+            "Reloading); with no exporter at start-up, exporters take effect at restart.",
     
      .repeatable = true,
      .apply = [](apply_context& c, const key_value& v) -> result {

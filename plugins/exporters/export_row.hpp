@@ -53,6 +53,27 @@ struct export_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Thrown by a sink when the database refused rows of the batch themselves (a
+// constraint, a type, a value, a size: the same rows would fail again), not
+// because of the connection or the server. Nothing of the batch was written
+// (or what was is idempotent). The runner then writes the batch in halves
+// until it has found the refused rows, and writes those to the error table
+// with what() (the database's message) as the reason, so that one bad row
+// never holds back the rows after it (docs/exporters.md, "Rows a database
+// refuses"). Retrying it as a whole would fail forever.
+struct data_error : export_error {
+    using export_error::export_error;
+};
+
+// Turns `row` into a misfit with `reason`: it goes to TARGET_errors. `raw` is
+// the payload as published when known (else the JSON fields, re-serialised).
+void make_misfit(export_row& row, std::string reason, const std::string* raw = nullptr);
+
+// A database's message made fit for a reason column: valid UTF-8 without NUL
+// (what PostgreSQL text takes), at most `limit` bytes (PostgreSQL quotes the
+// whole failing row in some messages).
+std::string reason_text(std::string_view message, std::size_t limit = 1000);
+
 // One database: connects lazily and writes batches. Runs only on its
 // exporter's thread, so it needs no locking and may block.
 class sink {
@@ -61,12 +82,24 @@ public:
     // Writes the rows (all of one batch, in log order). Throws export_error;
     // after a throw, the next call may reconnect.
     virtual void write(std::span<const export_row> rows) = 0;
+    // Whether try_write() is there: SQL sinks, whose batches are transactions.
+    virtual bool can_try() const { return false; }
+    // Writes the rows as write() does, then rolls them back: throws what
+    // write() would (data_error for refused rows), keeps nothing. The runner
+    // finds the rows a database refuses with these (cheap: nothing is
+    // committed) and then writes the batch once, rather than committing every
+    // half of it on the way.
+    virtual void try_write(std::span<const export_row> rows) { write(rows); }
     // Drops the connection (after an error, or at shutdown).
     virtual void disconnect() {}
     // How many rows of the last successful write() the sink itself found unfit
     // for its database (beyond row.error: a document MongoDB would refuse, say)
     // and wrote to the error table instead, so that error_rows counts them.
     virtual std::uint64_t rejected_rows() const { return 0; }
+    // Of those, how many the database itself refused when the sink tried
+    // them (MongoDB's write errors, Kafka's refused records), as opposed to
+    // rows the sink's own checks kept from it: counted in refused_rows too.
+    virtual std::uint64_t refused_rows() const { return 0; }
     // Called from another thread when the exporter stops: a write() waiting on
     // its database in short slices (Kafka's delivery reports, say) gives up
     // at the next one and throws export_error, so that stopping strata does

@@ -22,6 +22,15 @@
 // read-back (a request of the killed process still on its way), and records
 // pushed out of the read-back window by another writer of the same topic.
 // Consumers de-duplicate by the strata.id header.
+//
+// A record Kafka refuses for what it is (over the broker's or the producer's
+// size limit, an invalid record) becomes an error record in TARGET_errors
+// with Kafka's reason (without its value when the size was the problem),
+// instead of an endless retry. A broker judges a whole produce batch, so a
+// record refused among others is sent again alone first: only a record
+// refused alone is refused. These refusals are per record: the sink handles
+// them itself and never throws a data_error (the runner's splitting would
+// produce delivered records again).
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
@@ -74,15 +83,31 @@ public:
         connect();
         delivery_error_.clear();
         possibly_persisted_ = 0;
+        rejected_ = 0;
         if (!same_batch(rows)) new_batch(rows);
         if (unsure_) skip_records_in_kafka(rows);
-        ensure_topics(rows);
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            if (state_[i] == row_state::todo) produce(rows[i], i);
+        // A pass produces what is to do; records refused in it (alone, or as
+        // error records next) make another. Each record is refused at most
+        // twice (among others, then alone), so three passes settle every one.
+        for (int pass = 0; pass < 3; ++pass) {
+            const auto refusals = refusals_;
+            ensure_topics(rows);
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                if (state_[i] == row_state::todo && !alone_[i]) produce(rows[i], i);
+            }
+            // Also for the records of an earlier attempt still in flight (after
+            // an outage): the batch is written only once their reports came.
+            wait_for_reports(rows.size());
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                if (state_[i] != row_state::todo || !alone_[i]) continue;
+                // Nothing else in flight: the broker judges this record by itself.
+                produce(rows[i], i);
+                wait_for_reports(rows.size());
+            }
+            if (refusals_ == refusals) break;
         }
-        wait_for_reports(rows.size());
         std::size_t failed = 0;
-        for (const auto s : state_) failed += s == row_state::todo ? 1 : 0;
+        for (const auto s : state_) failed += s != row_state::delivered ? 1 : 0;
         if (failed > 0) {
             std::string why = "Kafka at " + opts_.bootstrap + ": " + std::to_string(failed) + " of " +
                               std::to_string(rows.size()) + " records not delivered: " + delivery_error_;
@@ -93,9 +118,13 @@ public:
             throw export_error(why);
         }
         // Every record is in Kafka: the runner may advance its cursor.
+        for (const auto& r : refused_) rejected_ += r.empty() ? 0 : 1;
         batch_.clear();
         state_.clear();
     }
+
+    std::uint64_t rejected_rows() const override { return rejected_; }
+    std::uint64_t refused_rows() const override { return rejected_; }
 
     // Keeps the producer (and what it has in flight) across failed batches:
     // librdkafka reconnects by itself, and a new producer would lose the
@@ -126,6 +155,14 @@ private:
         self->error_since_progress_ = true;
     }
 
+    // Kafka's answers about a record itself: over the broker's size limit
+    // (for the topic, or for a batch of records), an invalid record (a
+    // compacted topic's record without a key, say).
+    static bool refuses_record(rd_kafka_resp_err_t err) {
+        return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_INVALID_RECORD;
+    }
+
     void delivered(std::uintptr_t index, const rd_kafka_message_t* m) {
         if (index >= state_.size() || state_[index] != row_state::in_flight) return;  // an abandoned batch's
         --in_flight_;
@@ -136,7 +173,18 @@ private:
             last_error_.clear();
             return;
         }
-        state_[index] = row_state::todo;  // produced again at the next write()
+        state_[index] = row_state::todo;  // produced again (in this write() or the next)
+        if (refuses_record(m->err) && refused_[index].empty()) {
+            if (!alone_[index]) {
+                alone_[index] = 1;  // refused in a batch with others: judged alone next
+            } else {
+                refused_[index] = "Kafka refused the record: " + std::string(rd_kafka_err2str(m->err));
+                cut_[index] = m->err != RD_KAFKA_RESP_ERR_INVALID_RECORD;  // the size: the error record goes without it
+                alone_[index] = 0;
+            }
+            ++refusals_;
+            return;
+        }
         if (delivery_error_.empty()) delivery_error_ = rd_kafka_err2str(m->err);
         if (rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
             ++possibly_persisted_;
@@ -204,15 +252,21 @@ private:
         batch_.resize(rows.size());
         for (std::size_t i = 0; i < rows.size(); ++i) batch_[i] = rows[i].log_seq;
         state_.assign(rows.size(), row_state::todo);
+        refused_.assign(rows.size(), std::string());
+        alone_.assign(rows.size(), 0);
+        cut_.assign(rows.size(), 0);
         in_flight_ = 0;
     }
 
     // Marks delivered the records still to produce that Kafka already has
-    // (by topic and strata.id), reading the topics back.
+    // (by topic and strata.id), reading the topics back: in their route's
+    // topic, or in its error topic (a record a previous run saw refused).
     void skip_records_in_kafka(std::span<const export_row> rows) {
         std::map<std::string, std::size_t> depth;
         for (std::size_t i = 0; i < rows.size(); ++i) {
-            if (state_[i] == row_state::todo) ++depth[record_topic(rows[i])];
+            if (state_[i] != row_state::todo) continue;
+            ++depth[destination_of(rows[i])];
+            if (rows[i].error.empty()) ++depth[rows[i].route->target + "_errors"];
         }
         std::unordered_set<std::string> found;
         try {
@@ -226,16 +280,34 @@ private:
             throw export_error("Kafka at " + opts_.bootstrap + ": " + e.what());
         }
         for (std::size_t i = 0; i < rows.size(); ++i) {
-            if (state_[i] == row_state::todo &&
-                found.contains(kafka_id_key(record_topic(rows[i]), rows[i].unique_id()))) {
+            if (state_[i] != row_state::todo) continue;
+            const auto id = rows[i].unique_id();
+            if (found.contains(kafka_id_key(destination_of(rows[i]), id))) {
                 state_[i] = row_state::delivered;
+            } else if (rows[i].error.empty() && found.contains(kafka_id_key(rows[i].route->target + "_errors", id))) {
+                state_[i] = row_state::delivered;
+                refused_[i] = "refused by Kafka before a restart";  // counted as an error row, as it was
             }
         }
         unsure_ = false;
     }
 
-    static std::string record_topic(const export_row& r) {
-        return destination_of(r);
+    // Where record i goes: its route's topic, or the error topic when the row
+    // did not fit its route or Kafka refused the record.
+    std::string record_topic(std::span<const export_row> rows, std::size_t i) const {
+        return refused_[i].empty() ? destination_of(rows[i]) : rows[i].route->target + "_errors";
+    }
+
+    // Record i as it is produced: the row's record, or its error record.
+    kafka_record record_of(const export_row& row, std::size_t i) const {
+        if (refused_[i].empty()) return make_kafka_record(row);
+        export_row copy = row;
+        make_misfit(copy, refused_[i]);
+        const auto size = copy.payload.size();
+        if (cut_[i]) copy.payload.clear();
+        kafka_record r = make_kafka_record(copy);
+        if (cut_[i]) r.headers.emplace_back("payload_size", std::to_string(size));
+        return r;
     }
 
     // Creates the batch's topics that this producer has not seen yet (an
@@ -245,7 +317,7 @@ private:
         std::set<std::string> wanted;
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (state_[i] != row_state::todo) continue;
-            std::string name = record_topic(rows[i]);
+            std::string name = record_topic(rows, i);
             if (!topics_.contains(name)) wanted.insert(std::move(name));
         }
         if (wanted.empty()) return;
@@ -301,7 +373,7 @@ private:
     }
 
     void produce(const export_row& row, std::size_t index) {
-        const kafka_record r = make_kafka_record(row);
+        const kafka_record r = record_of(row, index);
         // (The producev macros cast their arguments: no expressions in them.)
         const void* key = r.key ? r.key->data() : nullptr;
         const std::size_t key_size = r.key ? r.key->size() : 0;
@@ -325,6 +397,16 @@ private:
                 return;
             }
             rd_kafka_headers_destroy(headers);  // not taken by a failed produce
+            if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && refused_[index].empty()) {
+                // Over the producer's own limit (message.max.bytes): refused
+                // now; the next pass produces its error record (after making
+                // the error topic).
+                refused_[index] = "Kafka refused the record: " + std::string(rd_kafka_err2str(err)) + " (" +
+                                  std::to_string(value_size + key_size) + " bytes, over message.max.bytes)";
+                cut_[index] = 1;
+                ++refusals_;
+                return;
+            }
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 throw export_error("Kafka: cannot produce to " + r.topic + ": " + rd_kafka_err2str(err));
             }
@@ -376,6 +458,11 @@ private:
     // The batch being written: its rows' log positions and how far each got.
     std::vector<std::uint64_t> batch_;
     std::vector<row_state> state_;
+    std::vector<std::string> refused_;  // per row: Kafka's reason; non-empty: produced as an error record
+    std::vector<char> alone_;           // per row: refused among others, to be produced alone
+    std::vector<char> cut_;             // per row: the error record goes without the value (its size)
+    std::uint64_t refusals_ = 0;        // rows newly refused or set alone, ever
+    std::uint64_t rejected_ = 0;        // of the last successful write: rows sent as error records
     std::size_t in_flight_ = 0;
     std::uint64_t progress_ = 0;  // successful delivery reports, ever
     std::string delivery_error_;  // the first failed report of this attempt

@@ -38,6 +38,20 @@ MYSQL_BIND bind_of(enum_field_types type, void* values, bool is_unsigned = false
 
 }  // namespace
 
+void throw_mariadb_error(unsigned code, const char* sqlstate, const std::string& message) {
+    const std::string_view state = sqlstate ? sqlstate : "";
+    if (code == 1048 /* ER_BAD_NULL_ERROR */ && message.find("'topic_id'") != std::string::npos) {
+        // mariadb_on_duplicate's refusal: not a NULL anyone sent.
+        throw data_error("MariaDB: the row duplicates another on a unique key of the table other than the message's "
+                         "key (topic_id, ts_us, seq)");
+    }
+    const bool row = state.starts_with("22") || state.starts_with("23") || state.starts_with("45") ||
+                     code == 1153 /* ER_NET_PACKET_TOO_LARGE */ || code == 1301 /* ER_WARN_ALLOWED_PACKET_OVERFLOWED */ ||
+                     code == 2020 /* CR_NET_PACKET_TOO_LARGE */;
+    if (row) throw data_error(message);
+    throw export_error(message);
+}
+
 mariadb_bulk_insert::mariadb_bulk_insert(MYSQL* db, const std::string& quoted_table, std::vector<sql_column> columns,
                                          bool errors_table)
     : columns_(std::move(columns)), errors_table_(errors_table), texts_(columns_.size()), numbers_(columns_.size()) {
@@ -45,7 +59,7 @@ mariadb_bulk_insert::mariadb_bulk_insert(MYSQL* db, const std::string& quoted_ta
     for (const auto& c : columns_) sql += ", " + quote_identifier(c.name, '`');
     sql += ") VALUES (?, ?, ?, ?, ?, ?, ?, ?";
     for (std::size_t i = 0; i < columns_.size(); ++i) sql += ", ?";
-    sql += ") ON DUPLICATE KEY UPDATE topic_id = topic_id";
+    sql += std::string(")") + mariadb_on_duplicate;
     stmt_ = mysql_stmt_init(db);
     if (!stmt_) throw export_error("MariaDB: out of memory");
     if (mysql_stmt_prepare(stmt_, sql.data(), sql.size()) != 0) {
@@ -66,7 +80,10 @@ void mariadb_bulk_insert::execute(std::span<const export_row* const> rows) {
         bytes += row_bytes(i);
         if (bytes >= max_bytes || i + 1 == rows.size()) {
             bind(first, i + 1 - first);
-            if (mysql_stmt_execute(stmt_) != 0) throw export_error("MariaDB: " + std::string(mysql_stmt_error(stmt_)));
+            if (mysql_stmt_execute(stmt_) != 0) {
+                throw_mariadb_error(mysql_stmt_errno(stmt_), mysql_stmt_sqlstate(stmt_),
+                                    "MariaDB: " + std::string(mysql_stmt_error(stmt_)));
+            }
             first = i + 1;
             bytes = 0;
         }

@@ -17,10 +17,27 @@
 
 namespace strata::exporters {
 
+// Throws the error of a failed MariaDB call: a data_error when the server
+// refused the rows themselves (SQLSTATE class 22: a value out of range, too
+// long or invalid for its type; 23: a CHECK, NOT NULL, UNIQUE or foreign key;
+// 45: a trigger's SIGNAL; a row over max_allowed_packet), else an
+// export_error (the connection, the server, a lock: retried).
+[[noreturn]] void throw_mariadb_error(unsigned code, const char* sqlstate, const std::string& message);
+
+// The end of every INSERT: a row whose message key (topic_id, ts_us, seq) is
+// there already is left as it is (a replayed batch). ON DUPLICATE KEY UPDATE
+// fires for any unique key, and a no-op there would drop, without a word, a
+// row that a unique index of the user's refuses: for such a row the update
+// sets the NOT NULL topic_id to NULL, which strict mode (set by the sink on
+// every connection) refuses (1048), and throw_mariadb_error says what happened.
+constexpr const char* mariadb_on_duplicate =
+    " ON DUPLICATE KEY UPDATE topic_id = IF(topic_id = VALUES(topic_id) AND ts_us = VALUES(ts_us) AND "
+    "seq = VALUES(seq), topic_id, NULL)";
+
 class mariadb_bulk_insert {
 public:
     // Prepares `INSERT INTO table (fixed columns, columns...) VALUES (?, ...)
-    // ON DUPLICATE KEY UPDATE topic_id = topic_id`. Throws export_error.
+    // ON DUPLICATE KEY UPDATE ...` (mariadb_on_duplicate). Throws export_error.
     mariadb_bulk_insert(MYSQL* db, const std::string& quoted_table, std::vector<sql_column> columns, bool errors_table);
     ~mariadb_bulk_insert();
     mariadb_bulk_insert(const mariadb_bulk_insert&) = delete;

@@ -1,14 +1,21 @@
 // MariaDB and MySQL (libmariadb). Tables as sql_mapping.hpp describes, created
 // if missing; each batch is one transaction of INSERTs with ON DUPLICATE KEY
 // UPDATE as a no-op on the primary key (topic_id, ts_us, seq), so a replayed
-// batch changes nothing. A MariaDB server gets them as bulk executions of a
+// batch changes nothing (mariadb_on_duplicate: a duplicate on another unique
+// key is a refusal). A MariaDB server gets them as bulk executions of a
 // prepared statement (mariadb_bulk.hpp); a server without the bulk protocol
 // (MySQL) as multi-row INSERT text, a few thousand rows per statement.
 // Connection, read and write timeouts keep a vanished server from holding the
-// exporter's thread for long; the runner retries.
+// exporter's thread for long; the runner retries. Rows the server refuses (a
+// constraint, a value, a size) are a data_error, which the runner isolates; a
+// column a route gained is added to its table (ALTER TABLE ... ADD COLUMN).
 #include <mysql.h>
 
+#include <algorithm>
+#include <cctype>
+#include <deque>
 #include <map>
+#include <set>
 
 #include "db_url.hpp"
 #include "mariadb_bulk.hpp"
@@ -27,15 +34,34 @@ public:
         : url_(std::move(url)), password_(std::move(password)), bulk_allowed_(bulk_allowed) {}
     ~mariadb_sink() override { disconnect(); }
 
-    void write(std::span<const export_row> rows) override {
+    void write(std::span<const export_row> rows) override { write_rows(rows, true); }
+    bool can_try() const override { return true; }
+    void try_write(std::span<const export_row> rows) override { write_rows(rows, false); }
+
+    // One transaction of the rows, committed (`keep`) or rolled back.
+    void write_rows(std::span<const export_row> rows, bool keep) {
         connect();
+        rejected_.clear();
+        // Rows of one table go in one statement, in log order per table. The
+        // tables are made (and given a route's new columns) first: DDL commits
+        // the transaction it meets in MariaDB.
+        std::map<std::string, std::vector<const export_row*>> by_table;
+        for (const auto& r : rows) {
+            const export_row* row = &r;
+            if (r.error.empty()) {
+                // A table that lacks a route's column and cannot get it: the row goes to the error table.
+                if (const auto& t = table_of(r.route->target, *r.route); !t.problem.empty()) {
+                    row = &rejected_.emplace_back(r);
+                    make_misfit(rejected_.back(), t.problem);
+                }
+            }
+            by_table[destination_of(*row)].push_back(row);
+        }
+        for (const auto& [name, list] : by_table) table_of(name, *list.front()->route);
         query("START TRANSACTION");
         try {
-            // Rows of one table go in one statement, in log order per table.
-            std::map<std::string, std::vector<const export_row*>> by_table;
-            for (const auto& r : rows) by_table[destination_of(r)].push_back(&r);
             for (const auto& [name, list] : by_table) {
-                const auto& columns = columns_of(name, *list.front()->route);
+                const auto& columns = tables_.at(name).columns;
                 if (!bulk_) {
                     insert(name, columns, list);
                     continue;
@@ -47,12 +73,15 @@ public:
                 }
                 statement->execute(list);
             }
-            query("COMMIT");
+            query(keep ? "COMMIT" : "ROLLBACK");
         } catch (...) {
-            if (db_) mysql_query(db_, "ROLLBACK");
+            // A server that closed the connection (a packet too large) is connected to again.
+            if (db_ && mysql_query(db_, "ROLLBACK") != 0) disconnect();
             throw;
         }
     }
+
+    std::uint64_t rejected_rows() const override { return rejected_.size(); }
 
     void disconnect() override {
         bulk_inserts_.clear();  // their statements before their connection
@@ -79,6 +108,12 @@ private:
                                url_.user + ": " + why);
         }
         query("SET time_zone = '+00:00'");
+        // Strict, whatever the server's default: a value that does not fit
+        // is refused (and goes to the error table) instead of being changed
+        // with a warning, and mariadb_on_duplicate's NULL is refused instead
+        // of becoming a 0 in the other row.
+        query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, IF(@@SESSION.sql_mode = '', '', ','), "
+              "'STRICT_ALL_TABLES')");
         bulk_ = bulk_allowed_ && speaks_bulk_protocol();
     }
 
@@ -94,7 +129,8 @@ private:
 
     void query(const std::string& sql) {
         if (mysql_real_query(db_, sql.data(), sql.size()) != 0) {
-            throw export_error("MariaDB: " + std::string(mysql_error(db_)) + " (in: " + sql.substr(0, 80) + ")");
+            throw_mariadb_error(mysql_errno(db_), mysql_sqlstate(db_),
+                                "MariaDB: " + std::string(mysql_error(db_)) + " (in: " + sql.substr(0, 80) + ")");
         }
     }
 
@@ -107,18 +143,59 @@ private:
         }
     }
 
-    const std::vector<sql_column>& columns_of(const std::string& name, const config::export_route_config& route) {
+    struct table {
+        std::vector<sql_column> columns;
+        std::string problem;  // why rows cannot go in (a missing column that could not be added)
+    };
+
+    // Table `name`, created if missing and given the route's columns it lacks.
+    const table& table_of(const std::string& name, const config::export_route_config& route) {
         const auto it = tables_.find(name);
         if (it != tables_.end()) return it->second;
-        auto columns = table_columns(name, route);
+        table t{table_columns(name, route), {}};
         std::string create = "CREATE TABLE IF NOT EXISTS " + quote_identifier(name, '`') +
                              " (topic_id BIGINT UNSIGNED NOT NULL, ts_us BIGINT UNSIGNED NOT NULL, "
                              "seq INT UNSIGNED NOT NULL, ts DATETIME(6) NOT NULL, topic TEXT NOT NULL, "
                              "client_id TEXT, qos TINYINT, `retain` BOOLEAN";  // MQTT strings: 65,535 bytes at most
-        for (const auto& c : columns) create += ", " + quote_identifier(c.name, '`') + " " + type_name(c.type);
+        for (const auto& c : t.columns) create += ", " + quote_identifier(c.name, '`') + " " + type_name(c.type);
         create += ", PRIMARY KEY (topic_id, ts_us, seq), KEY by_time (ts)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
         query(create);
-        return tables_.emplace(name, std::move(columns)).first->second;
+        // A table made for an earlier configuration lacks the columns a route gained since.
+        std::string list = "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+                           "TABLE_NAME = ";
+        append_string(list, name);
+        query(list);
+        std::set<std::string> existing;
+        if (MYSQL_RES* result = mysql_store_result(db_)) {
+            while (MYSQL_ROW r = mysql_fetch_row(result)) existing.emplace(r[0] ? r[0] : "");
+            mysql_free_result(result);
+        } else {
+            throw export_error("MariaDB: " + std::string(mysql_error(db_)));
+        }
+        for (const auto& c : t.columns) {
+            // Case-insensitive in MariaDB, as column names are.
+            const bool has = std::any_of(existing.begin(), existing.end(), [&](const std::string& e) {
+                return e.size() == c.name.size() && std::equal(e.begin(), e.end(), c.name.begin(), [](char a, char b) {
+                           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                       });
+            });
+            if (has) continue;
+            const std::string alter = "ALTER TABLE " + quote_identifier(name, '`') + " ADD COLUMN " +
+                                      quote_identifier(c.name, '`') + " " + type_name(c.type);
+            if (mysql_real_query(db_, alter.data(), alter.size()) == 0) continue;
+            const unsigned code = mysql_errno(db_);
+            const std::string why = mysql_error(db_);
+            if (code == 1060) continue;  // ER_DUP_FIELDNAME: added meanwhile by someone else
+            // The connection, the server going away, a lock: retried. Anything
+            // else (no ALTER privilege, too many columns, a row too wide) is
+            // the table's answer: its rows go to the error table, saying why.
+            const bool transient = (code >= 2000 && code < 3000) || code == 1205 || code == 1213 || code == 1040 ||
+                                   code == 1053 || code == 1927;
+            if (transient) throw export_error("MariaDB: " + why + " (in: " + alter.substr(0, 80) + ")");
+            t.problem = "MariaDB: table " + name + " has no column " + c.name + " and it cannot be added: " + why;
+            break;
+        }
+        return tables_.emplace(name, std::move(t)).first->second;
     }
 
     void append_string(std::string& sql, std::string_view value) {
@@ -137,7 +214,7 @@ private:
                            " (topic_id, ts_us, seq, ts, topic, client_id, qos, `retain`";
         for (const auto& c : columns) head += ", " + quote_identifier(c.name, '`');
         head += ") VALUES ";
-        const std::string tail = " ON DUPLICATE KEY UPDATE topic_id = topic_id";
+        const std::string tail = mariadb_on_duplicate;
         std::string sql = head;
         bool first = true;
         for (const auto* row : rows) {
@@ -181,7 +258,8 @@ private:
     db_url url_;
     std::string password_;
     MYSQL* db_ = nullptr;
-    std::map<std::string, std::vector<sql_column>> tables_;  // created in this connection
+    std::map<std::string, table> tables_;  // created (and checked) in this connection
+    std::deque<export_row> rejected_;  // of the last write: copies of rows whose table cannot take them, as misfits
     bool bulk_allowed_;  // exporter_option bulk (on by default)
     bool bulk_ = false;  // allowed, and the server speaks MariaDB's bulk protocol
     std::map<std::string, std::unique_ptr<mariadb_bulk_insert>> bulk_inserts_;  // per table, in this connection

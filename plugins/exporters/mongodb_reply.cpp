@@ -7,9 +7,23 @@
 
 namespace strata::exporters {
 
+bool mongodb_transient_write_error(int code) {
+    // The retryable write errors of MongoDB's driver specification
+    // (HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress,
+    // PrimarySteppedDown, ExceededTimeLimit, SocketException,
+    // NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+    // NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary, StaleShardVersion,
+    // StaleEpoch, StaleConfig, RetryChangeStream, FailedToSatisfyReadPreference),
+    // and LockTimeout, Unauthorized, LockBusy, MaxTimeMSExpired, WriteConflict,
+    // Interrupted, TransactionTooOld, NoSuchTransaction.
+    constexpr int transient[] = {6,     7,     89,    91,    189,   262,   9001, 10107, 11600, 11602, 13435,
+                                 13436, 63,    150,   13388, 234,   133,   24,   13,    46,    50,    112,
+                                 11601, 225,   251};
+    return std::find(std::begin(transient), std::end(transient), code) != std::end(transient);
+}
+
 bool mongodb_refuses_document(int code) {
-    constexpr int never[] = {2, 22, 52, 53, 56, 57, 121, 10334, 17280};
-    return std::find(std::begin(never), std::end(never), code) != std::end(never);
+    return code != mongodb_duplicate_key && !mongodb_transient_write_error(code);
 }
 
 insert_outcome read_insert_failure(const bson_t& reply, const bson_error_t& error, std::size_t count) {
@@ -35,8 +49,9 @@ insert_outcome read_insert_failure(const bson_t& reply, const bson_error_t& erro
             else if (key == "code") code = static_cast<int>(bson_iter_as_int64(&e));
             else if (key == "errmsg" && BSON_ITER_HOLDS_UTF8(&e)) message = bson_iter_utf8(&e, nullptr);
         }
-        if (code == mongodb_duplicate_key) {
+        if (code == mongodb_duplicate_key && index >= 0 && static_cast<std::size_t>(index) < count) {
             ++out.duplicates;
+            out.duplicate_at.emplace_back(static_cast<std::size_t>(index), message + " (code 11000)");
         } else if (mongodb_refuses_document(code) && index >= 0 && static_cast<std::size_t>(index) < count) {
             out.refused.emplace_back(static_cast<std::size_t>(index), message + " (code " + std::to_string(code) + ")");
         } else if (out.retry.empty()) {

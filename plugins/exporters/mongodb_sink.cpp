@@ -3,9 +3,12 @@
 // `<target>_errors`. Each batch is one unordered insert_many per collection;
 // the _id of a document is the message's key, so a replayed batch only meets
 // duplicate-key errors, which mean "already there" and count as success
-// (mongodb_reply.hpp). A document the server refuses for good goes to
-// `<target>_errors` with the server's reason; any other failure throws, and
-// the runner retries the batch.
+// (mongodb_reply.hpp). A document the server refuses for good (any write
+// error but a passing one, a duplicate key on a unique index of the user's
+// included) goes to `<target>_errors` with the server's reason: MongoDB
+// reports refusals per document, so the sink sorts them out itself and never
+// throws a data_error. Any other failure throws, and the runner retries the
+// batch.
 //
 // exporter_url: mongodb://[USER@]HOST[:PORT]/DATABASE[?OPTIONS] (libmongoc URI
 // options, e.g. authSource=admin, tls=true); the password comes from
@@ -13,6 +16,7 @@
 #include <mongoc/mongoc.h>
 
 #include <map>
+#include <set>
 
 #include "db_url.hpp"
 #include "mongodb_mapping.hpp"
@@ -65,6 +69,7 @@ public:
     void write(std::span<const export_row> rows) override {
         connect();
         rejected_ = 0;
+        refused_ = 0;
         // Documents by collection, in log order within each.
         std::map<std::string, batch> by_collection;
         for (const auto& r : rows) {
@@ -90,12 +95,14 @@ public:
                 const export_row& r = *b.rows[i];
                 errors_of(refused, r).add(mongodb_error_document(r, "MongoDB refused the document: " + reason), r);
                 ++rejected_;
+                ++refused_;
             }
         }
         for (const auto& [name, b] : refused) insert(name, b.docs, b.errors);
     }
 
     std::uint64_t rejected_rows() const override { return rejected_; }
+    std::uint64_t refused_rows() const override { return refused_; }
 
     void disconnect() override {
         for (auto& [name, c] : collections_) mongoc_collection_destroy(c);
@@ -165,11 +172,59 @@ private:
         insert_outcome outcome;
         if (!ok) outcome = read_insert_failure(reply, error, docs.size());
         bson_destroy(&reply);
+        if (outcome.retry.empty()) sort_out_duplicates(c, name, docs, outcome);
         if (outcome.retry.empty() && errors && !outcome.refused.empty()) outcome.retry = outcome.refused.front().second;
         if (!outcome.retry.empty()) {
             throw export_error("MongoDB: insert into " + database_ + "." + name + " failed: " + outcome.retry);
         }
         return std::move(outcome.refused);
+    }
+
+    // A duplicate key on the _id index is a document already there (a
+    // replayed batch); one on another unique index (the user's) is a
+    // refusal, which would otherwise pass for success and lose the row. Told
+    // apart by looking the _ids up: one query, only for a batch that met
+    // duplicates.
+    void sort_out_duplicates(mongoc_collection_t* c, const std::string& name, const std::vector<bson_ptr>& docs,
+                             insert_outcome& outcome) {
+        if (outcome.duplicate_at.empty()) return;
+        const auto id_of = [&](std::size_t i) {
+            bson_iter_t it;
+            if (!bson_iter_init_find(&it, docs[i].get(), "_id") || !BSON_ITER_HOLDS_UTF8(&it)) return std::string();
+            return std::string(bson_iter_utf8(&it, nullptr));
+        };
+        bson_t filter, id, in;
+        bson_init(&filter);
+        bson_append_document_begin(&filter, "_id", 3, &id);
+        bson_append_array_begin(&id, "$in", 3, &in);
+        for (std::size_t n = 0; n < outcome.duplicate_at.size(); ++n) {
+            const std::string key = std::to_string(n);
+            const std::string value = id_of(outcome.duplicate_at[n].first);
+            bson_append_utf8(&in, key.c_str(), static_cast<int>(key.size()), value.c_str(),
+                             static_cast<int>(value.size()));
+        }
+        bson_append_array_end(&id, &in);
+        bson_append_document_end(&filter, &id);
+        bson_t* opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+        mongoc_cursor_t* cursor = mongoc_collection_find_with_opts(c, &filter, opts, nullptr);
+        std::set<std::string> found;
+        const bson_t* doc = nullptr;
+        while (mongoc_cursor_next(cursor, &doc)) {
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) found.emplace(bson_iter_utf8(&it, nullptr));
+        }
+        bson_error_t error;
+        const bool failed = mongoc_cursor_error(cursor, &error);
+        mongoc_cursor_destroy(cursor);
+        bson_destroy(opts);
+        bson_destroy(&filter);
+        if (failed) {
+            outcome.retry = "cannot look up the documents of " + database_ + "." + name + ": " + error.message;
+            return;
+        }
+        for (const auto& [i, message] : outcome.duplicate_at) {
+            if (!found.contains(id_of(i))) outcome.refused.emplace_back(i, message);
+        }
     }
 
     struct batch {
@@ -195,6 +250,7 @@ private:
     mongoc_client_t* client_ = nullptr;
     std::map<std::string, mongoc_collection_t*> collections_;  // of this connection
     std::uint64_t rejected_ = 0;  // of the last write: rows mongodb_document or the server refused
+    std::uint64_t refused_ = 0;   // of those, the server's
 };
 
 }  // namespace

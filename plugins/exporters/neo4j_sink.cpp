@@ -10,7 +10,12 @@
 // Everything is MERGEd on a unique key (topic name, client id, the message's
 // uid "topicid-ts-seq"), batched with UNWIND, so a replayed batch changes
 // nothing. The uniqueness constraints those MERGEs look up are created first:
-// without their indexes every MERGE would scan.
+// without their indexes every MERGE would scan. A transaction Neo4j refuses
+// for what the rows hold (a constraint of the user's, a type: the
+// Neo.ClientError codes refuses_rows() lists) is a data_error, which the runner
+// isolates; Neo.TransientError, Neo.DatabaseError and every other refusal
+// (authentication, a missing database) are retried.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -83,6 +88,19 @@ json property_value(const json& v) {
     }
     for (const auto& e : v) out.push_back(floats && e.is_number() ? json(e.get<double>()) : e);
     return out;
+}
+
+// Neo4j status codes that mean "these rows, never": a constraint of the
+// user's (a uniqueness or existence constraint on a property), a value of a
+// type or range Neo4j refuses. Statement errors that do not depend on the rows
+// (syntax, a missing parameter) would fail every batch, and are not listed.
+bool refuses_rows(std::string_view code) {
+    constexpr std::string_view codes[] = {
+        "Neo.ClientError.Schema.ConstraintValidationFailed", "Neo.ClientError.Statement.ConstraintVerificationFailed",
+        "Neo.ClientError.Statement.TypeError",               "Neo.ClientError.Statement.ArgumentError",
+        "Neo.ClientError.Statement.ArithmeticError",
+    };
+    return std::find(std::begin(codes), std::end(codes), code) != std::end(codes);
 }
 
 std::string property_name(const std::string& name) {
@@ -233,16 +251,19 @@ private:
                                      " IF NOT EXISTS FOR (x:" + quote_name(label) + ") REQUIRE x.uid IS UNIQUE");
             }
         }
-        // Schema changes cannot share a transaction with writes: one request each.
+        // Schema changes cannot share a transaction with writes: one request
+        // each. A refusal there does not depend on the rows: retried.
         try {
-            for (const auto& s : statements) run(json::array({{{"statement", s}}}));
+            for (const auto& s : statements) run(json::array({{{"statement", s}}}), false);
         } catch (...) {
             constrained_.clear();
             throw;
         }
     }
 
-    void run(const json& statements) {
+    // Sends the statements as one transaction; `rows`: they write rows, so a
+    // refusal for what the rows hold is a data_error.
+    void run(const json& statements, bool rows = true) {
         http_reply reply;
         try {
             reply = client_.post_json(target_, json({{"statements", statements}}).dump(), authorization_);
@@ -250,11 +271,12 @@ private:
             throw export_error(where_ + ": " + e.what());
         }
         const auto body = json::parse(reply.body, nullptr, false);
-        std::string neo4j_error;
+        std::string neo4j_error, code;
         if (body.is_object()) {
             if (const auto errors = body.find("errors"); errors != body.end() && errors->is_array() && !errors->empty()) {
                 const auto& e = errors->front();
-                neo4j_error = e.value("code", std::string("error")) + ": " + e.value("message", std::string());
+                code = e.value("code", std::string("error"));
+                neo4j_error = code + ": " + e.value("message", std::string());
             }
         }
         if (reply.status == 401) {
@@ -266,7 +288,10 @@ private:
                                (neo4j_error.empty() ? reply.body.substr(0, 200) : neo4j_error));
         }
         if (body.is_discarded()) throw export_error(where_ + " answered something that is not JSON");
-        if (!neo4j_error.empty()) throw export_error(where_ + ": " + neo4j_error);
+        if (!neo4j_error.empty()) {
+            if (rows && refuses_rows(code)) throw data_error("Neo4j: " + neo4j_error);
+            throw export_error(where_ + ": " + neo4j_error);
+        }
     }
 
     db_url url_;

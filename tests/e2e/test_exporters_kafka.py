@@ -13,6 +13,7 @@ module by servers_kafka.py), read back with Kafka's own Java consumer:
 - a backlog of 10,000 messages is exported whole (rows/s printed)."""
 import collections
 import json
+import os
 import shutil
 import signal
 import socket
@@ -266,6 +267,42 @@ def test_batch_already_in_kafka_is_not_sent_again(broker_factory, tmp_path, kafk
     records, values, ids = readings(kafka, f"{t}.readings", 35)
     assert sorted(values) == list(range(35)), sorted(values)
     assert len(set(ids)) == 35
+
+
+def test_records_over_a_size_limit_become_error_records(broker_factory, tmp_path, kafka, client):
+    """A record over the producer's limit (librdkafka's message.max.bytes,
+    1,000,000 bytes by default: refused before it is sent) or over the
+    broker's (1 MiB by default: refused by Kafka, here past a producer whose
+    own limit is raised) used to be retried forever, holding back every
+    record after it. It becomes an error record in TARGET_errors, without its
+    value, with Kafka's reason and the size; the records around it are
+    written once each."""
+    t = prefix()
+    lines = ["storage rocksdb", f"storage_path {tmp_path / t}", "http_listener 0 127.0.0.1"]
+    for name, extra in (("out", []), ("wide", ["exporter_option rdkafka.message.max.bytes 3000000"])):
+        lines += [f"exporter {name} kafka", f"exporter_url {kafka.bootstrap}", "exporter_batch_time 200",
+                  "exporter_retry_min 100", "exporter_retry_max 1000", f"exporter_route raw/# {t}.{name} payload=bytes",
+                  *extra]
+    b = broker_factory(conf_lines=lines)
+    pub = client(b, "p", V5)
+    big = os.urandom(1_100_000)  # random: no compression brings it under the limit
+    for payload in (b"first", big, b"second", b"third"):
+        pub.publish("raw/blob", payload, qos=1)
+    for name in ("out", "wide"):
+        deadline = time.monotonic() + 60
+        while not ((s := exporters(b)[name])["rows"] == 4 and s["lag"] == 0):
+            assert time.monotonic() < deadline, s
+            time.sleep(0.1)
+        assert s["state"] == "up" and s["error_rows"] == 1 and s["refused_rows"] == 1, s
+    topics = kafka.consume_topics([f"{t}.out", f"{t}.out_errors", f"{t}.wide", f"{t}.wide_errors"], at_least=8)
+    for name in ("out", "wide"):
+        assert [r.value for r in topics[f"{t}.{name}"]] == [b"first", b"second", b"third"], name
+        [e] = topics[f"{t}.{name}_errors"]
+        assert not e.value and e.headers["payload_size"] == str(len(big)), e
+        assert e.headers["reason"].startswith("Kafka refused the record: ") and "too large" in e.headers["reason"], e
+        assert e.headers["mqtt.topic"] == "raw/blob"
+    assert "over message.max.bytes" in topics[f"{t}.out_errors"][0].headers["reason"]  # the producer's limit
+    assert "over message.max.bytes" not in topics[f"{t}.wide_errors"][0].headers["reason"]  # the broker's
 
 
 def test_unreachable_bootstrap_server_is_reported_and_retried(broker_factory, tmp_path, client):

@@ -151,6 +151,29 @@ def test_exporting_again_keeps_every_document_once(broker_factory, ferretdb, db,
     assert docs == first  # the same 40 documents, none twice, the deleted ones back as they were
 
 
+def test_a_document_a_unique_index_of_the_users_refuses_goes_to_the_error_collection(broker_factory, ferretdb, db,
+                                                                                      client, tmp_path):
+    """A duplicate key on the _id index is a document already there (a replay);
+    one on a unique index of the user's is a refusal. It was taken for the
+    first and the document lost without a word; it goes to the error
+    collection with the server's reason, and the documents after it arrive."""
+    t = prefix()
+    db[f"{t}_readings"].create_index("value", unique=True)
+    b = exporter_broker(broker_factory, tmp_path, ferretdb.url(), t)
+    pub = client(b, "p", V5)
+    for v in (1, 2, 1, 3):
+        pub.publish("sensors/r1/temp", json.dumps({"value": v, "unit": "C"}), qos=1)
+    docs = wait_docs(db[f"{t}_readings"], 3)
+    assert [d["value"] for d in docs] == [1, 2, 3]
+    errors = wait_docs(db[f"{t}_readings_errors"], 1)
+    assert errors[0]["reason"].startswith("MongoDB refused the document: E11000 duplicate key"), errors
+    assert errors[0]["reason"].endswith("(code 11000)"), errors
+    assert json.loads(bytes(errors[0]["payload"])) == {"value": 1, "unit": "C"}
+    wait_count(lambda: [1] if exporters(b)["out"]["lag"] == 0 else [], 1, what="lag 0")
+    state = exporters(b)["out"]
+    assert state["state"] == "up" and state["rows"] == 4 and state["error_rows"] == 1, state
+
+
 def test_server_outage_loses_and_duplicates_nothing(broker_factory, ferretdb, db, tmp_path):
     t = prefix()
     b = exporter_broker(broker_factory, tmp_path, ferretdb.url(), t)

@@ -295,3 +295,25 @@ def test_payloads_neo4j_cannot_store_as_given(broker_factory, graph, client):
     errors = wait_nodes(graph, f"{t}_docs_errors", "x.topic, x.reason, x.payload", 1)
     assert errors[0][0] == "docs/b" and "property name" in errors[0][1] and json.loads(errors[0][2]) == {"": 1, "ok": 2}
     assert exporters(b)["out"]["state"] == "up"
+
+
+def test_readings_a_constraint_of_the_users_refuses_go_to_the_error_nodes(broker_factory, graph, client):
+    """A transaction Neo4j refuses for what its rows hold (here a uniqueness
+    constraint the user put on a property) used to be retried forever,
+    holding back every reading after it. The batch is split until the refused
+    reading is found: it becomes an error node with Neo4j's message, the
+    others are written."""
+    t = f"t{next(_labels)}_unique"
+    graph.cypher(f"CREATE CONSTRAINT {t}_one_value IF NOT EXISTS FOR (x:`{t}_readings`) REQUIRE x.value IS UNIQUE")
+    b = exporter_broker(broker_factory, graph, t, extra=["exporter_batch_time 300"])
+    pub = client(b, "p", V5)
+    values = [1, 2, 3, 2, 4, 5, 1, 6]  # within the batch time: one or two batches, with the refused among them
+    for v in values:
+        pub.publish("sensors/r1/temp", json.dumps({"value": v, "unit": "C"}), qos=1)
+    state = wait_exporter(b, lambda s: s["lag"] == 0 and s["rows"] == len(values))
+    assert state["state"] == "up" and state["error_rows"] == 2 and state["refused_rows"] == 2, state
+    readings = wait_nodes(graph, f"{t}_readings", "x.value", 6)
+    assert [r[0] for r in readings] == [1, 2, 3, 4, 5, 6]
+    errors = wait_nodes(graph, f"{t}_readings_errors", "x.reason, x.payload", 2)
+    assert [json.loads(e[1]) for e in errors] == [{"value": 2, "unit": "C"}, {"value": 1, "unit": "C"}]
+    assert all(e[0].startswith("Neo4j: Neo.ClientError.Schema.ConstraintValidationFailed") for e in errors), errors

@@ -4,10 +4,14 @@ published arrives as rows with the right contents (captured topic levels,
 typed JSON fields, text and bytes payloads, misfits in the error table); a
 database outage of more than 10 s in the middle of a publish stream, and a
 kill -9 of strata in the middle of an export, lose no row and duplicate none;
-a wrong password is reported and retried, not fatal."""
+a wrong password is reported and retried, not fatal, and SIGHUP reads the
+password file again. A row the database refuses (a constraint of the user's)
+goes to the error table and the rest of its batch is written; a route that
+gains a field gets its column, or its rows go to the error table saying why."""
 import contextlib
 import datetime
 import json
+import signal
 import sqlite3
 import threading
 import subprocess
@@ -110,10 +114,10 @@ def table_prefix(target):
     return f"t{next(_tables)}_{target.kind}"
 
 
-def exporter_broker(broker_factory, target, prefix, password_ok=True, extra=()):
+def exporter_broker(broker_factory, target, prefix, password_ok=True, extra=(), routes=ROUTES):
     store = target.store_dir / prefix
     lines = ["storage rocksdb", f"storage_path {store}", "http_listener 0 127.0.0.1"]
-    lines += target.conf("out", password_ok) + [r.format(t=prefix) for r in ROUTES] + ["exporter_batch_time 20"]
+    lines += target.conf("out", password_ok) + [r.format(t=prefix) for r in routes] + ["exporter_batch_time 20"]
     lines += list(extra)
     return broker_factory(conf_lines=lines)
 
@@ -221,6 +225,195 @@ def test_text_a_database_cannot_store_goes_to_the_error_table(broker_factory, ta
     assert state["rows"] == 5 and state["error_rows"] == (4 if postgres else 1) and state["lag"] == 0, state
 
 
+REFUSE_BIG_VALUES = {
+    # A rule of the user's that refuses some rows: a trigger (SQLite cannot add a CHECK to a table), a CHECK.
+    "sqlite": "CREATE TRIGGER {t}_small BEFORE INSERT ON {t}_readings WHEN NEW.value >= 1000 "
+              "BEGIN SELECT RAISE(ABORT, 'value {t} too large'); END",
+    "mariadb": "ALTER TABLE {t}_readings ADD CONSTRAINT {t}_small CHECK (value < 1000)",
+    "postgresql": "ALTER TABLE {t}_readings ADD CONSTRAINT {t}_small CHECK (value < 1000)",
+}
+
+
+def execute(target, statement):
+    """Runs DDL as the database's owner (SQLite: another connection to the file)."""
+    if target.kind == "sqlite":
+        with contextlib.closing(sqlite3.connect(target.path, timeout=30)) as db:
+            db.execute(statement)
+            db.commit()
+    else:
+        target.server.sql(statement)
+
+
+def test_rows_the_database_refuses_go_to_the_error_table_and_the_rest_is_written(broker_factory, target, client):
+    """A row refused for a reason strata cannot foresee (here a constraint the
+    user added) used to make its batch fail forever, holding back every row
+    after it. The batch is split until the refused rows are found: they go to
+    the error table with the database's message and their payload as published,
+    the others are written, and the exporter moves on."""
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, extra=["exporter_batch_time 200"])
+    pub = client(b, "p", V5)
+    pub.publish("sensors/r1/temp", json.dumps({"value": -1, "unit": "C"}), qos=1)
+    wait_rows(target, f"SELECT 1 FROM {t}_readings", 1)
+    execute(target, REFUSE_BIG_VALUES[target.kind].format(t=t))
+    big = {5, 17, 18, 33}
+    values = [1000 + i if i in big else i for i in range(40)]
+    for v in values:  # within the batch time: a few batches, each with good and bad rows
+        pub.publish("sensors/r1/temp", json.dumps({"value": v, "unit": "C"}), qos=1)
+    rows = wait_rows(target, f"SELECT value FROM {t}_readings ORDER BY ts_us, seq", 1 + len(values) - len(big))
+    assert [int(float(r[0])) for r in rows] == [-1] + [v for v in values if v < 1000]
+    payload_hex = {"sqlite": "hex(payload)", "mariadb": "HEX(payload)", "postgresql": "encode(payload, 'hex')"}
+    errors = wait_rows(target, f"SELECT reason, {payload_hex[target.kind]} FROM {t}_readings_errors ORDER BY ts_us",
+                       len(big))
+    assert [json.loads(bytes.fromhex(e[1])) for e in errors] == \
+        [{"value": v, "unit": "C"} for v in values if v >= 1000]  # as published
+    expected = {"sqlite": f"SQLite: value {t} too large", "mariadb": f"CONSTRAINT `{t}_small` failed",
+                "postgresql": f'violates check constraint "{t}_small"'}[target.kind]
+    assert all(expected in e[0] for e in errors), errors
+    state = wait_state(b, "out", "up")
+    deadline = time.monotonic() + 30
+    while state["lag"] > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = exporters(b)["out"]
+    assert state["rows"] == 41 and state["error_rows"] == 4 and state["refused_rows"] == 4, state
+    assert state["errors"] == 0 and state["lag"] == 0, state
+    assert "the database refused" in b.log()
+
+
+REFUSE_SEVENTHS = {
+    "sqlite": "CREATE TRIGGER {t}_sevenths BEFORE INSERT ON {t}_readings "
+              "WHEN CAST(NEW.value AS INTEGER) % 7 = 3 BEGIN SELECT RAISE(ABORT, 'a seventh'); END",
+    "mariadb": "ALTER TABLE {t}_readings ADD CONSTRAINT {t}_sevenths CHECK (MOD(value, 7) <> 3)",
+    "postgresql": "ALTER TABLE {t}_readings ADD CONSTRAINT {t}_sevenths CHECK (value::bigint % 7 <> 3)",
+}
+
+
+def test_kill_9_while_refused_rows_are_sorted_out_loses_and_duplicates_nothing(broker_factory, target, client):
+    """Every batch of the stream holds refused rows (a seventh of them), so
+    the kills land while the exporter tries halves and writes refused rows
+    to the error table: after the restarts every acknowledged reading is in
+    the table or in the error table, once."""
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, extra=["exporter_batch_size 50"])
+    client(b, "p", V5).publish("sensors/r1/temp", json.dumps({"value": -1, "unit": "C"}), qos=1)
+    wait_rows(target, f"SELECT 1 FROM {t}_readings", 1)
+    execute(target, REFUSE_SEVENTHS[target.kind].format(t=t))
+    acked = stream_with_kills(b, lambda i: wait_rows(target, f"SELECT 1 FROM {t}_readings_errors", 1 + i))
+    good = {n for n in acked if n % 7 != 3}
+    refused = acked - good
+    values = [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", 1 + len(good), 60)]
+    assert len(values) == len(set(values)), "duplicated rows"
+    assert good <= set(values), f"missing: {sorted(good - set(values))[:10]}"
+    assert not {v for v in values if v % 7 == 3}, "a refused row in the table"
+    payload_hex = {"sqlite": "hex(payload)", "mariadb": "HEX(payload)", "postgresql": "encode(payload, 'hex')"}
+    errors = wait_rows(target, f"SELECT {payload_hex[target.kind]} FROM {t}_readings_errors", len(refused), 60)
+    in_errors = [json.loads(bytes.fromhex(e[0]))["value"] for e in errors]
+    assert len(in_errors) == len(set(in_errors)), "duplicated error rows"
+    assert refused <= set(in_errors), f"missing from the error table: {sorted(refused - set(in_errors))[:10]}"
+
+
+def test_a_route_that_gains_a_field_adds_the_column(broker_factory, target, client):
+    """The configuration changed: the route keeps a field more. Its table,
+    made for the old route, gets the column; rows from before keep NULL."""
+    t = table_prefix(target)
+    wide = ROUTES[0].format(t=t)
+    narrow = wide.replace("fields=value,unit:text", "fields=value")
+    b = exporter_broker(broker_factory, target, t, routes=[narrow] + ROUTES[1:])
+    client(b, "p", V5).publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+    wait_rows(target, f"SELECT value FROM {t}_readings", 1)
+    assert b.stop() == 0
+    # The same store and exporter, the route with a field more (fields=value,unit:text).
+    b.conf_path.write_text(b.conf_path.read_text().replace(narrow, wide))
+    b.start()
+    client(b, "p2", V5).publish("sensors/r1/temp", json.dumps({"value": 2, "unit": "K"}), qos=1)
+    wait_rows(target, f"SELECT value FROM {t}_readings", 2)
+    rows = target.query(f"SELECT value, unit FROM {t}_readings ORDER BY ts_us")
+    assert [(int(float(v)), u) for v, u in rows] in ([(1, None), (2, "K")], [(1, "NULL"), (2, "K")], [(1, ""), (2, "K")])
+    assert exporters(b)["out"]["error_rows"] == 0
+
+
+def test_a_row_a_unique_index_of_the_users_refuses_is_not_dropped(broker_factory, target, client):
+    """The writes ignore a row whose message key is there already (a replay).
+    They ignored a conflict on any unique index, so a row a unique index of
+    the user's refused vanished without a word (INSERT OR IGNORE, ON CONFLICT
+    DO NOTHING, ON DUPLICATE KEY UPDATE). It is a refusal: to the error table."""
+    check_unique_index(broker_factory, target, client)
+
+
+def test_mariadb_without_the_bulk_protocol_a_unique_index_refuses_too(broker_factory, mariadb, tmp_path, client):
+    """Multi-row INSERT text, as a MySQL server gets: on a server that is not
+    in strict mode, MariaDB would turn the refusal into a warning and change
+    the other row; strata's sessions are strict."""
+    target = ServerTarget(mariadb, "mariadb", tmp_path)
+    target.store_dir = tmp_path
+    check_unique_index(broker_factory, target, client, extra=["exporter_option bulk off"])
+
+
+def check_unique_index(broker_factory, target, client, extra=()):
+    t = table_prefix(target)
+    if target.kind == "mariadb":  # a server not in strict mode: strata's sessions are, whatever the default
+        target.server.sql("SET GLOBAL sql_mode = ''")
+    try:
+        b = exporter_broker(broker_factory, target, t, extra=extra)
+        pub = client(b, "p", V5)
+        pub.publish("sensors/r1/temp", json.dumps({"value": 0, "unit": "C"}), qos=1)
+        wait_rows(target, f"SELECT 1 FROM {t}_readings", 1)  # connected: the session has its sql_mode
+    finally:
+        if target.kind == "mariadb":
+            target.server.sql("SET GLOBAL sql_mode = DEFAULT")
+    execute(target, f"CREATE UNIQUE INDEX {t}_one_value ON {t}_readings (value)")
+    for v in (1, 2, 1, 3):
+        pub.publish("sensors/r1/temp", json.dumps({"value": v, "unit": "C"}), qos=1)
+    rows = wait_rows(target, f"SELECT value FROM {t}_readings ORDER BY ts_us", 4)
+    assert [int(float(r[0])) for r in rows] == [0, 1, 2, 3]
+    [(reason,)] = wait_rows(target, f"SELECT reason FROM {t}_readings_errors", 1)
+    expected = {"sqlite": f"SQLite: UNIQUE constraint failed: {t}_readings.value",
+                "mariadb": "MariaDB: the row duplicates another on a unique key of the table other than the "
+                           "message's key (topic_id, ts_us, seq)",
+                "postgresql": f'PostgreSQL: duplicate key value violates unique constraint "{t}_one_value"'}
+    assert reason.startswith(expected[target.kind]), reason
+    state = wait_state(b, "out", "up")
+    assert state["error_rows"] == 1 and state["refused_rows"] == 1, state
+    assert target.query(f"SELECT DISTINCT topic_id > 0 FROM {t}_readings") in ([(1,)], [("1",)], [("t",)])
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "postgresql"])
+def test_a_column_the_database_does_not_let_strata_add_sends_the_rows_to_the_error_table(broker_factory, kind,
+                                                                                         request, tmp_path, client):
+    """The route gained a field, but strata's user may not change the table:
+    its rows go to the error table saying why, instead of a retry forever."""
+    target = ServerTarget(request.getfixturevalue(kind), kind, tmp_path)
+    target.store_dir = tmp_path
+    t = table_prefix(target)
+    if kind == "postgresql":  # a table of another owner, into which strata may write
+        target.server.sql(f"CREATE TABLE {t}_readings (topic_id bigint NOT NULL, ts_us bigint NOT NULL, "
+                          "seq bigint NOT NULL, ts timestamptz NOT NULL, topic text NOT NULL, client_id text, "
+                          "qos smallint, retain boolean, room text, kind text, value double precision, "
+                          f"PRIMARY KEY (topic_id, ts_us, seq)); GRANT ALL ON {t}_readings TO strata")
+        why = "must be owner of table"
+    else:
+        target.server.sql("REVOKE ALTER ON iot.* FROM 'strata'@'127.0.0.1'")
+        why = "ALTER command denied"
+        execute(target, f"CREATE TABLE {t}_readings (topic_id BIGINT UNSIGNED NOT NULL, ts_us BIGINT UNSIGNED "
+                        "NOT NULL, seq INT UNSIGNED NOT NULL, ts DATETIME(6) NOT NULL, topic TEXT NOT NULL, "
+                        "client_id TEXT, qos TINYINT, `retain` BOOLEAN, room LONGTEXT, kind LONGTEXT, value DOUBLE, "
+                        "PRIMARY KEY (topic_id, ts_us, seq))")
+    try:
+        b = exporter_broker(broker_factory, target, t)
+        pub = client(b, "p", V5)
+        pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+        pub.publish("logs/app", "still exported", qos=1)
+        errors = wait_rows(target, f"SELECT reason FROM {t}_readings_errors", 1)
+        assert f"has no column unit and it cannot be added: " in errors[0][0] and why in errors[0][0], errors
+        wait_rows(target, f"SELECT 1 FROM {t}_logs", 1)
+        state = wait_state(b, "out", "up")
+        assert state["error_rows"] == 1 and state["errors"] == 0, state
+        assert target.query(f"SELECT 1 FROM {t}_readings") == []
+    finally:
+        if kind == "mariadb":
+            target.server.sql("GRANT ALTER ON iot.* TO 'strata'@'127.0.0.1'")
+
+
 def test_the_longest_topics_client_ids_and_text_are_stored_whole(broker_factory, target, client):
     """MQTT strings go up to 65,535 bytes and payloads far beyond: a column too
     narrow for one would fail its batch, and every batch after it, forever."""
@@ -315,3 +508,20 @@ def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
     assert "cannot connect" in b.log()
     assert b.alive()
     assert target.query(f"SELECT 1 FROM {t}_readings") == []
+
+
+def test_sighup_reads_the_password_file_again(broker_factory, target, client):
+    """A wrong password: retried, never fatal; the file put right and SIGHUP
+    sent, the exporter restarts with the new password and exports what waited."""
+    if target.kind == "sqlite":
+        pytest.skip("SQLite has no password")
+    t = table_prefix(target)
+    b = exporter_broker(broker_factory, target, t, password_ok=False)
+    pub = client(b, "p", V5)
+    pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
+    wait_state(b, "out", "retrying")
+    target.bad_password_file.write_text(PASSWORD + "\n")
+    b.signal(signal.SIGHUP)
+    assert [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", 1)] == [1]
+    assert wait_state(b, "out", "up")["lag"] == 0
+    assert "Exporter out: its password changed; restarted at log position" in b.log()

@@ -160,6 +160,17 @@ TEST_CASE("exporters: MongoDB insert replies") {
         CHECK(out.retry.empty());
         CHECK(out.duplicates == 2);
         CHECK(out.refused.empty());
+        // Which ones: the sink looks their _ids up (a duplicate on another unique index is a refusal).
+        REQUIRE(out.duplicate_at.size() == 2);
+        CHECK(out.duplicate_at[1] == std::pair<std::size_t, std::string>{2, "dup (code 11000)"});
+    }
+    SUBCASE("a write error of a code not known to pass refuses the document, not the batch") {
+        const auto r = reply(R"({"insertedCount": 2, "writeErrors": [
+            {"index": 1, "code": 4242, "errmsg": "a new refusal"}]})");
+        const auto out = read_insert_failure(*r, error, 3);
+        CHECK(out.retry.empty());
+        REQUIRE(out.refused.size() == 1);
+        CHECK(out.refused[0].second == "a new refusal (code 4242)");
     }
     SUBCASE("a document refused for good: to the error collection, with the reason") {
         const auto r = reply(R"({"insertedCount": 1, "writeErrors": [
@@ -191,8 +202,10 @@ TEST_CASE("exporters: MongoDB insert replies") {
         CHECK(read_insert_failure(*r, error, 3).retry.starts_with("write concern"));
     }
     CHECK(mongodb_refuses_document(57));
+    CHECK(mongodb_refuses_document(4242));
     CHECK_FALSE(mongodb_refuses_document(11000));
-    CHECK_FALSE(mongodb_refuses_document(6));  // HostUnreachable: transient
+    CHECK_FALSE(mongodb_refuses_document(6));    // HostUnreachable: transient
+    CHECK_FALSE(mongodb_refuses_document(112));  // WriteConflict: transient
 }
 
 TEST_CASE("exporters: MongoDB exporter_url") {
