@@ -101,7 +101,8 @@ class Kafka:
         (self.dir / "log4j2.properties").write_text(self.SERVER_LOG4J)
         (self.dir / "client-log4j2.properties").write_text(self.CLIENT_LOG4J)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        run_checked(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties),
+        # StorageTool reads an id starting with "-" as an option; in --cluster-id=ID it is a value whatever it starts with.
+        run_checked(self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.properties),
                                heap="256m", log4j="client-log4j2.properties"),
                     "Kafka's StorageTool format", timeout=120)
         self.start()
