@@ -7,6 +7,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/thread_name.hpp"
+
 namespace strata {
 namespace {
 
@@ -28,57 +30,128 @@ int syslog_priority(config::log_type t) {
     }
 }
 
-}  // namespace
-
-logger::logger(const config::log_config& cfg) : types_(cfg.types), cfg_(cfg) { open_file(); }
-
-logger::~logger() {
-    if (file_fd_ >= 0) ::close(file_fd_);
+std::string timestamp(const config::log_config& cfg) {
+    if (!cfg.timestamp) return {};
+    const std::time_t secs = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    if (cfg.timestamp_format.empty()) return std::to_string(secs) + ": ";
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    char buf[128];
+    const auto n = std::strftime(buf, sizeof buf, cfg.timestamp_format.c_str(), &tm);
+    return std::string(buf, n) + ": ";
 }
 
-void logger::open_file() {
+}  // namespace
+
+logger::logger(const config::log_config& cfg)
+    : types_(cfg.types), cfg_(std::make_shared<const config::log_config>(cfg)) {
+    thread_ = std::thread([this] {
+        name_this_thread("strata-log");
+        run();
+    });
+}
+
+logger::~logger() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
     if (file_fd_ >= 0) ::close(file_fd_);
-    file_fd_ = -1;
-    if (!cfg_.file.empty()) file_fd_ = ::open(cfg_.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
 void logger::reconfigure(const config::log_config& cfg) {
-    std::lock_guard lock(mutex_);
-    cfg_ = cfg;
+    cfg_.store(std::make_shared<const config::log_config>(cfg));
     types_.store(cfg.types, std::memory_order_relaxed);
-    open_file();
+    {
+        std::lock_guard lock(mutex_);
+        reopen_ = true;
+    }
+    wake_.notify_one();
 }
 
-void logger::drop_console() {
-    std::lock_guard lock(mutex_);
-    console_ = false;
-}
+void logger::drop_console() { console_.store(false, std::memory_order_relaxed); }
 
 void logger::emit(config::log_type t, std::string_view text) {
-    std::string line;
-    line.reserve(text.size() + 32);
-    std::lock_guard lock(mutex_);
-    if (cfg_.timestamp) {
-        const auto now = std::chrono::system_clock::now();
-        const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-        if (cfg_.timestamp_format.empty()) {
-            line += std::to_string(secs);
-        } else {
-            std::tm tm{};
-            localtime_r(&secs, &tm);
-            char buf[128];
-            const auto n = std::strftime(buf, sizeof buf, cfg_.timestamp_format.c_str(), &tm);
-            line.append(buf, n);
+    const auto cfg = cfg_.load();
+    pending_line p{t, timestamp(*cfg), 0};
+    p.text_at = p.line.size();
+    p.line.reserve(p.line.size() + text.size() + 1);
+    p.line += text;
+    p.line += '\n';
+    bool was_empty = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (pending_bytes_ + p.line.size() > max_pending_bytes) {
+            ++dropped_;
+            dropped_total_.fetch_add(1, std::memory_order_relaxed);
+            return;
         }
-        line += ": ";
+        was_empty = pending_.empty();
+        pending_bytes_ += p.line.size();
+        pending_.push_back(std::move(p));
     }
-    line += text;
-    line += '\n';
-    const bool default_dest = !cfg_.explicitly_set;
-    if (console_ && (cfg_.to_stderr || default_dest)) write_all(STDERR_FILENO, line);
-    if (console_ && cfg_.to_stdout) write_all(STDOUT_FILENO, line);
-    if (file_fd_ >= 0) write_all(file_fd_, line);
-    if (cfg_.to_syslog) ::syslog(syslog_priority(t), "%.*s", static_cast<int>(text.size()), text.data());
+    // The thread sleeps only with nothing to write: one wake-up per batch.
+    if (was_empty) wake_.notify_one();
+}
+
+void logger::run() {
+    std::vector<pending_line> batch;
+    for (;;) {
+        bool reopen = false;
+        bool stopping = false;
+        std::uint64_t dropped = 0;
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || reopen_ || !pending_.empty(); });
+            batch.swap(pending_);
+            pending_bytes_ = 0;
+            std::swap(reopen, reopen_);
+            std::swap(dropped, dropped_);
+            stopping = stopping_;
+        }
+        const auto cfg = cfg_.load();
+        if (reopen) {
+            if (file_fd_ >= 0) ::close(file_fd_);
+            file_fd_ = -1;
+            if (!cfg->file.empty()) {
+                file_fd_ = ::open(cfg->file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+            }
+        }
+        if (dropped > 0) {
+            std::string text = std::to_string(dropped) +
+                                " log lines were dropped: the log destination did not keep up (nothing else was lost)";
+            pending_line p{config::log_warning, timestamp(*cfg), 0};
+            p.text_at = p.line.size();
+            p.line += text + '\n';
+            batch.push_back(std::move(p));
+        }
+        write_out(*cfg, batch);
+        batch.clear();
+        if (stopping) {
+            std::lock_guard lock(mutex_);
+            if (pending_.empty()) return;
+        }
+    }
+}
+
+void logger::write_out(const config::log_config& cfg, const std::vector<pending_line>& lines) {
+    if (lines.empty()) return;
+    const bool console = console_.load(std::memory_order_relaxed);
+    const bool default_dest = !cfg.explicitly_set;
+    // One write per destination for the whole batch.
+    std::string all;
+    for (const auto& p : lines) all += p.line;
+    if (console && (cfg.to_stderr || default_dest)) write_all(STDERR_FILENO, all);
+    if (console && cfg.to_stdout) write_all(STDOUT_FILENO, all);
+    if (file_fd_ >= 0) write_all(file_fd_, all);
+    if (cfg.to_syslog) {
+        for (const auto& p : lines) {
+            const std::string_view text(p.line.data() + p.text_at, p.line.size() - p.text_at - 1);
+            ::syslog(syslog_priority(p.type), "%.*s", static_cast<int>(text.size()), text.data());
+        }
+    }
 }
 
 }  // namespace strata

@@ -1,4 +1,5 @@
 """Process lifecycle: signals, command line, configuration checking."""
+import os
 import signal
 import socket
 import subprocess
@@ -8,7 +9,7 @@ import pytest
 
 from clients import V311, V5, MqttClient
 from clients import client  # noqa: F401  (fixture)
-from conftest import STRATA_BIN, _free_port
+from conftest import BROKER_KIND, STRATA_BIN, _free_port
 
 
 def _run(args, timeout=10):
@@ -178,3 +179,33 @@ def test_port_option(broker_factory):
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
     assert b.stop() == 0
+
+
+@pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's asynchronous log")
+def test_a_log_destination_that_does_not_keep_up_never_holds_up_clients(broker_factory, client, tmp_path):
+    """The log file is a pipe nobody reads (as a hung disk or a stuck log
+    collector would be): with every packet logged (-v), the broker still
+    answers every publisher, drops the lines that do not fit, and says how
+    many once the pipe is read again."""
+    fifo = tmp_path / "log.pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open, never read until the end
+    try:
+        b = broker_factory(conf_lines=[f"log_dest file {fifo}"])
+        pub = client(b, "chatty", V5)
+        topic = "log/" + "t" * 1000
+        # ~6.5 MB of "Received PUBLISH" lines alone: the pipe holds 64 kB, the logger 4 MB more.
+        for i in range(6000):
+            pub.publish(topic, b"x", qos=1, timeout=10)
+        got = b""
+        deadline = time.monotonic() + 20
+        while b"log lines were dropped" not in got:
+            assert time.monotonic() < deadline, got[-2000:]
+            try:
+                chunk = os.read(reader, 1 << 16)
+            except BlockingIOError:
+                time.sleep(0.05)
+                continue
+            got += chunk
+    finally:
+        os.close(reader)
