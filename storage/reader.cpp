@@ -139,6 +139,7 @@ void reader::refresh() {
     }
     check(it->status());
     if (live_) {
+        retention_ = live_->retention();  // SIGHUP may have changed it
         for (const auto& [id, st] : live_->all_stats()) {
             if (auto k = known_.find(id); k != known_.end()) k->second.stats = st;
         }

@@ -109,6 +109,7 @@ std::string encode_session(const session_record& s) {
     put_u16(out, static_cast<std::uint16_t>(s.username.size()));
     out += s.username;
     put_u16(out, s.listener);
+    put_u32(out, s.incarnation);
     return out;
 }
 
@@ -134,7 +135,9 @@ bool decode_session(std::string_view bytes, session_record& out) {
     if (!c.u8(has_username) || !c.text16(username) || !c.u16(out.listener)) return false;
     out.has_username = has_username != 0;
     out.username = std::string(username);
-    return c.at_end();
+    out.incarnation = 0;
+    if (c.at_end()) return true;  // written before incarnations were kept
+    return c.u32(out.incarnation) && c.at_end();
 }
 
 std::string encode_delivery(const delivery_record& d) {

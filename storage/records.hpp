@@ -53,6 +53,10 @@ struct session_record {
     bool has_username = false;
     std::string username;
     std::uint16_t listener = 0;  // index of the listener it last connected through
+    // Added later still: the session's incarnation (session::incarnation).
+    // Its delivery records carry it in their sequence's top bits; records of
+    // another incarnation are an ended session's. 0 in older records.
+    std::uint32_t incarnation = 0;
 };
 std::string encode_session(const session_record& s);
 bool decode_session(std::string_view bytes, session_record& out);

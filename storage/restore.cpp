@@ -91,9 +91,35 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Delivery records of sessions that ended: of a client id without a session,
+// or of another incarnation than its session's. They are what a QoS 2 plan
+// committed after its target session's removal left behind (the running
+// broker deletes them itself, unless it crashed first).
+std::uint64_t remove_ended_sessions_records(store& s, const std::unordered_map<std::string, std::uint32_t>& sessions) {
+    std::unique_ptr<rocksdb::Iterator> d(s.db().NewIterator(rocksdb::ReadOptions(), s.sessions()));
+    rocksdb::WriteBatch batch;
+    std::uint64_t removed = 0;
+    for (d->Seek("d"); d->Valid() && d->key().starts_with("d"); d->Next()) {
+        const auto key = d->key().ToStringView();
+        const auto end = key.find('\0', 1);
+        if (end == std::string_view::npos || key.size() != end + 9) continue;
+        const auto it = sessions.find(std::string(key.substr(1, end - 1)));
+        if (it != sessions.end() && session::incarnation_of(get_u64(key.data() + end + 1)) == it->second) continue;
+        batch.Delete(s.sessions(), d->key());
+        ++removed;
+    }
+    if (removed > 0 && !s.db().Write(rocksdb::WriteOptions(), &batch).ok()) return 0;
+    return removed;
+}
+
+}  // namespace
+
 restore_report restore_into(store& s, core::broker& b) {
     restore_report report;
     message_cache messages(s);
+    std::unordered_map<std::string, std::uint32_t> sessions_kept;  // client id -> incarnation
     const auto workers = static_cast<std::uint32_t>(b.worker_count());
     for (std::size_t i = 0; i < b.worker_count(); ++i) {
         b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i), workers));
@@ -130,6 +156,8 @@ restore_report restore_into(store& s, core::broker& b) {
         const std::size_t home = b.registry().claim(client_id, std::hash<std::string>{}(client_id) % workers);
         core::worker& w = b.worker_at(home);
         session& sess = w.restore_session(client_id, rec.expiry_interval, rec.disconnected_us, rec.protocol_version);
+        sess.set_incarnation(rec.incarnation);
+        sessions_kept[client_id] = rec.incarnation;
         sess.has_username = rec.has_username;
         sess.username = rec.username;
         sess.listener = rec.listener;
@@ -148,6 +176,8 @@ restore_report restore_into(store& s, core::broker& b) {
             pd.retain = dr.retain;
             pd.subscription_ids = dr.subscription_ids;
             pd.journal_seq = get_u64(d->key().data() + deliveries.size());
+            // Another life of this client id left it (see session::set_incarnation).
+            if (session::incarnation_of(pd.journal_seq) != rec.incarnation) continue;
             if (dr.state != delivery_state::released) {
                 pd.msg = messages.get(dr.message);
                 if (!pd.msg) {
@@ -172,6 +202,7 @@ restore_report restore_into(store& s, core::broker& b) {
         sess.set_journal(w.store());
         ++report.sessions;
     }
+    report.ended_sessions_records = remove_ended_sessions_records(s, sessions_kept);
     // Without history, records no session refers to are what a crash left
     // between a session's last use of a message and the message's deletion.
     if (!s.options().keep_history) report.unreferenced_removed = s.remove_unreferenced(messages.keys());

@@ -25,6 +25,7 @@ struct restore_report {
     std::size_t deliveries = 0;
     std::size_t retained = 0;
     std::uint64_t unreferenced_removed = 0;  // without history: records a crash left behind
+    std::uint64_t ended_sessions_records = 0;  // delivery records of sessions that had ended
     std::vector<std::string> warnings;  // records that could not be restored, and why
 };
 

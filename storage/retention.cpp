@@ -23,11 +23,22 @@ std::uint64_t topic_retention_index::seconds_for(std::uint64_t topic_id) {
         if (auto it = cache_.find(topic_id); it != cache_.end()) return it->second;
     }
     const std::string name = topic_name_(topic_id);
+    std::lock_guard lock(mutex_);
     // An id without a name (should not happen) is kept: never delete what we cannot place.
     const std::uint64_t seconds = name.empty() ? 0 : policy_.seconds_for(name);
-    std::lock_guard lock(mutex_);
     cache_[topic_id] = seconds;
     return seconds;
+}
+
+void topic_retention_index::set_policy(retention_policy policy) {
+    std::lock_guard lock(mutex_);
+    policy_ = std::move(policy);
+    cache_.clear();
+}
+
+retention_policy topic_retention_index::policy() {
+    std::lock_guard lock(mutex_);
+    return policy_;
 }
 
 namespace {

@@ -37,10 +37,12 @@ class topic_retention_index {
 public:
     topic_retention_index(retention_policy policy, std::function<std::string(std::uint64_t)> topic_name);
     std::uint64_t seconds_for(std::uint64_t topic_id);
-    const retention_policy& policy() const { return policy_; }
+    // A new policy (SIGHUP), for every later question.
+    void set_policy(retention_policy policy);
+    retention_policy policy();
 
 private:
-    retention_policy policy_;
+    retention_policy policy_;  // guarded by mutex_
     std::function<std::string(std::uint64_t)> topic_name_;
     std::mutex mutex_;
     std::unordered_map<std::uint64_t, std::uint64_t> cache_;

@@ -70,7 +70,20 @@ std::uint64_t now_us() {
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-store::store(store_options options) : options_(std::move(options)) {}
+store::store(store_options options) : options_(std::move(options)) {
+    set_limits(options_.min_free_bytes, options_.max_queued_bytes);
+    has_retention_ = !options_.retention.empty();
+}
+
+void store::set_retention(retention_policy policy) {
+    has_retention_ = !policy.empty();
+    retention_index_->set_policy(std::move(policy));
+}
+
+void store::set_limits(std::uint64_t min_free_bytes, std::uint64_t max_queued_bytes) {
+    min_free_bytes_.store(min_free_bytes, std::memory_order_relaxed);
+    max_queued_bytes_.store(max_queued_bytes, std::memory_order_relaxed);
+}
 
 std::unique_ptr<store> store::open(const store_options& options, std::string& error) {
     std::unique_ptr<store> s(new store(options));
@@ -306,7 +319,8 @@ void store::submit(std::unique_ptr<write_set> set) {
     // little for each record and completion around it.
     set->bytes = set->batch.GetDataSize() + 64 * (set->messages.size() + set->completions.size() + set->parts.size());
     const auto queued = queued_bytes_.fetch_add(set->bytes, std::memory_order_relaxed) + set->bytes;
-    if (options_.max_queued_bytes != 0 && queued >= options_.max_queued_bytes) {
+    const auto bound = max_queued_bytes_.load(std::memory_order_relaxed);
+    if (bound != 0 && queued >= bound) {
         backlogged_.store(true, std::memory_order_relaxed);
     }
     {
@@ -318,7 +332,7 @@ void store::submit(std::unique_ptr<write_set> set) {
 
 void store::committed_bytes(std::uint64_t bytes) {
     const auto queued = queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed) - bytes;
-    if (backlogged_.load(std::memory_order_relaxed) && queued <= options_.max_queued_bytes / 2) {
+    if (backlogged_.load(std::memory_order_relaxed) && queued <= max_queued_bytes_.load(std::memory_order_relaxed) / 2) {
         backlogged_.store(false, std::memory_order_relaxed);
         // Said at most once a minute: under a sustained overload it happens often.
         ++backlog_episodes_;
@@ -370,7 +384,7 @@ void store::run_writer() {
         if (!options_.keep_history) delete_released();
         for (auto& t : tasks) t();
         const auto now = now_us();
-        if (!options_.retention.empty() && now >= next_retention_us_) {
+        if (has_retention_.load(std::memory_order_relaxed) && now >= next_retention_us_) {
             start_retention(now, nullptr);
             next_retention_us_ = now + retention_period_us;
         }

@@ -147,6 +147,11 @@ public:
     store& operator=(const store&) = delete;
 
     const store_options& options() const { return options_; }
+    // SIGHUP: settings that change without a restart. The retention applies
+    // to the next sweep and every query from now on.
+    void set_retention(retention_policy policy);
+    retention_policy retention() const { return retention_index_->policy(); }
+    void set_limits(std::uint64_t min_free_bytes, std::uint64_t max_queued_bytes);
     rocksdb::DB& db() { return *db_; }
     rocksdb::ColumnFamilyHandle* messages() { return cf_messages_; }
     rocksdb::ColumnFamilyHandle* topics() { return cf_topics_; }
@@ -284,6 +289,10 @@ private:
     std::vector<std::function<void()>> writer_tasks_;  // run on the writer thread (purge)
     bool stopping_ = false;
     std::atomic<std::uint64_t> queued_bytes_{0};
+    // options_' values, changeable on SIGHUP.
+    std::atomic<std::uint64_t> min_free_bytes_{0};
+    std::atomic<std::uint64_t> max_queued_bytes_{0};
+    std::atomic<bool> has_retention_{false};
     std::atomic<bool> backlogged_{false};
     std::uint64_t backlog_episodes_ = 0;       // writer thread: since the last report
     std::uint64_t next_backlog_report_us_ = 0;  // writer thread

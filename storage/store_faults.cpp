@@ -119,8 +119,8 @@ void store::check_space() {
     if (!measured) return;
     const std::uint64_t free_bytes = *measured;
     // 10% hysteresis, so that the state does not flap around the threshold.
-    const bool low = space_low_ ? free_bytes < options_.min_free_bytes + options_.min_free_bytes / 10
-                                : free_bytes < options_.min_free_bytes;
+    const auto min_free = min_free_bytes_.load(std::memory_order_relaxed);
+    const bool low = space_low_ ? free_bytes < min_free + min_free / 10 : free_bytes < min_free;
     if (low != space_low_ && options_.log) {
         options_.log(low ? "free space " + std::to_string(free_bytes >> 20) + " MiB is below storage_min_free_space: "
                                "refusing QoS 1/2 publishes and storing no new messages until space returns (sessions are still "

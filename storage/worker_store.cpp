@@ -109,6 +109,7 @@ void worker_store::save_session(const session& s, std::uint8_t protocol_version,
     r.has_username = s.has_username;
     r.username = s.username;
     r.listener = s.listener;
+    r.incarnation = s.incarnation();
     current().batch.Put(store_.sessions(), session_key(s.client_id()), encode_session(r));
 }
 
@@ -179,6 +180,8 @@ void worker_store::delivery_saved(const session& s, const pending_delivery& d, s
     }
     current().batch.Put(store_.sessions(), delivery_key(s.client_id(), d.journal_seq), encode_delivery(r));
 }
+
+void worker_store::remove_record(const std::string& key) { current().batch.Delete(store_.sessions(), key); }
 
 void worker_store::delivery_removed(const session& s, std::uint64_t journal_seq) {
     current().batch.Delete(store_.sessions(), delivery_key(s.client_id(), journal_seq));

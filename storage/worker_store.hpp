@@ -34,6 +34,7 @@ public:
     void save_inbound(const session& s, std::uint16_t packet_id, const message* held) override;
     encoded_record encode_planned(const session& s, const pending_delivery& d) override;
     void write_planned(const message& m, const std::vector<encoded_record>& records) override;
+    void remove_record(const std::string& key) override;
     void remove_inbound(const session& s, std::uint16_t packet_id) override;
     void after_commit(std::function<void(bool)> fn) override;
     void after_stored(std::function<void(bool)> fn) override;

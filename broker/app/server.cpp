@@ -292,6 +292,7 @@ int run_server(const options& opts) {
                         }
                     }
                 }
+                if (store) store->reload(*cfg, *next, log);
                 cfg = std::make_shared<const config::broker_config>(std::move(*next));
                 log.reconfigure(cfg->log);
                 broker.apply_config(cfg);

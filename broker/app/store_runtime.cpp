@@ -31,6 +31,44 @@ std::string store_path(const config::broker_config& cfg) {
     return "strata-data";
 }
 
+namespace {
+
+storage::retention_policy retention_of(const config::broker_config& cfg) {
+    storage::retention_policy p;
+    for (const auto& r : cfg.storage.retention) p.rules.push_back({r.filter, r.seconds});
+    p.default_seconds = cfg.storage.default_retention;
+    return p;
+}
+
+bool same_retention(const config::storage_config& a, const config::storage_config& b) {
+    if (a.default_retention != b.default_retention || a.retention.size() != b.retention.size()) return false;
+    for (std::size_t i = 0; i < a.retention.size(); ++i) {
+        if (a.retention[i].filter != b.retention[i].filter || a.retention[i].seconds != b.retention[i].seconds) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+void store_runtime::reload(const config::broker_config& running, const config::broker_config& next, logger& log) {
+    std::string restart_only;
+    const auto name = [&](bool changed, const char* key) {
+        if (changed) restart_only += (restart_only.empty() ? "" : ", ") + std::string(key);
+    };
+    name(store_path(running) != store_path(next), "storage_path / persistence_location");
+    name(running.storage.mode != next.storage.mode, "storage_durability");
+    name(running.storage.enabled != next.storage.enabled || running.storage.keep_history != next.storage.keep_history,
+         "storage / persistence");
+    if (!restart_only.empty()) log.warning("Warning: ", restart_only, " take effect at restart only.");
+    store_->set_limits(next.storage.min_free_bytes, next.storage.max_queued_bytes);
+    if (!same_retention(running.storage, next.storage)) {
+        store_->set_retention(retention_of(next));
+        log.notice("Retention changed: ", what_is_kept(next, store_path(running)));
+    }
+}
+
 std::string what_is_kept(const config::broker_config& cfg, const std::string& path) {
     static constexpr const char* durability_names[] = {"none", "wal", "fsync"};
     const std::string durability = durability_names[static_cast<int>(cfg.storage.mode)];
@@ -61,8 +99,7 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     storage::store_options options;
     options.path = store_path(cfg);
     options.mode = static_cast<storage::durability>(cfg.storage.mode);
-    for (const auto& r : cfg.storage.retention) options.retention.rules.push_back({r.filter, r.seconds});
-    options.retention.default_seconds = cfg.storage.default_retention;
+    options.retention = retention_of(cfg);
     options.min_free_bytes = cfg.storage.min_free_bytes;
     options.keep_log = !cfg.exporters.empty();
     options.keep_history = cfg.storage.keep_history;
@@ -87,6 +124,9 @@ std::unique_ptr<store_runtime> store_runtime::open(const config::broker_config& 
     log.notice("Store ", options.path, " opened: ", report.sessions, " sessions, ", report.deliveries,
                " queued or in-flight messages, ", report.retained, " retained messages restored.");
     log.notice(what_is_kept(cfg, options.path));
+    if (report.ended_sessions_records > 0) {
+        log.notice("Store: ", report.ended_sessions_records, " delivery records of sessions that had ended removed.");
+    }
     if (report.unreferenced_removed > 0) {
         log.notice("Store: ", report.unreferenced_removed, " messages no session needs any more removed.");
     }

@@ -33,6 +33,9 @@ public:
     ~store_runtime();
 
     storage::store& store() { return *store_; }
+    // SIGHUP: applies the retention and the store's limits of `next`, and logs
+    // one line naming what changed but takes effect at restart only.
+    void reload(const config::broker_config& running, const config::broker_config& next, logger& log);
     // Starts the writer thread.
     void start();
     // After the broker's threads have stopped: hands every worker's last

@@ -68,6 +68,7 @@ void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retai
     if (s.journaled() && qos > 0 && plan.msg->stored_at().topic_id != 0) {
         d.journal_seq = s.reserve_journal_seq();
         auto record = persistence_->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq});
+        d.record_key = record.first;
         std::lock_guard lock(plan.mutex);
         plan.records.push_back(std::move(record));
     }
@@ -87,7 +88,7 @@ void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
         if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
         plan_one(*plan, *p.target, qos, p.retain, p.ids);
     }
-    shared_.route(m->topic(), [&](const shared_member& member) {
+    shared_.route(m->topic(), [&](const shared_member& member, const std::string&) {
         const auto qos = delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos);
         const bool retain = member.options.retain_as_published && m->retain();
         plan->remaining.fetch_add(1, std::memory_order_relaxed);  // balanced by plan_directed's plan_finished()
@@ -152,7 +153,16 @@ void worker::release_route(const message_ref& m, bool committed) {
     if (m->retain()) retained_.apply(m);
     if (node.empty()) return;
     for (auto& d : node.mapped()) {
-        if (session* s = find_session(d.session_id)) s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq);
+        if (session* s = find_session(d.session_id)) {
+            s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq);
+        } else if (!d.record_key.empty() && persistence_) {
+            // The session ended while the plan was being committed: its removal
+            // reached the store first, so the record written with the plan is
+            // an orphan. (Its incarnation keeps a later session of the same
+            // client id from ever taking it, even across a crash before this.)
+            persistence_->remove_record(d.record_key);
+            schedule_flush();
+        }
     }
 }
 

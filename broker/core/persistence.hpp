@@ -57,6 +57,9 @@ public:
     // `m` is the message the records refer to: without history, its record
     // goes into the same set when no record has written it yet.
     virtual void write_planned(const message& m, const std::vector<encoded_record>& records) = 0;
+    // A planned record whose session ended before the plan was committed:
+    // it goes (the session's own removal came before it reached the store).
+    virtual void remove_record(const std::string& key) = 0;
 
     // Runs `fn` on this worker once everything written so far is committed.
     // When the store has failed, the writer keeps these records (session

@@ -25,6 +25,12 @@ void worker::publish(message* raw, std::string_view client_id, std::function<voi
         persistence_->store_message(*m, client_id, std::move(ack));
         if (m->retain()) persistence_->retained(*m);
         schedule_flush();
+    } else if (persistence_ && ack) {
+        // Nothing to keep (a plugin rewrote the message onto $SYS): still
+        // acknowledged, after what this client sent before is committed, so
+        // its acknowledgements keep their order [MQTT-4.6.0-2].
+        persistence_->after_commit(std::move(ack));
+        schedule_flush();
     }
     distribute(message_ref(std::move(m)));
 }
@@ -108,25 +114,68 @@ void worker::match_local(const message_ref& m) {
 }
 
 void worker::route_shared(const message_ref& m) {
-    shared_.route(m->topic(), [&](const shared_member& member) {
-        directed_delivery d{m, member.session_id,
-                            delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
-                            member.options.retain_as_published && m->retain(), member.subscription_id};
-        if (member.worker == index_) {
-            deliver_directed(d);
-        } else {
-            // The member's worker commits its delivery record too before the
-            // publisher is acknowledged: one more part to wait for.
-            if (m->commit()) m->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
-            outboxes_[member.worker].directed.push_back(std::move(d));
-            schedule_flush();
+    shared_.route(m->topic(), [&](const shared_member& member, const std::string& group_key) {
+        hand_to_member(m, member, group_key, 0);
+    });
+}
+
+void worker::hand_to_member(const message_ref& m, const shared_member& member, const std::string& group_key,
+                            std::uint8_t reroutes) {
+    directed_delivery d{m,
+                        member.session_id,
+                        delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
+                        member.options.retain_as_published && m->retain(),
+                        member.subscription_id,
+                        group_key,
+                        reroutes};
+    if (member.worker == index_) {
+        deliver_directed(d);
+    } else {
+        // The member's worker commits its delivery record too before the
+        // publisher is acknowledged: one more part to wait for.
+        if (m->commit()) m->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
+        outboxes_[member.worker].directed.push_back(std::move(d));
+        schedule_flush();
+    }
+}
+
+// A shared message may be handed on this many times before it is dropped:
+// enough for members leaving one after another, never a loop.
+constexpr std::uint8_t max_shared_reroutes = 8;
+
+void worker::bounce_shared(const directed_delivery& d) {
+    if (d.group_key.empty() || d.reroutes >= max_shared_reroutes) return;
+    const auto [group, filter] = shared_groups::split_key(d.group_key);
+    const std::size_t owner = shared_owner(group, filter);
+    if (owner == index_) {
+        reroute_shared(d);
+        return;
+    }
+    // The owner's handling is one more part of the publisher's acknowledgement.
+    if (d.msg->commit()) d.msg->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
+    worker& w = broker_.worker_at(owner);
+    boost::asio::post(w.io(), [&w, d] {
+        w.reroute_shared(d);
+        if (w.persistence_ && d.msg->commit()) {
+            w.persistence_->routed(*d.msg);
+            w.schedule_flush();
         }
+    });
+}
+
+void worker::reroute_shared(const directed_delivery& d) {
+    shared_.reroute(d.group_key, d.session_id, [&](const shared_member& member) {
+        hand_to_member(d.msg, member, d.group_key, static_cast<std::uint8_t>(d.reroutes + 1));
     });
 }
 
 void worker::deliver_directed(const directed_delivery& d) {
     auto it = sessions_by_id_.find(d.session_id);
-    if (it == sessions_by_id_.end()) return;  // the member left while the message was on its way
+    if (it == sessions_by_id_.end()) {
+        // The member left while the message was on its way: another member gets it (section 4.8.2).
+        bounce_shared(d);
+        return;
+    }
     if (!acl_allows_delivery(*it->second, d.msg->topic())) return;
     if (hooks_.inspects_delivery()) {
         hooks_.prepare_delivery(*d.msg);

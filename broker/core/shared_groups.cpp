@@ -8,6 +8,7 @@ void shared_groups::add(const std::string& group, const std::string& filter, sha
     auto& g = groups_[key_of(group, filter)];
     if (!g) {
         g = std::make_unique<shared_group>();
+        g->key = key_of(group, filter);
         g->filter = filter;
         trie_.insert(filter, entry{g.get(), &g->slot});
     }
@@ -31,20 +32,24 @@ void shared_groups::remove(const std::string& group, const std::string& filter, 
     }
 }
 
-const shared_member* shared_groups::pick(shared_group& g) {
+const shared_member* shared_groups::pick(shared_group& g, std::uint64_t skip) {
     const std::size_t n = g.members.size();
     if (n == 0) return nullptr;
     for (std::size_t i = 0; i < n; ++i) {
         const std::size_t at = (g.next + i) % n;
-        if (g.members[at].presence->online.load(std::memory_order_relaxed)) {
+        if (g.members[at].session_id != skip && g.members[at].presence->online.load(std::memory_order_relaxed)) {
             g.next = at + 1;
             return &g.members[at];
         }
     }
     // Nobody online: queue for the next persistent member in turn.
-    const std::size_t at = g.next % n;
-    g.next = at + 1;
-    return &g.members[at];
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t at = (g.next + i) % n;
+        if (g.members[at].session_id == skip) continue;
+        g.next = at + 1;
+        return &g.members[at];
+    }
+    return nullptr;
 }
 
 }  // namespace strata::core

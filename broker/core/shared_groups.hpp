@@ -30,13 +30,31 @@ public:
     void add(const std::string& group, const std::string& filter, shared_member member);
     void remove(const std::string& group, const std::string& filter, std::uint64_t session_id);
 
-    // Calls deliver(const shared_member&) once per group whose filter matches.
+    // Calls deliver(const shared_member&, const std::string& group_key) once
+    // per group whose filter matches.
     template <typename Deliver>
     void route(std::string_view topic, Deliver&& deliver) {
         trie_.match(topic, [&](entry& e) {
             shared_group& g = *e.group;
-            if (const shared_member* m = pick(g)) deliver(*m);
+            if (const shared_member* m = pick(g, 0)) deliver(*m, g.key);
         });
+    }
+    // Section 4.8.2: the member a message was handed to left before it got
+    // there; calls deliver(const shared_member&) for another member of the
+    // group (not `left`). False when there is none.
+    template <typename Deliver>
+    bool reroute(const std::string& group_key, std::uint64_t left, Deliver&& deliver) {
+        const auto it = groups_.find(group_key);
+        if (it == groups_.end()) return false;
+        const shared_member* m = pick(*it->second, left);
+        if (!m) return false;
+        deliver(*m);
+        return true;
+    }
+    // The group and filter of a key that route() gave.
+    static std::pair<std::string_view, std::string_view> split_key(std::string_view key) {
+        const auto zero = key.find('\0');
+        return {key.substr(0, zero), zero == std::string_view::npos ? std::string_view() : key.substr(zero + 1)};
     }
 
     std::size_t group_count() const { return groups_.size(); }
@@ -48,6 +66,7 @@ private:
         topic::trie_slot* slot = nullptr;
     };
     struct shared_group {
+        std::string key;  // key_of(group, filter)
         std::string filter;
         std::vector<shared_member> members;
         std::size_t next = 0;
@@ -55,7 +74,8 @@ private:
     };
 
     static std::string key_of(const std::string& group, const std::string& filter) { return group + '\0' + filter; }
-    const shared_member* pick(shared_group& g);
+    // The next member in turn, online ones first, never `skip` (a session id; 0: none).
+    const shared_member* pick(shared_group& g, std::uint64_t skip);
 
     topic::topic_trie<entry> trie_;
     std::unordered_map<std::string, std::unique_ptr<shared_group>> groups_;

@@ -162,6 +162,9 @@ attach_result worker::attach(protocol::connection& c, const std::string& client_
     const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
     auto created = std::make_unique<session>(client_id, id, limits_);
     session* s = created.get();
+    // A new life of this client id: records an ended one left on their way
+    // to the store cannot be taken for this one's (1 in 16 million apart).
+    s->set_incarnation(static_cast<std::uint32_t>(client_id_random_() % 0xFFFFFF) + 1);
     sessions_.emplace(client_id, std::move(created));
     sessions_by_id_.emplace(id, s);
     stats_.add(stats_.sessions);

@@ -53,6 +53,7 @@ struct planned_delivery {
     bool retain = false;
     std::vector<std::uint32_t> ids;
     std::uint64_t journal_seq = 0;  // its record, for journaled sessions
+    std::string record_key;         // that record's key in the store (empty: none)
 };
 
 // A subscription as stored in the worker's trie: copies of what fan-out needs.
@@ -78,6 +79,8 @@ struct directed_delivery {
     std::uint8_t qos = 0;
     bool retain = false;
     std::uint32_t subscription_id = 0;
+    std::string group_key;     // the shared group that picked the session
+    std::uint8_t reroutes = 0;  // times it was handed on because its member had left
 };
 
 // Result of attaching a connection to a session (CONNECT).
@@ -252,6 +255,12 @@ private:
     void release_route(const message_ref& m, bool committed);
     void route_shared(const message_ref& m);
     void deliver_directed(const directed_delivery& d);
+    // The member a shared message was handed to has left: its group's owner
+    // picks another (section 4.8.2). reroute_shared runs on the owner.
+    void bounce_shared(const directed_delivery& d);
+    void reroute_shared(const directed_delivery& d);
+    void hand_to_member(const message_ref& m, const shared_member& member, const std::string& group_key,
+                        std::uint8_t reroutes);
     void schedule_flush();
     std::size_t shared_owner(std::string_view group, std::string_view filter) const;
     void end_session(session& s, bool release_client_id);

@@ -162,6 +162,20 @@ public:
     std::uint64_t dropped_count() const { return dropped_; }
 
     // ---- persistence ----
+    // Which life of this client id the session is: its delivery records
+    // carry it in the top bits of their sequence, so that a record an ended
+    // session still had on its way to the store (another worker planning a
+    // QoS 2 delivery to it) is never taken for one of a later session with
+    // the same client id. Set once, when the session is made or restored.
+    static constexpr int incarnation_shift = 40;
+    void set_incarnation(std::uint32_t incarnation) {
+        incarnation_ = incarnation & 0xFFFFFF;
+        next_journal_seq_ = (std::uint64_t{incarnation_} << incarnation_shift) | 1;
+    }
+    std::uint32_t incarnation() const { return incarnation_; }
+    static std::uint32_t incarnation_of(std::uint64_t journal_seq) {
+        return static_cast<std::uint32_t>(journal_seq >> incarnation_shift);
+    }
     void set_journal(session_journal* j) { journal_ = j; }
     bool journaled() const { return journal_ != nullptr; }
     // Restored from the store at start-up (offline, before any delivery).
@@ -278,6 +292,7 @@ private:
     std::uint64_t dropped_ = 0;
     session_journal* journal_ = nullptr;
     std::uint64_t next_journal_seq_ = 1;
+    std::uint32_t incarnation_ = 0;
 };
 
 }  // namespace strata

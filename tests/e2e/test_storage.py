@@ -8,6 +8,7 @@ import pathlib
 import signal
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -516,3 +517,47 @@ def test_mosquitto_persistence_keys_place_the_store(broker_factory, client, tmp_
     keeper = client(b, "keeper", V311, clean=False)
     assert keeper.connack.session_present is True
     assert keeper.get().payload == b"queued while away"
+
+
+def test_sighup_applies_a_new_retention(broker_factory, client, tmp_path):
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data", "http_listener 0 127.0.0.1",
+                                               "storage_min_free_space 1MB"))
+    pub = client(b, "p", V5)
+    pub.publish("sensors/a", b"old", 1)
+    pub.publish("other/b", b"kept", 1)
+
+    def topics():
+        status, doc, _ = b.http_request("GET", "/api/v1/topics")
+        assert status == 200, doc
+        return sorted(t["topic"] for t in doc["topics"])
+
+    assert topics() == ["other/b", "sensors/a"]
+    conf = b.conf_path.read_text().replace(f"storage_path {tmp_path / 'data'}", "storage_path /elsewhere")
+    b.conf_path.write_text(conf + "storage_retention sensors/# 1s\n")
+    b.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "Retention changed" not in b.log():
+        assert time.monotonic() < deadline, b.log()[-2000:]
+        time.sleep(0.05)
+    assert "storage_path / persistence_location take effect at restart only" in b.log()
+    # Older than a second: no longer shown (and gone with the next sweep).
+    while topics() != ["other/b"]:
+        assert time.monotonic() < deadline, topics()
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_a_publish_onto_a_topic_the_store_does_not_keep_is_acknowledged(broker_factory, client, tmp_path, qos):
+    """The store keeps no $SYS message. A publish that ends up there (here a
+    listener's mount point puts it there; a plugin's rewrite may not, the
+    host refuses $SYS topics) still gets its PUBACK/PUBREC, and the next one
+    too, instead of waiting for a commit that never comes."""
+    b = broker_factory(conf_lines=storage_conf(tmp_path / "data", "listener 0 127.0.0.1", "mount_point $SYS/mounted/"))
+    mounted = types.SimpleNamespace(host=b.host, port=b.ports[1])
+    watcher = client(b, "watch", V5)
+    watcher.subscribe("$SYS/mounted/#", qos=1)
+    pub = client(mounted, "pub", V5)
+    pub.publish("t", b"moved", qos=qos, timeout=10)  # raises without its acknowledgement
+    pub.publish("u", b"next", qos=qos, timeout=10)
+    got = watcher.expect(2)
+    assert [(m.topic, m.payload) for m in got] == [("$SYS/mounted/t", b"moved"), ("$SYS/mounted/u", b"next")]

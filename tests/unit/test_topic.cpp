@@ -471,7 +471,9 @@ std::shared_ptr<session_presence> online(bool on) {
 
 std::vector<std::uint64_t> deliveries(core::shared_groups& g, std::string_view topic, int times) {
     std::vector<std::uint64_t> out;
-    for (int i = 0; i < times; ++i) g.route(topic, [&](const core::shared_member& m) { out.push_back(m.session_id); });
+    for (int i = 0; i < times; ++i) {
+        g.route(topic, [&](const core::shared_member& m, const std::string&) { out.push_back(m.session_id); });
+    }
     return out;
 }
 
@@ -524,8 +526,36 @@ TEST_CASE("adding the same session again updates the member") {
     g.add("g", "t", member(7, online(true), 2));
     CHECK(g.group_count() == 1);
     std::vector<std::uint8_t> qos;
-    for (int i = 0; i < 2; ++i) g.route("t", [&](const core::shared_member& m) { qos.push_back(m.options.qos); });
+    for (int i = 0; i < 2; ++i) {
+        g.route("t", [&](const core::shared_member& m, const std::string&) { qos.push_back(m.options.qos); });
+    }
     CHECK(qos == std::vector<std::uint8_t>{2, 2});
+}
+
+TEST_CASE("a message whose member left goes to another member of its group (section 4.8.2)") {
+    core::shared_groups g;
+    auto p1 = online(true), p2 = online(false), p3 = online(true);
+    g.add("g", "t/+", member(1, p1));
+    g.add("g", "t/+", member(2, p2));
+    g.add("g", "t/+", member(3, p3));
+    std::string key;
+    g.route("t/x", [&](const core::shared_member&, const std::string& k) { key = k; });
+    CHECK(core::shared_groups::split_key(key) == std::pair<std::string_view, std::string_view>{"g", "t/+"});
+    std::vector<std::uint64_t> got;
+    const auto reroute = [&](std::uint64_t left) {
+        return g.reroute(key, left, [&](const core::shared_member& m) { got.push_back(m.session_id); });
+    };
+    // Member 1 left: an online member that is not 1, then the offline one when nobody else is online.
+    CHECK(reroute(1));
+    CHECK(reroute(1));
+    CHECK(got == std::vector<std::uint64_t>{3, 3});
+    p3->online = false;
+    CHECK(reroute(3));
+    CHECK(got.back() != 3);
+    g.remove("g", "t/+", 2);
+    g.remove("g", "t/+", 3);
+    CHECK_FALSE(reroute(1));  // nobody else: the message has nowhere to go
+    CHECK_FALSE(g.reroute("other\0t", 1, [&](const core::shared_member&) { got.push_back(0); }));
 }
 
 TEST_CASE("removing the last member removes the group") {
