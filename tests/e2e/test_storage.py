@@ -561,3 +561,44 @@ def test_a_publish_onto_a_topic_the_store_does_not_keep_is_acknowledged(broker_f
     pub.publish("u", b"next", qos=qos, timeout=10)
     got = watcher.expect(2)
     assert [(m.topic, m.payload) for m in got] == [("$SYS/mounted/t", b"moved"), ("$SYS/mounted/u", b"next")]
+
+
+STALL_SHIM = STRATA_BIN.parents[1] / "lib" / "strata_test_stall_shim.so"
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_a_resend_after_reconnecting_is_acknowledged_only_once_stored(broker_factory, tmp_path, qos):
+    """The acknowledgement that waits for the store belongs to the session and
+    packet id: a client that reconnects and resends before the commit gets
+    nothing until the commit, then one PUBACK/PUBREC, over the new connection.
+    The store's disk is held still (tests/fault_fs/stall_shim.c) meanwhile."""
+    data = tmp_path / "data"
+    data.mkdir()
+    stall = tmp_path / "stalled"
+    env = dict(os.environ, LD_PRELOAD=str(STALL_SHIM), STRATA_TEST_STALL_ROOT=str(data),
+               STRATA_TEST_STALL_FILE=str(stall))
+    b = broker_factory(conf_lines=storage_conf(data), env=env)
+    watcher = raw_connect(b, "watch")
+    watcher.subscribe(1, [("resend/t", sub_options(1))])
+    stall.touch()
+    try:
+        first = raw_connect(b, "resender")
+        first.publish("resend/t", b"once", qos=qos, pid=42)
+        assert first.recv_packet(0.5) is None  # not stored yet: no acknowledgement
+        first.sock.close()
+        again = raw_connect(b, "resender")
+        assert again.connack.session_present
+        again.publish("resend/t", b"once", qos=qos, pid=42, dup=True)
+        assert again.recv_packet(1.0) is None, "acknowledged before the store had it"
+    finally:
+        stall.unlink()
+    ack = again.expect(PUBACK if qos == 1 else PUBREC)
+    assert ack.pid == 42
+    if qos == 2:
+        again.pubrel(42)
+        assert again.expect(PUBCOMP).pid == 42
+    assert again.recv_packet(0.5) is None  # one acknowledgement, not one per copy
+    # QoS 2: exactly once. QoS 1: the resend is a new message under MQTT's rules.
+    copies = [watcher.expect(PUBLISH) for _ in range(1 if qos == 2 else 2)]
+    assert [p.payload for p in copies] == [b"once"] * len(copies)
+    assert watcher.recv_packet(0.5) is None
