@@ -177,6 +177,19 @@ class Broker:
         except FileNotFoundError:
             return ""
 
+    def await_log(self, text, count=1, timeout=10):
+        """The log, once `text` is in it `count` times. strata writes its log on
+        a thread of its own, so a line can land a moment after what it tells of
+        is visible to a client: a test that looks for one waits (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if log.count(text) >= count:
+                return log
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{text!r} not in the log {count} time(s) within {timeout} s:\n{log[-3000:]}")
+            time.sleep(0.02)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

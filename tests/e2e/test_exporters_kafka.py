@@ -316,7 +316,7 @@ def test_unreachable_bootstrap_server_is_reported_and_retried(broker_factory, tm
     state = wait_state(b, "out", "retrying", timeout=30)
     assert f"Kafka at 127.0.0.1:{port}" in state["last_error"] and state["lag"] >= 1, state
     assert "Connection refused" in state["last_error"], state
-    assert f"Exporter out (kafka): cannot reach Kafka at 127.0.0.1:{port}" in b.log()
+    b.await_log(f"Exporter out (kafka): cannot reach Kafka at 127.0.0.1:{port}")
     assert b.alive()
 
 

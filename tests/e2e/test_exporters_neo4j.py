@@ -234,7 +234,7 @@ def test_neo4j_outage_loses_and_duplicates_nothing(broker_factory, graph):
     check_stream(graph, f"{t}_readings", acked)
     state = wait_exporter(b, lambda s: s["lag"] == 0, timeout=60)
     assert state["state"] == "up" and state["errors"] > 0, state
-    assert "Exporter out (neo4j) is writing again." in b.log()
+    b.await_log("Exporter out (neo4j) is writing again.")
 
 
 def test_kill_9_mid_export_loses_and_duplicates_nothing(broker_factory, graph):
@@ -255,7 +255,8 @@ def test_wrong_password_is_reported_and_retried(broker_factory, graph, client):
     time.sleep(1.5)  # a few more tries
     state = exporters(b)["out"]
     assert state["state"] == "retrying" and state["errors"] >= 2, state
-    assert "Exporter out (neo4j): Neo4j at 127.0.0.1:" in b.log() and "authentication failed" in b.log()
+    b.await_log("Exporter out (neo4j): Neo4j at 127.0.0.1:")
+    b.await_log("authentication failed")
     assert b.alive()
     assert graph.cypher(f"MATCH (x:`{t}_readings`) RETURN count(x)") == [[0]]
 
@@ -269,7 +270,8 @@ def test_unreachable_server_is_reported_and_retried(broker_factory, graph, clien
     state = wait_exporter(b, lambda s: s["state"] == "retrying")
     assert f"127.0.0.1:{port}" in state["last_error"] and "refused" in state["last_error"].lower(), state
     assert state["lag"] >= 1, state
-    assert "Exporter out (neo4j):" in b.log() and b.alive()
+    b.await_log("Exporter out (neo4j):")
+    assert b.alive()
 
 
 def test_payloads_neo4j_cannot_store_as_given(broker_factory, graph, client):

@@ -277,7 +277,7 @@ def test_rows_the_database_refuses_go_to_the_error_table_and_the_rest_is_written
         state = exporters(b)["out"]
     assert state["rows"] == 41 and state["error_rows"] == 4 and state["refused_rows"] == 4, state
     assert state["errors"] == 0 and state["lag"] == 0, state
-    assert "the database refused" in b.log()
+    b.await_log("the database refused")
 
 
 REFUSE_SEVENTHS = {
@@ -451,7 +451,8 @@ def test_database_outage_loses_and_duplicates_nothing(broker_factory, target):
     finally:
         stop.set()
         pub.join(30)
-    assert f"Exporter out ({target.kind}):" in b.log() and "retrying" in b.log()
+    b.await_log(f"Exporter out ({target.kind}):")
+    b.await_log("retrying")
     values = [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", len(acked), timeout=60)]
     assert len(values) == len(set(values)), "duplicated rows"
     assert acked <= set(values), f"missing: {sorted(acked - set(values))[:10]}"
@@ -493,7 +494,7 @@ def test_messages_purged_before_export_are_skipped_and_counted(broker_factory, t
     assert [int(float(r[0])) for r in rows] == [-1] + list(range(1, 40, 2))
     state = wait_state(b, "out", "up")
     assert state["expired"] == 20 and state["lag"] == 0, state
-    assert "20 messages were deleted (retention or purge) before they could be exported" in b.log()
+    b.await_log("20 messages were deleted (retention or purge) before they could be exported")
 
 
 def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
@@ -505,7 +506,7 @@ def test_wrong_password_is_reported_and_retried(broker_factory, target, client):
     pub.publish("sensors/r1/temp", json.dumps({"value": 1, "unit": "C"}), qos=1)
     state = wait_state(b, "out", "retrying")
     assert "cannot connect" in state["last_error"] and state["lag"] >= 1, state
-    assert "cannot connect" in b.log()
+    b.await_log("cannot connect")
     assert b.alive()
     assert target.query(f"SELECT 1 FROM {t}_readings") == []
 
@@ -524,4 +525,4 @@ def test_sighup_reads_the_password_file_again(broker_factory, target, client):
     b.signal(signal.SIGHUP)
     assert [int(float(r[0])) for r in wait_rows(target, f"SELECT value FROM {t}_readings", 1)] == [1]
     assert wait_state(b, "out", "up")["lag"] == 0
-    assert "Exporter out: its password changed; restarted at log position" in b.log()
+    b.await_log("Exporter out: its password changed; restarted at log position")

@@ -104,7 +104,7 @@ def test_http_listener_without_address_is_loopback_only(broker_factory, tmp_path
     http_lines = [line.split() for line in b.ports_path.read_text().splitlines() if line.startswith("http ")]
     assert {address for _, address, _ in http_lines} <= {"127.0.0.1", "::1"}, http_lines
     assert "127.0.0.1" in {address for _, address, _ in http_lines}
-    assert "Opening HTTP API on 127.0.0.1 port" in b.log()
+    b.await_log("Opening HTTP API on 127.0.0.1 port")
 
 
 def test_requests_need_a_user_and_a_token_is_stored_hashed(broker_factory, tmp_path, users):
@@ -285,7 +285,7 @@ def test_https_and_client_certificates(broker_factory, tmp_path, users, pki, cli
     b = secured(broker_factory, tmp_path, users, f"http_certfile {pki.server_cert}", f"http_keyfile {pki.server_key}",
                 "http_listener 0 127.0.0.1", f"http_certfile {pki.server_cert}", f"http_keyfile {pki.server_key}",
                 f"http_cafile {pki.ca}", "http_require_certificate true", "http_use_identity_as_username true")
-    assert "Opening HTTPS API on 127.0.0.1" in b.log()
+    b.await_log("Opening HTTPS API on 127.0.0.1")
     publish(b, client, ["users/sensor-1/state", "sensors/a/temp"])
     password_port, cert_port = b.http_ports
     ctx = ssl.create_default_context(cafile=str(pki.ca))

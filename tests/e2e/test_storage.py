@@ -285,7 +285,7 @@ def test_full_disk_refuses_qos1_keeps_serving_and_recovers(broker_factory, clien
         if not refused:
             time.sleep(0.2)
     assert refused, "no QoS 1 publish was refused with 0x97 on a full disk"
-    assert "below storage_min_free_space" in b.log()
+    b.await_log("below storage_min_free_space")
     # Subscribers are still served (QoS 0 needs no store write).
     pub0 = client(b, "pub0", V311)
     pub0.publish("full/q0", b"still routed", 0)
@@ -345,7 +345,7 @@ def test_full_disk_refuses_qos2_with_pubrec_0x97_and_keeps_sessions_in_step(brok
         pid += 1
         time.sleep(0.2)
     assert refused is not None, "no QoS 2 publish was refused with PUBREC 0x97 on a full disk"
-    assert "below storage_min_free_space" in b.log()
+    b.await_log("below storage_min_free_space")
 
     # Bookkeeping while short of space: a new persistent subscription, and the
     # acknowledgement that ends the delivery in flight.
@@ -513,7 +513,7 @@ def test_mosquitto_persistence_keys_place_the_store(broker_factory, client, tmp_
     assert any(n.endswith((".log", ".sst")) for n in names), names
     assert not (b.workdir / "strata-data").exists()
     b.start()
-    assert f"Store {where} opened: 1 sessions" in b.log()
+    b.await_log(f"Store {where} opened: 1 sessions")
     keeper = client(b, "keeper", V311, clean=False)
     assert keeper.connack.session_present is True
     assert keeper.get().payload == b"queued while away"
@@ -539,7 +539,7 @@ def test_sighup_applies_a_new_retention(broker_factory, client, tmp_path):
     while "Retention changed" not in b.log():
         assert time.monotonic() < deadline, b.log()[-2000:]
         time.sleep(0.05)
-    assert "storage_path / persistence_location take effect at restart only" in b.log()
+    b.await_log("storage_path / persistence_location take effect at restart only")
     # Older than a second: no longer shown (and gone with the next sweep).
     while topics() != ["other/b"]:
         assert time.monotonic() < deadline, topics()
