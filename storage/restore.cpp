@@ -8,11 +8,29 @@
 
 #include "core/broker.hpp"
 #include "core/worker.hpp"
+#include "topic/topic_name.hpp"
 #include "worker_store.hpp"
 
 namespace strata::storage {
 
 namespace {
+
+// The store does not record which shared group chose a session for a
+// delivery. After a restart it is taken to be the session's shared
+// subscription that matches the topic, when none of its own subscriptions
+// does, so that the delivery still goes to another member if the session
+// ends (section 4.8.2).
+shared_group_key shared_group_for(const session& s, std::string_view topic) {
+    shared_group_key found;
+    for (const auto& [text, sub] : s.subscriptions()) {
+        topic::subscription_filter f;
+        if (!topic::parse_subscription_filter(sub.filter, f) || !topic::matches(f.filter, topic)) continue;
+        if (!f.shared) return {};
+        if (!found) found = std::make_shared<const std::string>(core::shared_groups::key_of(f.group, f.filter));
+    }
+    return found;
+}
+
 
 // A message whose arrival was `age_us` ago, for message expiry.
 void set_age(message& m, std::uint64_t age_us) {
@@ -186,6 +204,7 @@ restore_report restore_into(store& s, core::broker& b) {
                     continue;
                 }
             }
+            if (pd.msg && !sess.subscriptions().empty()) pd.shared_group = shared_group_for(sess, pd.msg->topic());
             if (dr.state == delivery_state::queued) sess.restore_queued(std::move(pd));
             else sess.restore_in_flight(std::move(pd), dr.packet_id, dr.state == delivery_state::released);
             ++report.deliveries;

@@ -63,11 +63,12 @@ void worker::route_durably(const message_ref& m, std::function<void()> before_co
     plan_route(plan);
 }
 
-void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids) {
-    planned_delivery d{s.id(), qos, retain, {ids.begin(), ids.end()}, 0};
+void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
+                      shared_group_key group) {
+    planned_delivery d{s.id(), qos, retain, {ids.begin(), ids.end()}, 0, {}, std::move(group)};
     if (s.journaled() && qos > 0 && plan.msg->stored_at().topic_id != 0) {
         d.journal_seq = s.reserve_journal_seq();
-        auto record = persistence_->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq});
+        auto record = persistence_->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq, {}});
         d.record_key = record.first;
         std::lock_guard lock(plan.mutex);
         plan.records.push_back(std::move(record));
@@ -88,34 +89,68 @@ void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
         if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
         plan_one(*plan, *p.target, qos, p.retain, p.ids);
     }
-    shared_.route(m->topic(), [&](const shared_member& member, const std::string&) {
-        const auto qos = delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos);
-        const bool retain = member.options.retain_as_published && m->retain();
-        plan->remaining.fetch_add(1, std::memory_order_relaxed);  // balanced by plan_directed's plan_finished()
-        if (member.worker == index_) {
-            plan_directed(plan, member.session_id, qos, retain, member.subscription_id);
-            return;
-        }
-        worker& w = broker_.worker_at(member.worker);
-        boost::asio::post(w.io(), [&w, plan, id = member.session_id, qos, retain, sub = member.subscription_id] {
-            w.plan_directed(plan, id, qos, retain, sub);
-        });
+    shared_.route(m->topic(), [&](const shared_member& member, const shared_group_key& group) {
+        plan_for_member(plan, member, group, 0);
     });
     plan_finished(plan);
 }
 
-void worker::plan_directed(const std::shared_ptr<route_plan>& plan, std::uint64_t session_id, std::uint8_t qos,
-                           bool retain, std::uint32_t subscription_id) {
-    if (session* s = find_session(session_id)) {
+void worker::plan_for_member(const std::shared_ptr<route_plan>& plan, const shared_member& member,
+                             const shared_group_key& group, std::uint8_t reroutes) {
+    const message_ref& m = plan->msg;
+    directed_delivery d{m,
+                        member.session_id,
+                        delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
+                        member.options.retain_as_published && m->retain(),
+                        member.subscription_id,
+                        group,
+                        reroutes};
+    plan->remaining.fetch_add(1, std::memory_order_relaxed);  // balanced by plan_directed's plan_finished()
+    if (member.worker == index_) {
+        plan_directed(plan, d);
+        return;
+    }
+    worker& w = broker_.worker_at(member.worker);
+    boost::asio::post(w.io(), [&w, plan, d = std::move(d)] { w.plan_directed(plan, d); });
+}
+
+void worker::plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
+    session* s = find_session(d.session_id);
+    if (!s) {
+        // The member left before the plan reached it: its group's owner picks
+        // another, within this plan (section 4.8.2).
+        replan_shared(plan, d);
+    } else {
         bool allowed = acl_allows_delivery(*s, plan->msg->topic());
         if (allowed && hooks_.inspects_delivery()) {
             hooks_.prepare_delivery(*plan->msg);
-            allowed = hooks_.allow_delivery(*s, qos, retain);
+            allowed = hooks_.allow_delivery(*s, d.qos, d.retain);
         }
-        const std::uint32_t ids[1] = {subscription_id};
-        if (allowed) plan_one(*plan, *s, qos, retain, std::span<const std::uint32_t>(ids, subscription_id ? 1 : 0));
+        const std::uint32_t ids[1] = {d.subscription_id};
+        if (allowed) {
+            plan_one(*plan, *s, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0),
+                     d.group_key);
+        }
     }
     plan_finished(plan);
+}
+
+void worker::replan_shared(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
+    if (!d.group_key || d.reroutes >= shared_groups::max_reroutes) return;
+    const auto [group, filter] = shared_groups::split_key(*d.group_key);
+    const std::size_t owner = shared_owner(group, filter);
+    if (owner != index_) {
+        plan->remaining.fetch_add(1, std::memory_order_relaxed);  // the owner's turn is one more part
+        worker& w = broker_.worker_at(owner);
+        boost::asio::post(w.io(), [&w, plan, d] {
+            w.replan_shared(plan, d);
+            w.plan_finished(plan);
+        });
+        return;
+    }
+    shared_.reroute(d.group_key, d.session_id, [&](const shared_member& member) {
+        plan_for_member(plan, member, d.group_key, static_cast<std::uint8_t>(d.reroutes + 1));
+    });
 }
 
 void worker::plan_finished(const std::shared_ptr<route_plan>& plan) {
@@ -154,8 +189,10 @@ void worker::release_route(const message_ref& m, bool committed) {
     if (node.empty()) return;
     for (auto& d : node.mapped()) {
         if (session* s = find_session(d.session_id)) {
-            s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq);
-        } else if (!d.record_key.empty() && persistence_) {
+            s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq, std::move(d.group));
+            continue;
+        }
+        if (!d.record_key.empty() && persistence_) {
             // The session ended while the plan was being committed: its removal
             // reached the store first, so the record written with the plan is
             // an orphan. (Its incarnation keeps a later session of the same
@@ -163,6 +200,9 @@ void worker::release_route(const message_ref& m, bool committed) {
             persistence_->remove_record(d.record_key);
             schedule_flush();
         }
+        // A shared group's pick that left meanwhile: another member gets it,
+        // after the publisher's PUBCOMP (its record is written then, not in the plan).
+        bounce_shared(directed_delivery{m, d.session_id, d.qos, d.retain, 0, std::move(d.group), 0, false});
     }
 }
 

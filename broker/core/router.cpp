@@ -114,49 +114,47 @@ void worker::match_local(const message_ref& m) {
 }
 
 void worker::route_shared(const message_ref& m) {
-    shared_.route(m->topic(), [&](const shared_member& member, const std::string& group_key) {
-        hand_to_member(m, member, group_key, 0);
+    shared_.route(m->topic(), [&](const shared_member& member, const shared_group_key& group_key) {
+        hand_to_member(m, member, group_key, 0, true);
     });
 }
 
-void worker::hand_to_member(const message_ref& m, const shared_member& member, const std::string& group_key,
-                            std::uint8_t reroutes) {
+void worker::hand_to_member(const message_ref& m, const shared_member& member, const shared_group_key& group_key,
+                            std::uint8_t reroutes, bool part_of_commit) {
     directed_delivery d{m,
                         member.session_id,
                         delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
                         member.options.retain_as_published && m->retain(),
                         member.subscription_id,
                         group_key,
-                        reroutes};
+                        reroutes,
+                        part_of_commit};
     if (member.worker == index_) {
         deliver_directed(d);
     } else {
         // The member's worker commits its delivery record too before the
         // publisher is acknowledged: one more part to wait for.
-        if (m->commit()) m->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
+        if (part_of_commit && m->commit()) m->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
         outboxes_[member.worker].directed.push_back(std::move(d));
         schedule_flush();
     }
 }
 
-// A shared message may be handed on this many times before it is dropped:
-// enough for members leaving one after another, never a loop.
-constexpr std::uint8_t max_shared_reroutes = 8;
-
 void worker::bounce_shared(const directed_delivery& d) {
-    if (d.group_key.empty() || d.reroutes >= max_shared_reroutes) return;
-    const auto [group, filter] = shared_groups::split_key(d.group_key);
+    if (!d.group_key || d.reroutes >= shared_groups::max_reroutes) return;
+    const auto [group, filter] = shared_groups::split_key(*d.group_key);
     const std::size_t owner = shared_owner(group, filter);
     if (owner == index_) {
         reroute_shared(d);
         return;
     }
     // The owner's handling is one more part of the publisher's acknowledgement.
-    if (d.msg->commit()) d.msg->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
+    const bool counted = d.part_of_commit && d.msg->commit();
+    if (counted) d.msg->commit()->remaining.fetch_add(1, std::memory_order_relaxed);
     worker& w = broker_.worker_at(owner);
-    boost::asio::post(w.io(), [&w, d] {
+    boost::asio::post(w.io(), [&w, d, counted] {
         w.reroute_shared(d);
-        if (w.persistence_ && d.msg->commit()) {
+        if (w.persistence_ && counted) {
             w.persistence_->routed(*d.msg);
             w.schedule_flush();
         }
@@ -165,8 +163,18 @@ void worker::bounce_shared(const directed_delivery& d) {
 
 void worker::reroute_shared(const directed_delivery& d) {
     shared_.reroute(d.group_key, d.session_id, [&](const shared_member& member) {
-        hand_to_member(d.msg, member, d.group_key, static_cast<std::uint8_t>(d.reroutes + 1));
+        hand_to_member(d.msg, member, d.group_key, static_cast<std::uint8_t>(d.reroutes + 1), d.part_of_commit);
     });
+}
+
+void worker::hand_on_shared(session& s) {
+    const auto now = steady_clock::now();
+    for (auto& p : s.take_shared_deliveries()) {
+        if (!p.msg || p.msg->expired(now)) continue;  // [MQTT-3.3.2-5]
+        // Its publisher was answered long ago, or is answered without it.
+        bounce_shared(directed_delivery{std::move(p.msg), s.id(), p.qos, p.retain, 0, std::move(p.shared_group), 0,
+                                        false});
+    }
 }
 
 void worker::deliver_directed(const directed_delivery& d) {
@@ -182,7 +190,8 @@ void worker::deliver_directed(const directed_delivery& d) {
         if (!hooks_.allow_delivery(*it->second, d.qos, d.retain)) return;
     }
     const std::uint32_t ids[1] = {d.subscription_id};
-    it->second->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0));
+    it->second->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0), 0,
+                        d.group_key);
 }
 
 void worker::schedule_flush() {
@@ -212,7 +221,7 @@ void worker::receive(std::vector<message_ref> broadcast, std::vector<directed_de
     for (const auto& m : broadcast) route(m);
     for (const auto& d : directed) {
         deliver_directed(d);
-        if (persistence_ && d.msg->commit()) {
+        if (persistence_ && d.part_of_commit && d.msg->commit()) {
             persistence_->routed(*d.msg);
             schedule_flush();
         }

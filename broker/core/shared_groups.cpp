@@ -8,7 +8,7 @@ void shared_groups::add(const std::string& group, const std::string& filter, sha
     auto& g = groups_[key_of(group, filter)];
     if (!g) {
         g = std::make_unique<shared_group>();
-        g->key = key_of(group, filter);
+        g->key = std::make_shared<const std::string>(key_of(group, filter));
         g->filter = filter;
         trie_.insert(filter, entry{g.get(), &g->slot});
     }

@@ -26,12 +26,16 @@ struct shared_member {
 
 class shared_groups {
 public:
+    // A message may be handed on this many times, as its picks leave one
+    // after another, before it is dropped: never a loop.
+    static constexpr std::uint8_t max_reroutes = 8;
+
     // Adds or updates (same session) a member.
     void add(const std::string& group, const std::string& filter, shared_member member);
     void remove(const std::string& group, const std::string& filter, std::uint64_t session_id);
 
-    // Calls deliver(const shared_member&, const std::string& group_key) once
-    // per group whose filter matches.
+    // Calls deliver(const shared_member&, const shared_group_key&) once per
+    // group whose filter matches.
     template <typename Deliver>
     void route(std::string_view topic, Deliver&& deliver) {
         trie_.match(topic, [&](entry& e) {
@@ -43,13 +47,20 @@ public:
     // there; calls deliver(const shared_member&) for another member of the
     // group (not `left`). False when there is none.
     template <typename Deliver>
-    bool reroute(const std::string& group_key, std::uint64_t left, Deliver&& deliver) {
-        const auto it = groups_.find(group_key);
+    bool reroute(const shared_group_key& group_key, std::uint64_t left, Deliver&& deliver) {
+        if (!group_key) return false;
+        const auto it = groups_.find(*group_key);
         if (it == groups_.end()) return false;
         const shared_member* m = pick(*it->second, left);
         if (!m) return false;
         deliver(*m);
         return true;
+    }
+    static std::string key_of(std::string_view group, std::string_view filter) {
+        std::string key(group);
+        key += '\0';
+        key += filter;
+        return key;
     }
     // The group and filter of a key that route() gave.
     static std::pair<std::string_view, std::string_view> split_key(std::string_view key) {
@@ -66,14 +77,13 @@ private:
         topic::trie_slot* slot = nullptr;
     };
     struct shared_group {
-        std::string key;  // key_of(group, filter)
+        shared_group_key key;  // key_of(group, filter)
         std::string filter;
         std::vector<shared_member> members;
         std::size_t next = 0;
         topic::trie_slot slot;
     };
 
-    static std::string key_of(const std::string& group, const std::string& filter) { return group + '\0' + filter; }
     // The next member in turn, online ones first, never `skip` (a session id; 0: none).
     const shared_member* pick(shared_group& g, std::uint64_t skip);
 

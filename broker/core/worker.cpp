@@ -224,6 +224,7 @@ void worker::publish_will(session& s) {
 void worker::end_session(session& s, bool release_client_id) {
     for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
     s.subscriptions().clear();
+    hand_on_shared(s);  // after the removals, so that no owner picks this session again
     if (s.journaled()) {
         persistence_->remove_session(s);
         schedule_flush();

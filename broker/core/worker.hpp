@@ -54,6 +54,7 @@ struct planned_delivery {
     std::vector<std::uint32_t> ids;
     std::uint64_t journal_seq = 0;  // its record, for journaled sessions
     std::string record_key;         // that record's key in the store (empty: none)
+    shared_group_key group;         // the shared group that chose the session, if one did
 };
 
 // A subscription as stored in the worker's trie: copies of what fan-out needs.
@@ -79,8 +80,11 @@ struct directed_delivery {
     std::uint8_t qos = 0;
     bool retain = false;
     std::uint32_t subscription_id = 0;
-    std::string group_key;     // the shared group that picked the session
-    std::uint8_t reroutes = 0;  // times it was handed on because its member had left
+    shared_group_key group_key;  // the shared group that picked the session
+    std::uint8_t reroutes = 0;   // times it was handed on because its member had left
+    // Its publisher's acknowledgement waits for it (see message::commit);
+    // false for a message handed on after its publisher was answered.
+    bool part_of_commit = true;
 };
 
 // Result of attaching a connection to a session (CONNECT).
@@ -247,9 +251,14 @@ private:
     void route_local(const message_ref& m);
     void match_local(const message_ref& m);  // fills plans_ for m
     void plan_route(const std::shared_ptr<route_plan>& plan);
-    void plan_directed(const std::shared_ptr<route_plan>& plan, std::uint64_t session_id, std::uint8_t qos,
-                       bool retain, std::uint32_t subscription_id);
-    void plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids);
+    // A shared group's pick (d.msg is the plan's message); one that left is
+    // replaced by another member, in the same plan.
+    void plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d);
+    void replan_shared(const std::shared_ptr<route_plan>& plan, const directed_delivery& d);
+    void plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
+                  shared_group_key group = {});
+    void plan_for_member(const std::shared_ptr<route_plan>& plan, const shared_member& member,
+                         const shared_group_key& group, std::uint8_t reroutes);
     void plan_finished(const std::shared_ptr<route_plan>& plan);
     void finish_plan(const std::shared_ptr<route_plan>& plan);
     void release_route(const message_ref& m, bool committed);
@@ -259,8 +268,11 @@ private:
     // picks another (section 4.8.2). reroute_shared runs on the owner.
     void bounce_shared(const directed_delivery& d);
     void reroute_shared(const directed_delivery& d);
-    void hand_to_member(const message_ref& m, const shared_member& member, const std::string& group_key,
-                        std::uint8_t reroutes);
+    void hand_to_member(const message_ref& m, const shared_member& member, const shared_group_key& group_key,
+                        std::uint8_t reroutes, bool part_of_commit);
+    // A session ends with deliveries its shared groups chose it for, not yet
+    // acknowledged: each goes to another member (section 4.8.2).
+    void hand_on_shared(session& s);
     void schedule_flush();
     std::size_t shared_owner(std::string_view group, std::string_view filter) const;
     void end_session(session& s, bool release_client_id);

@@ -134,13 +134,13 @@ std::uint64_t session::journal_seq_for(const message& m, std::uint64_t planned) 
 }
 
 void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
-                      std::uint64_t journal_seq) {
+                      std::uint64_t journal_seq, shared_group_key group) {
     if (qos == 0) {
         if (sink_) {
             sink_->send_publish(*m, 0, retain, 0, false, ids);
             if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         } else if (limits_.queue_qos0_messages) {
-            enqueue(m, 0, retain, ids, journal_seq);
+            enqueue(m, 0, retain, ids, journal_seq, std::move(group));
         } else if (journal_seq != 0) {
             journal_->delivery_removed(*this, journal_seq);
         }
@@ -149,7 +149,8 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
     // Messages wait behind older queued (or parked) ones so that order is kept [MQTT-4.6.0-6].
     if (sink_ && queue_.empty() && parked_ == 0 && window_has_room()) {
         const auto id = packet_ids_.allocate();
-        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)},
+        inflight_delivery d{pending_delivery{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq),
+                                             std::move(group)},
                             id, false, false, false};
         if (start_inflight(d)) {
             push_inflight(std::move(d));
@@ -159,11 +160,11 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
         }
         return;
     }
-    enqueue(m, qos, retain, ids, journal_seq);
+    enqueue(m, qos, retain, ids, journal_seq, std::move(group));
 }
 
 void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
-                      std::uint64_t journal_seq) {
+                      std::uint64_t journal_seq, shared_group_key group) {
     // Whichever limit is reached first (Mosquitto's rule); a queue with room
     // for bytes takes a message of any size, so one large message is not refused forever.
     if ((limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
@@ -175,7 +176,7 @@ void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::
         if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
         return;
     }
-    pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq)};
+    pending_delivery d{m, qos, retain, {ids.begin(), ids.end()}, journal_seq_for(*m, journal_seq), std::move(group)};
     journal(d, session_journal::state::queued, 0);
     push_queued(std::move(d));
 }
@@ -330,6 +331,20 @@ void session::restore_in_flight(pending_delivery d, std::uint16_t packet_id, boo
 void session::restore_queued(pending_delivery d) {
     next_journal_seq_ = std::max(next_journal_seq_, d.journal_seq + 1);
     push_queued(std::move(d));
+}
+
+std::vector<pending_delivery> session::take_shared_deliveries() {
+    std::vector<pending_delivery> taken;
+    // A released QoS 2 message reached the client (it sent PUBREC): not handed on.
+    for (std::size_t i = 0; i < inflight_.size(); ++i) {
+        auto& d = inflight_[i];
+        if (!d.released && d.delivery.shared_group) taken.push_back(std::move(d.delivery));
+    }
+    for (std::size_t i = 0; i < queue_.size(); ++i) {
+        if (queue_[i].shared_group) taken.push_back(std::move(queue_[i]));
+    }
+    // The moved-from entries are left for the destructor: the session ends now.
+    return taken;
 }
 
 namespace {

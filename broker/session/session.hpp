@@ -64,6 +64,11 @@ struct subscription {
     topic::trie_slot slot;        // position in the worker's trie (non-shared only)
 };
 
+// The shared-subscription group that picked a session for a message
+// (shared_groups.hpp): `group '\0' filter`, shared rather than copied so that
+// a delivery carries it without an allocation.
+using shared_group_key = std::shared_ptr<const std::string>;
+
 // A message on its way to this session.
 struct pending_delivery {
     message_ref msg;
@@ -71,6 +76,10 @@ struct pending_delivery {
     bool retain = false;
     std::vector<std::uint32_t> subscription_ids;
     std::uint64_t journal_seq = 0;  // its record in the store; 0 = not stored
+    // Set when a shared group chose this session: if the session ends before
+    // the message is acknowledged, another member gets it (section 4.8.2).
+    // Not kept in the store: a delivery restored after a restart has none.
+    shared_group_key shared_group;
 };
 
 class session;
@@ -134,8 +143,13 @@ public:
     // Sends now, or queues (bounded) when offline or the in-flight window is full.
     // `journal_seq`: a record the store already holds for this delivery (see
     // reserve_journal_seq), else 0.
+    // `group`: the shared group that chose this session, if one did.
     void deliver(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> subscription_ids,
-                 std::uint64_t journal_seq = 0);
+                 std::uint64_t journal_seq = 0, shared_group_key group = {});
+    // When the session ends: the deliveries a shared group chose it for that
+    // the client has not acknowledged (queued, or in flight and not yet
+    // PUBREC'd), taken out for the group to give to another member.
+    std::vector<pending_delivery> take_shared_deliveries();
     // A sequence number for a delivery record written ahead of the delivery.
     std::uint64_t reserve_journal_seq() { return next_journal_seq_++; }
     // Sends a journaled QoS 2 PUBLISH held until its record was durable.
@@ -261,7 +275,7 @@ private:
     bool resend_parked();
     std::uint64_t journal_seq_for(const message& m, std::uint64_t planned);
     void enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
-                 std::uint64_t journal_seq = 0);
+                 std::uint64_t journal_seq, shared_group_key group);
     void complete(std::size_t index);
     std::size_t find_inflight(std::uint16_t packet_id) const;
     void journal(const pending_delivery& d, session_journal::state st, std::uint16_t packet_id);

@@ -472,7 +472,7 @@ std::shared_ptr<session_presence> online(bool on) {
 std::vector<std::uint64_t> deliveries(core::shared_groups& g, std::string_view topic, int times) {
     std::vector<std::uint64_t> out;
     for (int i = 0; i < times; ++i) {
-        g.route(topic, [&](const core::shared_member& m, const std::string&) { out.push_back(m.session_id); });
+        g.route(topic, [&](const core::shared_member& m, const shared_group_key&) { out.push_back(m.session_id); });
     }
     return out;
 }
@@ -527,7 +527,7 @@ TEST_CASE("adding the same session again updates the member") {
     CHECK(g.group_count() == 1);
     std::vector<std::uint8_t> qos;
     for (int i = 0; i < 2; ++i) {
-        g.route("t", [&](const core::shared_member& m, const std::string&) { qos.push_back(m.options.qos); });
+        g.route("t", [&](const core::shared_member& m, const shared_group_key&) { qos.push_back(m.options.qos); });
     }
     CHECK(qos == std::vector<std::uint8_t>{2, 2});
 }
@@ -538,9 +538,9 @@ TEST_CASE("a message whose member left goes to another member of its group (sect
     g.add("g", "t/+", member(1, p1));
     g.add("g", "t/+", member(2, p2));
     g.add("g", "t/+", member(3, p3));
-    std::string key;
-    g.route("t/x", [&](const core::shared_member&, const std::string& k) { key = k; });
-    CHECK(core::shared_groups::split_key(key) == std::pair<std::string_view, std::string_view>{"g", "t/+"});
+    shared_group_key key;
+    g.route("t/x", [&](const core::shared_member&, const shared_group_key& k) { key = k; });
+    CHECK(core::shared_groups::split_key(*key) == std::pair<std::string_view, std::string_view>{"g", "t/+"});
     std::vector<std::uint64_t> got;
     const auto reroute = [&](std::uint64_t left) {
         return g.reroute(key, left, [&](const core::shared_member& m) { got.push_back(m.session_id); });
@@ -555,7 +555,7 @@ TEST_CASE("a message whose member left goes to another member of its group (sect
     g.remove("g", "t/+", 2);
     g.remove("g", "t/+", 3);
     CHECK_FALSE(reroute(1));  // nobody else: the message has nowhere to go
-    CHECK_FALSE(g.reroute("other\0t", 1, [&](const core::shared_member&) { got.push_back(0); }));
+    CHECK_FALSE(g.reroute(std::make_shared<const std::string>("other\0t"), 1, [&](const core::shared_member&) { got.push_back(0); }));
 }
 
 TEST_CASE("removing the last member removes the group") {
