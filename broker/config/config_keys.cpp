@@ -495,7 +495,8 @@ constexpr key_spec table[] = {
      .section = key_section::limits, .default_text = "0",
      .doc = "Cap on the broker's heap, in bytes; 0 = no limit. As in Mosquitto, while the heap is over it an "
             "incoming PUBLISH is dropped and its publisher disconnected (MQTT 5: DISCONNECT 0x97, quota "
-            "exceeded). strata checks the whole process heap (the store's memtables and caches included) four "
+            "exceeded), an outgoing PUBLISH is dropped and its receiver disconnected the same way, and an "
+            "offline session queues nothing (counted as dropped). strata checks the whole process heap (the store's memtables and caches included) four "
             "times a second, so set it with that in mind; the log says when the heap crosses it. Re-read on "
             "SIGHUP.",
      .apply = [](apply_context& c, const key_value& v) -> result {

@@ -1,6 +1,7 @@
 // memory_limit, as in Mosquitto: past the limit, an incoming message is
-// dropped and its publisher disconnected, so a flood cannot take the machine's
-// memory. Mosquitto counts its own allocations; strata samples the process
+// dropped and its publisher disconnected, and an outgoing one is dropped and
+// its receiver disconnected (a session offline queues nothing), so a flood
+// cannot take the machine's memory. Mosquitto counts its own allocations; strata samples the process
 // heap (glibc's mallinfo2: what is allocated, the store's memtables and block
 // cache included) from worker 0's 250 ms tick, and workers read one atomic
 // flag per PUBLISH.
@@ -22,6 +23,8 @@ public:
     // Samples the heap; logs when it crosses the limit either way.
     void sample(logger& log);
     bool over_limit() const { return over_.load(std::memory_order_relaxed); }
+    // The flag itself, for sessions (delivery_limits::over_memory_limit).
+    const std::atomic<bool>& over_limit_flag() const { return over_; }
     std::uint64_t heap_bytes() const { return heap_.load(std::memory_order_relaxed); }
 
 private:

@@ -14,9 +14,10 @@ namespace {
 constexpr std::uint32_t never_expires = 0xFFFFFFFF;
 constexpr auto tick_period = std::chrono::milliseconds(250);
 
-delivery_limits limits_from(const config::broker_config& cfg, worker_stats& stats) {
+delivery_limits limits_from(const config::broker_config& cfg, worker_stats& stats, const memory_guard& memory) {
     delivery_limits l;
     l.dropped_messages = &stats.messages_dropped;
+    l.over_memory_limit = &memory.over_limit_flag();
     l.max_inflight_messages = cfg.max_inflight_messages;
     l.max_inflight_bytes = cfg.max_inflight_bytes;
     l.max_queued_messages = cfg.max_queued_messages;
@@ -34,7 +35,7 @@ worker::worker(broker& owner, std::size_t index, std::shared_ptr<const config::b
       io_(std::make_unique<boost::asio::io_context>(1)),
       config_(std::move(cfg)),
       security_(auth::security::none()),
-      limits_(limits_from(*config_, stats_)),  // only stats_'s address: it is constructed next
+      limits_(limits_from(*config_, stats_, owner.memory())),  // only addresses: stats_ is constructed next
       hooks_(static_cast<std::uint32_t>(index), owner.log()) {
     tick_timer_.emplace(*io_);
 }
@@ -58,7 +59,7 @@ void worker::stop() { io_->stop(); }
 
 void worker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
     config_ = std::move(cfg);
-    limits_ = limits_from(*config_, stats_);
+    limits_ = limits_from(*config_, stats_, broker_.memory());
 }
 
 const auth::client_acl* worker::acl_of(session& s) {

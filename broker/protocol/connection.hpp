@@ -153,6 +153,9 @@ private:
     bool output_has_room(std::uint32_t packet_bytes);
     void disconnect_slow_client();
     void log_slow_drops() const;
+    // memory_limit (core/memory_guard.hpp): true while the heap is over it;
+    // the message is then dropped and the client disconnected (0x97), as Mosquitto.
+    bool over_memory_limit();
 
     // Closes because of a protocol violation: DISCONNECT with the reason in
     // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
@@ -206,7 +209,7 @@ private:
     std::uint16_t server_topic_alias_maximum_ = 0;
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
-    bool slow_disconnect_posted_ = false;   // slow_client_action disconnect: on its way
+    bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way
     std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
 
     // Topic aliases: client -> broker (index = alias) and broker -> client.

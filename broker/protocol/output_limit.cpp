@@ -7,6 +7,8 @@
 // sent, and the session queue (max_queued_messages/bytes) how many wait.
 // The transport adds the other half: it stops reading a client whose output
 // is over the cap, so that answers to its own packets cannot pile up either.
+// memory_limit bounds the whole broker's heap: over it, every outgoing
+// PUBLISH is dropped and its receiver disconnected, as in Mosquitto.
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
@@ -35,6 +37,23 @@ bool connection::output_has_room(std::uint32_t packet_bytes) {
         });
     }
     return false;
+}
+
+bool connection::over_memory_limit() {
+    if (!worker_.owner().memory().over_limit()) return false;
+    worker_.stats().add(worker_.stats().messages_dropped);
+    if (!slow_disconnect_posted_) {
+        slow_disconnect_posted_ = true;
+        // Posted for the same reason as a slow client's disconnect.
+        boost::asio::post(worker_.io(), [&w = worker_, id = id] {
+            auto* c = w.find_connection(id);
+            if (!c || c->state_ != connection_state::active) return;
+            w.log().notice("Client ", c->client_id_, " from ", c->peer_,
+                           ": a message for it was dropped, the broker is over memory_limit; disconnecting.");
+            c->disconnect(codec::reason_code::quota_exceeded);
+        });
+    }
+    return true;
 }
 
 void connection::disconnect_slow_client() {

@@ -308,6 +308,7 @@ void connection::send_pubrel(std::uint16_t packet_id) { send_ack(packet_type::pu
 bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, std::uint16_t packet_id, bool dup,
                               std::span<const std::uint32_t> subscription_ids) {
     if (state_ != connection_state::active) return true;
+    if (over_memory_limit()) return false;  // dropped as if delivered; the client is disconnected
     const bool v5 = version_ == protocol_version::v5;
     std::string_view topic = m.topic();
     if (!mount_point_.empty() && topic.starts_with(mount_point_)) topic.remove_prefix(mount_point_.size());

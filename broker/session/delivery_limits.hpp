@@ -22,6 +22,9 @@ struct delivery_limits {
     // The worker's count of dropped messages ($SYS/broker/publish/messages/dropped),
     // written on the worker's thread only; null: not counted (tests).
     std::atomic<std::uint64_t>* dropped_messages = nullptr;
+    // Set while the heap is over memory_limit (core/memory_guard.hpp): a
+    // session then queues nothing, as Mosquitto. Null: no limit (tests).
+    const std::atomic<bool>* over_memory_limit = nullptr;
 };
 
 }  // namespace strata

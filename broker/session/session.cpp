@@ -165,9 +165,10 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
 
 void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
                       std::uint64_t journal_seq, shared_group_key group) {
-    // Whichever limit is reached first (Mosquitto's rule); a queue with room
+    // Whichever limit is reached first, or memory_limit (Mosquitto's rules); a queue with room
     // for bytes takes a message of any size, so one large message is not refused forever.
-    if ((limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
+    const bool over_memory = limits_.over_memory_limit && limits_.over_memory_limit->load(std::memory_order_relaxed);
+    if (over_memory || (limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
         (limits_.max_queued_bytes != 0 && queued_bytes_ >= limits_.max_queued_bytes)) {
         ++dropped_;
         if (auto* counter = limits_.dropped_messages) {

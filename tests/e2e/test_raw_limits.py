@@ -243,3 +243,45 @@ def test_memory_limit_drops_the_message_and_disconnects_its_publisher(broker_fac
     c.publish("mem/t", b"y", qos=1, pid=2)
     assert c.expect(PUBACK).pid == 2
     assert watcher.expect(PUBLISH).payload == b"y"
+
+
+@pytest.mark.strata_only
+def test_memory_limit_drops_outgoing_messages_and_disconnects_their_receivers(broker_factory):
+    """memory_limit as in Mosquitto, the outgoing side: over it, a PUBLISH for a client is dropped and
+    the client disconnected (v5: 0x97), and an offline session queues nothing. Messages come out while
+    over the limit from a retained message sent on SUBSCRIBE and from a will. One worker, so that
+    the will reaches the online watcher and the offline session in the same pass."""
+    import signal
+    b = broker_factory(conf_lines=["memory_limit 0", "threads 1"])
+
+    def set_limit(old, new, logged):
+        before = b.log().count(logged)
+        b.conf_path.write_text(b.conf_path.read_text().replace(f"memory_limit {old}", f"memory_limit {new}"))
+        b.signal(signal.SIGHUP)
+        b.await_log(logged, count=before + 1)
+
+    setter = open_client(b, "setter")
+    setter.publish("mem/r", b"kept", qos=1, retain=True, pid=1)
+    assert setter.expect(PUBACK).pid == 1
+    keeper = open_client(b, "keeper", clean=False, props={"SessionExpiryInterval": 300})
+    keeper.subscribe(1, [("mem/w", 1)])
+    keeper.disconnect()
+    b.await_log("Client keeper disconnected.")
+    dying = open_client(b, "dying", will=dict(topic="mem/w", payload=b"gone", qos=1))
+    watcher = open_client(b, "watcher")
+    watcher.subscribe(1, [("mem/w", 1)])
+
+    set_limit(0, 1, "is over memory_limit")
+    late = open_client(b, "late")
+    late.subscribe(1, [("mem/r", 1)])
+    expect_disconnect(late, 0x97)  # the retained message was dropped, not sent
+    dying.sock.close()  # no DISCONNECT: the will goes
+    expect_disconnect(watcher, 0x97)
+
+    set_limit(1, 0, "memory_limit lifted")
+    back = open_client(b, "keeper", clean=False, props={"SessionExpiryInterval": 300})
+    assert back.connack.session_present
+    assert back.recv_packet(0.5) is None, "an offline session must queue nothing over memory_limit"
+    setter.publish("mem/w", b"after", qos=1, pid=2)
+    assert setter.expect(PUBACK).pid == 2
+    assert back.expect(PUBLISH).payload == b"after"
