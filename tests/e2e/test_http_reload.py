@@ -2,14 +2,16 @@
 added opens a listener, a line removed closes one (its idle connections at
 once, a request being answered once answered), a line kept keeps its socket,
 a port that cannot be bound is named by file:line in the log while the rest
-runs on, and strata started without an HTTP API starts one when the store
-keeps the history of messages. Tests find ports in the ports file, which the
+runs on, a kept listener takes new TLS files (or keeps its own when the new
+ones do not load), and strata started without an HTTP API starts one when
+the store keeps the history of messages. Tests find ports in the ports file, which the
 reload rewrites, and drive the real broker with http.client and paho."""
 import hashlib
 import http.client
 import secrets
 import signal
 import socket
+import ssl
 
 import pytest
 
@@ -37,9 +39,10 @@ def start(broker_factory, tmp_path, *http_lines, store="storage rocksdb"):
 
 
 def reload(b, *http_lines):
-    """The running conf with `http_lines` for its http_listener lines, then
-    SIGHUP; returns the conf's lines (for file:line)."""
-    lines = [line for line in b.conf_path.read_text().splitlines() if not line.startswith("http_listener")]
+    """The running conf with `http_lines` for its listener lines (http_listener
+    and the keys of its block), then SIGHUP; returns the conf's lines (for file:line)."""
+    lines = [line for line in b.conf_path.read_text().splitlines()
+             if not line.startswith("http_") or line.startswith(("http_token_file", "http_admin"))]
     lines += http_lines
     b.conf_path.write_text("\n".join(lines) + "\n")
     b.signal(signal.SIGHUP)
@@ -220,3 +223,42 @@ def test_a_port_in_use_is_logged_and_the_rest_keeps_running(broker_factory, tmp_
     reload(b, "http_listener 0 127.0.0.1", f"http_listener {taken} 127.0.0.1", "http_listener 0 127.0.0.1")
     b.await_ports(lambda b: b.http_ports == [first, taken, third], "the freed port opened")
     assert get(taken, b.token) == 200
+
+
+def test_a_kept_listener_takes_tls_and_keeps_it_when_new_files_do_not_load(broker_factory, tmp_path, pki):
+    b = start(broker_factory, tmp_path, "http_listener 0 127.0.0.1")
+    [port] = b.http_ports
+    # TLS turned on: same socket, HTTPS for new connections, "https" in the ports file.
+    reload(b, "http_listener 0 127.0.0.1", f"http_certfile {pki.server_cert}", f"http_keyfile {pki.server_key}")
+    b.await_ports(lambda b: b.ports_of.get("https") == [port] and "http" not in b.ports_of, "the listener as https")
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+
+    def https_status():
+        conn = http.client.HTTPSConnection("localhost", port, timeout=30, context=ctx)
+        try:
+            conn.request("GET", "/api/v1/topics", headers={"Authorization": f"Bearer {b.token}"})
+            r = conn.getresponse()
+            r.read()
+            return r.status, conn.sock.getpeercert()["subject"]
+        finally:
+            conn.close()
+
+    status, subject = https_status()
+    assert status == 200 and (("organizationName", "renewed"),) not in subject
+    # A key that does not belong to the certificate: logged with file:line, the current files stay.
+    lines = reload(b, "http_listener 0 127.0.0.1", f"http_certfile {pki.server_cert}",
+                   f"http_keyfile {pki.server2_key}")
+    line = lines.index("http_listener 0 127.0.0.1") + 1
+    b.await_log(f"Error: HTTP listener's TLS files not reloaded, keeping the current ones: {b.conf_path}:{line}: "
+                "http_listener: ")
+    assert https_status()[0] == 200
+    b._read_ports()
+    assert b.ports_of.get("https") == [port]
+    # Renewed files that load: new connections get the new certificate on the same
+    # socket. (A listener added in the same reload rewrites the ports file once it is applied.)
+    reload(b, "http_listener 0 127.0.0.1", f"http_certfile {pki.server2_cert}", f"http_keyfile {pki.server2_key}",
+           "http_listener 0 127.0.0.1")
+    b.await_ports(lambda b: len(b.http_ports) == 2, "the added listener in the ports file")
+    assert b.ports_of.get("https") == [port], b.ports_of
+    status, subject = https_status()
+    assert status == 200 and (("organizationName", "renewed"),) in subject, subject
