@@ -85,6 +85,23 @@ bool write_ports_file(const std::string& path, const std::vector<std::unique_ptr
     return !ec;
 }
 
+// The HTTP API's server, not open yet. `store` keeps the history of messages.
+std::unique_ptr<http::server> make_http_api(store_runtime& store, logger& log, core::broker& broker,
+                                            plugin::http_requests& plugins,
+                                            const std::unique_ptr<exporters::exporter_set>& exporters) {
+    auto api = std::make_unique<http::server>(store.store(), log, broker.login_throttle(), &plugins);
+    if (exporters) api->set_exporters_source([&exporters] { return exporters::status_json(exporters->status()); });
+    return api;
+}
+
+// SIGHUP's listener changes, logged; what fails leaves the rest running.
+void log_http_reload(const http::listeners_report& report, logger& log) {
+    for (const auto& e : report.not_opened) log.error("Error: HTTP listener not opened: ", e, ".");
+    for (const auto& e : report.tls_not_reloaded) {
+        log.error("Error: HTTP listener's TLS files not reloaded, keeping the current ones: ", e, ".");
+    }
+}
+
 bool daemonise() {
     const pid_t pid = ::fork();
     if (pid < 0) return false;
@@ -247,8 +264,7 @@ int run_server(const options& opts) {
     plugins.set_http_requests(&http_plugins);
     std::unique_ptr<http::server> http_api;
     if (store && !cfg->http.listeners.empty()) {
-        http_api = std::make_unique<http::server>(store->store(), log, broker.login_throttle(), &http_plugins);
-        if (exporters) http_api->set_exporters_source([&exporters] { return exporters::status_json(exporters->status()); });
+        http_api = make_http_api(*store, log, broker, http_plugins, exporters);
         std::string error;
         if (!http_api->open(cfg->http, error)) {
             log.error("Error: ", error, ".");
@@ -298,17 +314,33 @@ int run_server(const options& opts) {
                 broker.apply_config(cfg);
                 // Password and ACL files are read again; connected clients get the new rules at once.
                 std::string error;
-                if (http_api && !http_api->reload(cfg->http, error)) {
-                    log.warning("Warning: HTTP listeners not reloaded: ", error, ".");
-                    error.clear();
-                } else if (!http_api && !cfg->http.listeners.empty()) {
-                    log.warning("Warning: HTTP listeners not started: http_listener takes effect at restart only.");
-                }
-                if (auto security = auth::security::load(*cfg, error)) {
+                if (auto next_security = auth::security::load(*cfg, error)) {
+                    security = std::move(next_security);
                     if (http_api) http_api->configure(security, cfg->http);
-                    broker.apply_security(std::move(security));
+                    broker.apply_security(security);
                 } else {
                     log.error("Error: password or ACL file not reloaded, keeping the current ones: ", error, ".");
+                }
+                // HTTP listeners open and close (docs/http-api.md, "Reloading"); the
+                // API starts if strata started without one and its store can serve it.
+                if (!http_api && !cfg->http.listeners.empty()) {
+                    if (store && store->store().options().keep_history) {
+                        http_api = make_http_api(*store, log, broker, http_plugins, exporters);
+                        http_api->configure(security, cfg->http);
+                        http_api->start();
+                    } else {
+                        log.warning("Warning: http_listener takes effect at restart only: the running store does not "
+                                    "keep the history of messages the API reads (storage rocksdb).");
+                    }
+                }
+                if (http_api) {
+                    const auto report = http_api->reload(cfg->http);
+                    log_http_reload(report, log);
+                    // Tests and scripts find ephemeral ports there.
+                    if (report.endpoints_changed && !opts.ports_file.empty() &&
+                        !write_ports_file(opts.ports_file, listeners, http_api.get())) {
+                        log.error("Error: unable to write ports file ", opts.ports_file, ".");
+                    }
                 }
                 plugins.reload(cfg->plugins);
                 exporters::reload_exporters(exporters.get(), *cfg, log);  // docs/exporters.md, "Reloading"

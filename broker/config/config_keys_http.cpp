@@ -55,8 +55,9 @@ constexpr key_spec table[] = {
             "stored data, so exposing it is a decision the conf must state, with an address such as `0.0.0.0` "
             "or a host's own. Repeatable; each line starts a block, and the `http_*` listener keys after it "
             "apply to it. Every request needs a user (HTTP Basic against `password_file` and the auth plugins, "
-            "or a bearer token from `http_token_file`) unless `http_allow_anonymous` is true. Needs the store "
-            "(`storage rocksdb` or `persistence true`).",
+            "or a bearer token from `http_token_file`) unless `http_allow_anonymous` is true. Needs the history "
+            "of messages (`storage rocksdb`). SIGHUP opens added lines, closes removed ones and keeps the "
+            "sockets of lines whose address and port did not change (docs/http-api.md, \"Reloading\").",
      .repeatable = true,
      .apply = [](apply_context& c, const key_value& v) -> result {
          if (v.words.size() > 2) return "expected PORT [ADDRESS], got '" + std::string(v.text) + "'";

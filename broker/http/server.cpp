@@ -1,12 +1,10 @@
 #include "http/server.hpp"
 
-#include <openssl/ssl.h>
-
 #include <chrono>
+#include <future>
 #include <list>
 #include <optional>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -19,7 +17,6 @@
 #include "http/api.hpp"
 #include "http/query_pool.hpp"
 #include "http/request_handler.hpp"
-#include "net/tls_context.hpp"
 #include "net/tls_layer.hpp"
 #include "store.hpp"
 
@@ -61,6 +58,9 @@ class closable {
 public:
     virtual ~closable() = default;
     virtual void close() = 0;
+    // `l` left the conf: a connection of it closes now unless it is
+    // answering a request, and then once the answer is written.
+    virtual void listener_removed(const listener_state& l) = 0;
 };
 
 }  // namespace
@@ -76,20 +76,17 @@ struct connection_registry {
     std::shared_ptr<const config::http_config> cfg;  // allowed hosts, CORS origins
 };
 
-struct server::acceptor_entry {
-    tcp::acceptor acceptor;
-    std::shared_ptr<const listener_settings> settings;  // replaced on SIGHUP, read on the I/O thread
-    std::size_t listener = 0;                           // index in the conf's http listeners
-};
-
 namespace {
 
 template <class Stream>
 class connection final : public closable, public std::enable_shared_from_this<connection<Stream>> {
 public:
-    connection(Stream&& stream, std::shared_ptr<const listener_settings> settings,
+    connection(Stream&& stream, std::shared_ptr<const listener_state> listener,
                std::shared_ptr<connection_registry> registry, const tcp::endpoint& peer)
-        : stream_(std::move(stream)), settings_(std::move(settings)), registry_(std::move(registry)) {
+        : stream_(std::move(stream)),
+          listener_(std::move(listener)),
+          settings_(listener_->settings),
+          registry_(std::move(registry)) {
         origin_.address = peer.address().to_string();
         origin_.peer = (peer.address().is_v6() ? "[" + origin_.address + "]" : origin_.address) + ":" +
                        std::to_string(peer.port());
@@ -118,6 +115,10 @@ public:
         beast::get_lowest_layer(stream_).close();
     }
 
+    void listener_removed(const listener_state& l) override {
+        if (listener_.get() == &l && !answering_) close();  // else on_write closes it
+    }
+
 private:
     static constexpr bool tls = !std::is_same_v<Stream, beast::tcp_stream>;
 
@@ -133,6 +134,7 @@ private:
     }
 
     void read_next() {
+        answering_ = false;
         parser_.emplace();
         parser_->header_limit(header_limit);
         parser_->body_limit(body_limit);
@@ -142,6 +144,7 @@ private:
     }
 
     void on_read(beast::error_code ec, std::size_t) {
+        answering_ = true;
         if (ec == bhttp::error::body_limit) return refuse(413, "request body too large", 11, false);
         if (ec == bhttp::error::header_limit) return refuse(431, "request line and headers too large", 11, false);
         if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
@@ -228,6 +231,8 @@ private:
             response_.set(bhttp::field::access_control_allow_credentials, "true");
             response_.set(bhttp::field::vary, "Origin");
         }
+        // A listener gone from the conf answers this request and no more.
+        keep_alive = keep_alive && !listener_->removed;
         response_.keep_alive(keep_alive);
         response_.prepare_payload();
         beast::get_lowest_layer(stream_).expires_after(write_timeout);
@@ -241,7 +246,8 @@ private:
     }
 
     Stream stream_;
-    std::shared_ptr<const listener_settings> settings_;
+    std::shared_ptr<const listener_state> listener_;    // `removed` is read on the I/O thread
+    std::shared_ptr<const listener_settings> settings_;  // the listener's when this connection came
     std::shared_ptr<connection_registry> registry_;
     std::list<std::weak_ptr<closable>>::iterator self_;
     request_origin origin_;
@@ -251,16 +257,8 @@ private:
     unsigned version_ = 11;
     bool keep_alive_ = true;
     std::string cors_origin_;  // the request's Origin when it is in http_cors_origin
+    bool answering_ = false;   // from a complete request until its answer is written
 };
-
-// The listener's TLS settings as an Asio context over strata's own OpenSSL
-// context, so HTTPS and MQTT over TLS share every OpenSSL setting.
-std::shared_ptr<asio::ssl::context> tls_context_for(const config::tls_config& tls, std::string& error) {
-    auto ctx = net::tls_context::create(tls, error);
-    if (!ctx) return nullptr;
-    SSL_CTX_up_ref(ctx->native());  // asio's context frees its reference
-    return std::make_shared<asio::ssl::context>(ctx->native());
-}
 
 }  // namespace
 
@@ -289,113 +287,100 @@ void server::configure(std::shared_ptr<const auth::security> security, const con
     asio::post(io_, [registry = connections_, next = std::move(next)] { registry->cfg = next; });
 }
 
-namespace {
-
-std::shared_ptr<listener_settings> settings_of(const config::http_listener_config& lc, std::string& error) {
-    auto settings = std::make_shared<listener_settings>();
-    settings->config = lc;
-    if (lc.tls.enabled()) {
-        settings->tls = tls_context_for(lc.tls, error);
-        if (!settings->tls) {
-            error = lc.defined_at + ": http_listener: " + error;
-            return nullptr;
-        }
-    }
-    return settings;
-}
-
-}  // namespace
-
-bool server::reload(const config::http_config& cfg, std::string& error) {
-    bool same = cfg.listeners.size() == opened_.size();
-    for (std::size_t i = 0; same && i < opened_.size(); ++i) {
-        same = cfg.listeners[i].port == opened_[i].port && cfg.listeners[i].bind_address == opened_[i].bind_address;
-    }
-    if (!same) {
-        error = "http_listener ports and addresses take effect at restart only";
-        return false;
-    }
-    std::vector<std::shared_ptr<const listener_settings>> next;
-    for (const auto& lc : cfg.listeners) {
-        auto settings = settings_of(lc, error);
-        if (!settings) return false;
-        next.push_back(std::move(settings));
-    }
-    const auto apply = [this, next = std::move(next)] {
-        for (auto& a : acceptors_) a->settings = next[a->listener];
-    };
-    if (thread_.joinable()) {
-        asio::post(io_, apply);
-    } else {
-        apply();
-    }
-    return true;
-}
-
 bool server::open(const config::http_config& cfg, std::string& error) {
     http_cfg_ = std::make_shared<const config::http_config>(cfg);
     connections_->cfg = http_cfg_;
-    opened_ = cfg.listeners;
-    for (std::size_t index = 0; index < cfg.listeners.size(); ++index) {
-        const auto& lc = cfg.listeners[index];
-        std::shared_ptr<const listener_settings> settings = settings_of(lc, error);
-        if (!settings) return false;
-        std::vector<tcp::endpoint> targets;
-        if (lc.bind_address.empty()) {
-            // Loopback only unless the conf names an address (docs/http-api.md says why).
-            targets.emplace_back(asio::ip::address_v4::loopback(), lc.port);
-            targets.emplace_back(asio::ip::address_v6::loopback(), lc.port);
-        } else {
-            tcp::resolver resolver(io_);
-            boost::system::error_code ec;
-            const auto results = resolver.resolve(lc.bind_address, std::to_string(lc.port),
-                                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-            if (ec) {
-                error = lc.defined_at + ": http_listener: cannot resolve bind address '" + lc.bind_address + "': " +
-                        ec.message();
-                return false;
-            }
-            for (const auto& r : results) {
-                if (std::find(targets.begin(), targets.end(), r.endpoint()) == targets.end()) targets.push_back(r.endpoint());
-            }
+    auto report = reload(cfg);
+    if (report.not_opened.empty()) return true;
+    error = report.not_opened.front();
+    return false;
+}
+
+listeners_report server::reload(const config::http_config& cfg) {
+    // TLS files and name lookups here, on the caller's thread: the I/O
+    // thread only binds and closes.
+    std::vector<listener_plan> plans;
+    for (const auto& lc : cfg.listeners) plans.push_back(plan_listener(lc));
+    if (!thread_.joinable()) return apply(std::move(plans));
+    // Acceptors are the I/O thread's: the change runs there, between two
+    // handlers, and the caller waits for what it did.
+    std::promise<listeners_report> done;
+    auto report = done.get_future();
+    asio::post(io_, [this, &done, &plans] {
+        try {
+            done.set_value(apply(std::move(plans)));
+        } catch (...) {
+            done.set_exception(std::current_exception());
         }
-        std::uint16_t port = lc.port;
-        bool bound = false;
-        for (auto ep : targets) {
-            if (port != 0) ep.port(port);  // an ephemeral port is shared by the listener's sockets
-            auto entry = std::make_unique<acceptor_entry>(acceptor_entry{tcp::acceptor(io_), settings, index});
-            auto& acceptor = entry->acceptor;
-            boost::system::error_code ec;
-            acceptor.open(ep.protocol(), ec);
-            if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-            if (!ec && ep.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
-            if (!ec) acceptor.bind(ep, ec);
-            if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-            if (ec) {
-                // A host without IPv6 still gets its IPv4 socket when no address was named.
-                if (lc.bind_address.empty() && ep.address().is_v6()) continue;
-                error = lc.defined_at + ": http_listener: cannot listen on " + ep.address().to_string() + " port " +
-                        std::to_string(ep.port()) + ": " + ec.message();
-                return false;
-            }
-            const auto local = acceptor.local_endpoint(ec);
-            port = local.port();
-            log_.notice("Opening HTTP", settings->tls ? "S" : "", " API on ", local.address().to_string(), " port ",
-                        port, lc.allow_anonymous ? " (anonymous access allowed)." : ".");
-            endpoints_.push_back({local.address().to_string(), port, settings->tls != nullptr});
-            acceptors_.push_back(std::move(entry));
-            bound = true;
-        }
-        if (!bound) {
-            error = lc.defined_at + ": http_listener: no address to listen on for port " + std::to_string(lc.port);
-            return false;
-        }
+    });
+    return report.get();
+}
+
+listeners_report server::apply(std::vector<listener_plan> plans) {
+    listeners_report report;
+    std::vector<config::http_listener_config> lines;
+    for (const auto& p : plans) lines.push_back(p.config);
+    const auto kept_by = match_listeners(listeners_, lines);
+    std::vector<bool> kept(listeners_.size(), false);
+    for (const auto j : kept_by) {
+        if (j != no_match) kept[j] = true;
     }
-    return true;
+    // Closed before any is bound, so that a port can move from one line to another.
+    for (std::size_t j = 0; j < listeners_.size(); ++j) {
+        if (!kept[j]) close_listener(*listeners_[j]);
+    }
+    std::vector<std::shared_ptr<listener_state>> next;
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+        auto& plan = plans[i];
+        if (kept_by[i] != no_match) {
+            auto& l = listeners_[kept_by[i]];
+            l->config = plan.config;
+            if (plan.settings) l->settings = std::move(plan.settings);
+            else report.tls_not_reloaded.push_back(plan.settings_error);
+            next.push_back(l);
+            continue;
+        }
+        std::string error = !plan.settings_error.empty() ? plan.settings_error : plan.address_error;
+        auto l = error.empty() ? bind_listener(io_, plan, log_, error) : nullptr;
+        if (!l) {
+            report.not_opened.push_back(error);
+            continue;
+        }
+        for (const auto& a : l->acceptors) accept_next(l, a);
+        next.push_back(std::move(l));
+    }
+    listeners_ = std::move(next);
+    std::vector<bound_endpoint> endpoints;
+    for (const auto& l : listeners_) {
+        for (auto& ep : l->endpoints()) endpoints.push_back(std::move(ep));
+    }
+    std::lock_guard lock(endpoints_mutex_);
+    report.endpoints_changed = endpoints != endpoints_;
+    endpoints_ = std::move(endpoints);
+    return report;
+}
+
+void server::close_listener(listener_state& l) {
+    l.removed = true;
+    for (auto& a : l.acceptors) {
+        boost::system::error_code ec;
+        a->close(ec);  // its pending accept completes with operation_aborted
+    }
+    for (const auto& address : l.addresses) log_.notice("Closing HTTP API on ", address, " port ", l.port, ".");
+    // Copied first: closing a connection unregisters it.
+    std::vector<std::shared_ptr<closable>> open;
+    for (auto& w : connections_->open) {
+        if (auto c = w.lock()) open.push_back(std::move(c));
+    }
+    for (auto& c : open) c->listener_removed(l);
+}
+
+std::vector<bound_endpoint> server::endpoints() const {
+    std::lock_guard lock(endpoints_mutex_);
+    return endpoints_;
 }
 
 void server::start() {
-    for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_next(i);
     pool_->start();
     thread_ = std::thread([this] {
         name_this_thread("strata-http");
@@ -403,39 +388,44 @@ void server::start() {
     });
 }
 
-void server::accept_next(std::size_t index) {
-    auto& entry = *acceptors_[index];
-    entry.acceptor.async_accept([this, index](boost::system::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;  // stopping
+// The handler holds the listener and the acceptor it waits on, never an
+// index into listeners_, which a reload rebuilds.
+void server::accept_next(std::shared_ptr<listener_state> listener, std::shared_ptr<tcp::acceptor> acceptor) {
+    auto& a = *acceptor;
+    a.async_accept([this, listener = std::move(listener), acceptor = std::move(acceptor)](
+                       boost::system::error_code ec, tcp::socket socket) mutable {
+        if (ec == asio::error::operation_aborted) return;  // closed: stopping, or out of the conf
+        // Accepted just before a reload closed the listener: not served.
+        if (listener->removed || !acceptor->is_open()) return;
         if (!ec) {
             boost::system::error_code peer_ec;
             const auto peer = socket.remote_endpoint(peer_ec);
             if (peer_ec || connections_->open.size() >= max_connections) {
                 socket.close(peer_ec);
+            } else if (listener->settings->tls) {
+                auto& tls = *listener->settings->tls;
+                std::make_shared<connection<beast::ssl_stream<beast::tcp_stream>>>(
+                    beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), tls), listener,
+                    connections_, peer)
+                    ->run();
             } else {
-                const auto& settings = acceptors_[index]->settings;
-                if (settings->tls) {
-                    std::make_shared<connection<beast::ssl_stream<beast::tcp_stream>>>(
-                        beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *settings->tls),
-                        settings, connections_, peer)
-                        ->run();
-                } else {
-                    std::make_shared<connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), settings,
-                                                                    connections_, peer)
-                        ->run();
-                }
+                std::make_shared<connection<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), listener,
+                                                                connections_, peer)
+                    ->run();
             }
         }
-        accept_next(index);
+        accept_next(std::move(listener), std::move(acceptor));
     });
 }
 
 void server::stop() {
     if (!thread_.joinable()) return;
     asio::post(io_, [this] {
-        for (auto& a : acceptors_) {
-            boost::system::error_code ec;
-            a->acceptor.close(ec);
+        for (auto& l : listeners_) {
+            for (auto& a : l->acceptors) {
+                boost::system::error_code ec;
+                a->close(ec);
+            }
         }
         // Copied first: closing may end a connection, which unregisters itself.
         std::vector<std::shared_ptr<closable>> open;

@@ -190,6 +190,21 @@ class Broker:
                 raise AssertionError(f"{text!r} not in the log {count} time(s) within {timeout} s:\n{log[-3000:]}")
             time.sleep(0.02)
 
+    def await_ports(self, condition, what, timeout=10):
+        """Reads the ports file again until condition(self) holds: a SIGHUP that
+        opens or closes HTTP listeners rewrites it (atomically) once it has."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._read_ports()
+            if condition(self):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"broker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{what}: not so within {timeout} s; ports file:\n"
+                                     f"{self.ports_path.read_text()}\nlog:\n{self.log()[-3000:]}")
+            time.sleep(0.02)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

@@ -3,6 +3,9 @@
 //   defer_user NAME, defer_password PW  auth_basic for NAME is deferred and answered
 //                                       from another thread (OK if the password is PW)
 //   defer_delay_ms N                    the deferred auth_basic answer comes N ms later (a slow backend)
+//   defer_release_file PATH             the deferred auth_basic answer waits until PATH exists
+//                                       (at most 30 s); "auth_basic deferred for NAME" is
+//                                       logged when it starts waiting
 //   deny_subscribe PREFIX               acl: subscriptions to filters starting with PREFIX are refused
 //   deny_read PREFIX                    acl: reading topics starting with PREFIX is refused (deliveries,
 //                                       and what the HTTP API shows)
@@ -17,6 +20,7 @@
 //   marker TEXT                         logged by the reload event
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,7 +34,7 @@ namespace {
 struct state {
     const strata_host* host = nullptr;
     std::string defer_user, defer_password, deny_subscribe, deny_read, auth_method, defer_auth_method,
-        deny_unsubscribe;
+        deny_unsubscribe, defer_release_file;
     int defer_delay_ms = 0;
     bool log_events = false;
     std::atomic<bool> ticked{false};
@@ -55,9 +59,16 @@ int on_auth_basic(int, void* data, void* userdata) {
     // An "asynchronous backend": the answer comes from another thread.
     const bool good = ev.has_password && view(ev.password) == s.defer_password;
     const strata_defer handle = ev.defer;
+    if (!s.defer_release_file.empty()) log(s, "auth_basic deferred for " + s.defer_user);
     std::lock_guard lock(s.threads_mutex);
     s.threads.emplace_back([&s, handle, good] {
         if (s.defer_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s.defer_delay_ms));
+        // Released by the test once it has done what must happen while the answer waits.
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!s.defer_release_file.empty() && !std::filesystem::exists(s.defer_release_file) &&
+               std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         strata_resume r{};
         r.struct_size = sizeof r;
         r.defer = handle;
@@ -180,6 +191,7 @@ int strata_plugin_init(const strata_host* host, const strata_option*, size_t, vo
     s->auth_method = option(host, "auth_method");
     s->defer_auth_method = option(host, "defer_auth_method");
     s->deny_unsubscribe = option(host, "deny_unsubscribe");
+    s->defer_release_file = option(host, "defer_release_file");
     s->log_events = option(host, "log_events") == "true";
     if (!s->defer_user.empty()) host->register_event(host, STRATA_EVENT_AUTH_BASIC, on_auth_basic, s);
     if (!s->deny_subscribe.empty() || !s->deny_read.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
