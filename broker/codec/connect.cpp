@@ -116,7 +116,8 @@ void encode_connack(byte_buffer& out, protocol_version v, const connack_packet& 
     const std::uint32_t size = 2 + (is_v5(v) ? properties_block_size(p.props) : 0);
     byte_writer w(out);
     write_fixed_header(w, packet_type::connack, 0, size);
-    w.u8(p.session_present ? 1 : 0);
+    // MQTT 3.1 has no session present flag: the byte is reserved, 0.
+    w.u8(p.session_present && v != protocol_version::v31 ? 1 : 0);
     w.u8(p.reason);
     if (is_v5(v)) write_properties(w, p.props);
 }

@@ -123,6 +123,12 @@ void worker::end_authentication(const std::string& client_id) {
     if (!sessions_.contains(client_id)) broker_.registry().release(client_id, index_);
 }
 
+void worker::release_unused_claim(const std::string& client_id) {
+    if (!sessions_.contains(client_id) && !authenticating_.contains(client_id)) {
+        broker_.registry().release(client_id, index_);
+    }
+}
+
 attach_result worker::attach(protocol::connection& c, const std::string& client_id, bool clean_start) {
     if (auto it = sessions_.find(client_id); it != sessions_.end()) {
         if (auto* old = static_cast<protocol::connection*>(it->second->sink())) {

@@ -172,6 +172,9 @@ public:
     // claim is released when nothing on this worker holds the id any more.
     void begin_authentication(const std::string& client_id) { ++authenticating_[client_id]; }
     void end_authentication(const std::string& client_id);
+    // A CONNECT refused after its client id was claimed for this worker: the
+    // id is free again unless a session or an authentication here holds it.
+    void release_unused_claim(const std::string& client_id);
 
     // ---- routing ----
     // Publishes a message accepted from a client (or a will): local delivery,

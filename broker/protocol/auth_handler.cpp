@@ -255,7 +255,7 @@ void connection::finish_authentication(const codec::connect_packet& p) {
     auto& ps = *plugin_;
     ps.event = 0;
     accept_connect(p, ps.assigned_id);  // reads method and auth_data_out for the CONNACK
-    ps.accepted = true;
+    ps.accepted = state_ == connection_state::active;  // not when its CONNACK could not fit
     if (ps.claim_held) {  // the session exists now and holds the claim
         ps.claim_held = false;
         worker_.end_authentication(client_id_);

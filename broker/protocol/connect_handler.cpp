@@ -49,6 +49,8 @@ void connection::handle_connect(codec::bytes_view body) {
         return;
     }
     if (p.protocol_name == "MQTT" || p.protocol_name == "MQIsdp") version_ = p.version;
+    // Known before any answer: the CONNACK must fit too [MQTT-3.1.2-24].
+    if (version_ == protocol_version::v5) client_maximum_packet_size_ = p.props.maximum_packet_size.value_or(0);
     if (rc != reason_code::success) {
         if (rc == reason_code::protocol_error && p.protocol_name != "MQTT" && p.protocol_name != "MQIsdp") {
             worker_.log().notice("Client from ", peer_, " sent an unknown protocol name, closing.");
@@ -162,7 +164,7 @@ void connection::refuse_connect(reason_code rc, std::string_view why, std::strin
         codec::connack_packet ack;
         ack.reason = static_cast<std::uint8_t>(rc);
         if (!reason_string.empty()) ack.props.reason_string = reason_string;
-        codec::encode_connack(out_.bytes(), version_, ack);
+        if (!queue_connack(ack)) worker_.log().notice("Its CONNACK exceeds its Maximum Packet Size: not sent.");
     } else {
         // 3.1.1 has return codes only for refusals, not for protocol errors [MQTT-3.2.2-6].
         const auto v3 = codec::to_v3_connack(rc);
@@ -175,6 +177,21 @@ void connection::refuse_connect(reason_code rc, std::string_view why, std::strin
         }
     }
     begin_close();
+}
+
+bool connection::queue_connack(codec::connack_packet& ack) {
+    auto& out = out_.bytes();
+    const std::size_t before = out.size();
+    const auto fits = [&] { return client_maximum_packet_size_ == 0 || out.size() - before <= client_maximum_packet_size_; };
+    codec::encode_connack(out, version_, ack);
+    if (fits()) return true;
+    out.resize(before);
+    ack.props.reason_string.reset();  // [MQTT-3.2.2-19], [MQTT-3.2.2-20]
+    ack.props.user_properties.clear();
+    codec::encode_connack(out, version_, ack);
+    if (fits()) return true;
+    out.resize(before);
+    return false;
 }
 
 mutable_message_ref connection::make_will(const codec::connect_packet& p) {
@@ -221,6 +238,34 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
         expiry = cfg.persistent_client_expiration;
     }
 
+    ack.reason = 0;
+    if (v5) {
+        if (assigned_id) ack.props.assigned_client_identifier = client_id_;
+        if (server_receive_maximum_ != 65535) ack.props.receive_maximum = server_receive_maximum_;
+        if (cfg.max_qos < 2) ack.props.maximum_qos = cfg.max_qos;
+        if (!cfg.retain_available) ack.props.retain_available = 0;
+        if (cfg.max_packet_size != 0) ack.props.maximum_packet_size = cfg.max_packet_size;
+        if (server_topic_alias_maximum_ > 0) ack.props.topic_alias_maximum = server_topic_alias_maximum_;
+        if (plugin_ && !plugin_->method.empty()) {  // enhanced authentication succeeded
+            ack.props.authentication_method = plugin_->method;
+            if (!plugin_->auth_data_out.empty()) ack.props.authentication_data = codec::as_chars(plugin_->auth_data_out);
+        }
+    }
+    if (client_maximum_packet_size_ != 0) {
+        // Checked before the session is touched: a CONNACK that cannot fit is
+        // not sent [MQTT-3.1.2-24], and the client gets no session either.
+        codec::byte_buffer probe;
+        codec::encode_connack(probe, version_, ack);
+        if (probe.size() > client_maximum_packet_size_) {
+            worker_.log().notice("Client ", client_id_, " from ", peer_, " refused: its Maximum Packet Size (",
+                                 client_maximum_packet_size_, ") is smaller than the CONNACK (", probe.size(),
+                                 " bytes); closing without one.");
+            worker_.release_unused_claim(client_id_);
+            begin_close();
+            return;
+        }
+    }
+
     const auto attached = worker_.attach(*this, client_id_, p.clean_start);
     session_ = attached.s;
     state_ = connection_state::active;
@@ -241,19 +286,6 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     worker_.session_started(*session_);
 
     ack.session_present = attached.session_present;
-    ack.reason = 0;
-    if (v5) {
-        if (assigned_id) ack.props.assigned_client_identifier = client_id_;
-        if (server_receive_maximum_ != 65535) ack.props.receive_maximum = server_receive_maximum_;
-        if (cfg.max_qos < 2) ack.props.maximum_qos = cfg.max_qos;
-        if (!cfg.retain_available) ack.props.retain_available = 0;
-        if (cfg.max_packet_size != 0) ack.props.maximum_packet_size = cfg.max_packet_size;
-        if (server_topic_alias_maximum_ > 0) ack.props.topic_alias_maximum = server_topic_alias_maximum_;
-        if (plugin_ && !plugin_->method.empty()) {  // enhanced authentication succeeded
-            ack.props.authentication_method = plugin_->method;
-            if (!plugin_->auth_data_out.empty()) ack.props.authentication_data = codec::as_chars(plugin_->auth_data_out);
-        }
-    }
     codec::encode_connack(out_.bytes(), version_, ack);
 
     if (cfg.log.connection_messages) {

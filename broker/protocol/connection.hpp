@@ -135,6 +135,10 @@ private:
     bool will_allowed_by_acl(const codec::connect_packet& p) const;
     void refuse_connect(codec::reason_code rc, std::string_view why, std::string_view reason_string = {});
     void accept_connect(const codec::connect_packet& p, bool assigned_id);
+    // Queues a CONNACK within the client's Maximum Packet Size, which covers
+    // it too [MQTT-3.1.2-24]: without its Reason String and User Properties
+    // when that makes it fit; false (nothing queued) when it cannot fit.
+    bool queue_connack(codec::connack_packet& ack);
     mutable_message_ref make_will(const codec::connect_packet& p);
 
     // PUBLISH helpers
@@ -157,6 +161,9 @@ private:
     // the message is then dropped and the client disconnected (0x97), as Mosquitto.
     bool over_memory_limit();
 
+    // SUBSCRIBE and UNSUBSCRIBE: false (and the connection closing) for a
+    // filter that makes the packet malformed (subscribe_handler.cpp).
+    bool filter_well_formed(std::string_view filter);
     // Closes because of a protocol violation: DISCONNECT with the reason in
     // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
     void protocol_violation(codec::reason_code rc, std::string_view what);

@@ -52,12 +52,30 @@ std::string mounted_filter(std::string_view mount_point, std::string_view raw, c
 
 }  // namespace
 
+// A filter that breaks the wildcard rules (section 4.7.1), is empty
+// [MQTT-4.7.3-1] or is a shared subscription without a valid ShareName and
+// filter [MQTT-4.8.2-2] makes the packet malformed: the connection closes
+// (5.0: DISCONNECT 0x81) before any of its filters takes effect, as in
+// Mosquitto. SUBACK 0x8F is left for well-formed filters the server refuses.
+bool connection::filter_well_formed(std::string_view filter) {
+    topic::subscription_filter f;
+    if (topic::parse_subscription_filter(filter, f)) return true;
+    std::string what = "invalid topic filter '";
+    what += filter;
+    what += '\'';
+    protocol_violation(reason_code::malformed_packet, what);
+    return false;
+}
+
 void connection::handle_subscribe(codec::bytes_view body) {
     codec::subscribe_packet p;
     const auto rc = codec::decode_subscribe(body, version_, p);
     if (rc != reason_code::success) {
         protocol_violation(rc, "invalid SUBSCRIBE");
         return;
+    }
+    for (const auto& req : p.subscriptions) {
+        if (!filter_well_formed(req.filter)) return;
     }
     const auto& cfg = worker_.config();
     const bool v5 = version_ == protocol_version::v5;
@@ -73,12 +91,7 @@ void connection::handle_subscribe(codec::bytes_view body) {
     ack.packet_id = p.packet_id;
     for (const auto& req : p.subscriptions) {
         topic::subscription_filter f;
-        if (!topic::parse_subscription_filter(req.filter, f)) {
-            ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(reason_code::topic_filter_invalid) : 0x80);
-            worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to invalid filter '",
-                              req.filter, "' refused.");
-            continue;
-        }
+        topic::parse_subscription_filter(req.filter, f);  // well formed: checked above
         if (f.shared && req.no_local) {  // [MQTT-3.8.3-4]
             protocol_violation(reason_code::protocol_error, "No Local on a shared subscription");
             return;
@@ -135,11 +148,11 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
     ack.type = packet_type::unsuback;
     ack.packet_id = p.packet_id;
     for (auto raw : p.filters) {
+        if (!filter_well_formed(raw)) return;
+    }
+    for (auto raw : p.filters) {
         topic::subscription_filter f;
-        if (!topic::parse_subscription_filter(raw, f)) {
-            ack.reasons.push_back(static_cast<std::uint8_t>(reason_code::topic_filter_invalid));
-            continue;
-        }
+        topic::parse_subscription_filter(raw, f);  // well formed: checked above
         if (worker_.hooks().inspects_unsubscribe()) {
             // Plugins (acl unsubscribe, unsubscribe) may keep the subscription.
             const auto refused = worker_.hooks().check_unsubscribe(plugin_client(), mount_point_, f);

@@ -186,6 +186,13 @@ TEST_CASE("CONNACK round trip") {
             }
         }
     }
+    SUBCASE("MQTT 3.1 has no session present flag: the byte is 0") {
+        connack_packet p;
+        p.session_present = true;
+        bytes wire;
+        encode_connack(wire, protocol_version::v31, p);
+        CHECK(wire == bytes{0x20, 0x02, 0x00, 0x00});
+    }
     SUBCASE("5.0 properties") {
         connack_packet p;
         p.props.session_expiry_interval = 10;
