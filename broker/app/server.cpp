@@ -173,10 +173,13 @@ int check_configuration(const options& opts) {
         }
     }
     if (!tls_ok) return 1;
-    if (std::string error; !auth::security::load(*cfg, error)) {
+    std::string error;
+    const auto security = auth::security::load(*cfg, error);
+    if (!security) {
         std::cerr << error << '\n';
         return 1;
     }
+    for (const auto& w : security->warnings()) std::cerr << "Warning: " << w << '\n';
     std::cout << (opts.config_file.empty() ? std::string("defaults") : opts.config_file) << ": configuration OK\n";
     return 0;
 }
@@ -235,6 +238,7 @@ int run_server(const options& opts) {
             log.error("Error: ", error, ".");
             return 1;
         }
+        for (const auto& w : security->warnings()) log.warning("Warning: ", w, ".");
         broker.apply_security(security);
     }
     // Exporters read the store on threads of their own (docs/exporters.md).
@@ -315,6 +319,7 @@ int run_server(const options& opts) {
                 // Password and ACL files are read again; connected clients get the new rules at once.
                 std::string error;
                 if (auto next_security = auth::security::load(*cfg, error)) {
+                    for (const auto& w : next_security->warnings()) log.warning("Warning: ", w, ".");
                     security = std::move(next_security);
                     if (http_api) http_api->configure(security, cfg->http);
                     broker.apply_security(security);

@@ -8,15 +8,20 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace strata::auth {
 
 class password_file {
 public:
-    // Reads `path`; on failure returns null and sets `error` ("path:line: reason").
-    static std::shared_ptr<const password_file> load(const std::string& path, std::string& error);
+    // Reads `path`; returns null and sets `error` only when the file cannot
+    // be read. Lines that are no valid entry are skipped, as Mosquitto does,
+    // each with a warning ("path:line: reason") added to `warnings`.
+    static std::shared_ptr<const password_file> load(const std::string& path, std::string& error,
+                                                     std::vector<std::string>& warnings);
 
-    // Whether `username` is listed with a hash that `password` matches.
+    // Whether `username` is listed with a hash that `password` matches (an
+    // empty password never does).
     bool verify(std::string_view username, std::string_view password) const;
     bool has_user(std::string_view username) const;
     std::size_t size() const { return hashes_.size(); }

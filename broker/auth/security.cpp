@@ -11,7 +11,7 @@ std::shared_ptr<const security> security::load(const config::broker_config& cfg,
     const auto password_file_at = [&](const std::string& path) -> std::shared_ptr<const password_file> {
         if (path.empty()) return nullptr;
         auto& slot = passwords[path];
-        if (!slot && error.empty()) slot = password_file::load(path, error);
+        if (!slot && error.empty()) slot = password_file::load(path, error, s->warnings_);
         return slot;
     };
     const auto acl_file_at = [&](const std::string& path) -> std::shared_ptr<const acl_file> {

@@ -32,6 +32,8 @@ public:
     const listener_security& for_listener(std::size_t index) const {
         return index < listeners_.size() ? listeners_[index] : listeners_.front();
     }
+    // What was skipped in the files ("path:line: reason"), for the log.
+    const std::vector<std::string>& warnings() const { return warnings_; }
     // Whether any listener has an ACL file (else delivery needs no check).
     bool any_acl() const { return any_acl_; }
 
@@ -45,6 +47,7 @@ private:
     bool any_acl_ = false;
     listener_security http_;
     std::shared_ptr<const token_file> http_tokens_;  // null: no http_token_file
+    std::vector<std::string> warnings_;
 };
 
 }  // namespace strata::auth

@@ -59,7 +59,9 @@ connack_return_code_v3 to_v3_connack(reason_code rc) {
         case reason_code::bad_username_or_password:
         case reason_code::bad_authentication_method: return connack_return_code_v3::bad_username_or_password;
         case reason_code::not_authorized:
-        case reason_code::banned: return connack_return_code_v3::not_authorized;
+        case reason_code::banned:
+        // Mosquitto's answer to a will over message_size_limit (3.1.1 has no "packet too large").
+        case reason_code::packet_too_large: return connack_return_code_v3::not_authorized;
         default: return connack_return_code_v3::server_unavailable;
     }
 }

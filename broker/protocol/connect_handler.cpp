@@ -101,6 +101,10 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
         if (!topic::is_valid_name(p.will.topic)) return reason_code::topic_name_invalid;
         if (p.will.qos > cfg.max_qos) return reason_code::qos_not_supported;
         if (p.will.retain && !cfg.retain_available) return reason_code::retain_not_supported;
+        // A will is a message like any other: refused at CONNECT, as in Mosquitto.
+        if (cfg.message_size_limit != 0 && p.will.payload.size() > cfg.message_size_limit) {
+            return reason_code::packet_too_large;
+        }
         if (p.will.props.payload_format_indicator.value_or(0) == 1 &&
             !codec::is_valid_utf8(codec::as_chars(p.will.payload))) {
             return reason_code::payload_format_invalid;

@@ -115,17 +115,51 @@ def test_strata_passwd_makes_files_mosquitto_reads_and_the_other_way(tmp_path, b
             assert gone.connack.reason == 0x87
 
 
-@pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's own keys and files")
-def test_bad_password_file_stops_startup_with_file_and_line(tmp_path):
+def test_password_file_lines_that_are_no_entry_are_skipped_with_a_warning(broker_factory, client, pwfile, tmp_path):
+    # As Mosquitto: the broker starts, the other users log in, and a skipped
+    # user cannot: a plain password, a line without a colon, an empty hash,
+    # and (strata only) a user listed twice.
+    good = pwfile.read_text()
+    twice = good.splitlines()[0].replace("alice:", "dup:")
+    f = tmp_path / "mixed"
+    f.write_text(good + "plain:text\nnocolon\nempty:\n" + twice + "\n" + twice + "\n")
+    b = broker_factory(anonymous=False, conf_lines=[f"password_file {f}", "allow_anonymous false", NO_BACKOFF])
+    client(b, "a", V5, username="alice", password="alice-pw")
+    client(b, "b", V311, username="bob", password="bob-pw")
+    # Mosquitto takes one of a twice-listed user's entries; strata neither (docs/mosquitto-compat.md).
+    skipped = [("plain", "text"), ("empty", "")] + ([("dup", "alice-pw")] if BROKER_KIND == "strata" else [])
+    for user, pw in skipped:
+        refused = client(b, f"c-{user}", V5, expect=None, username=user, password=pw)
+        assert refused.connack.reason == 0x87, (user, refused.connack)
+    if BROKER_KIND == "strata":
+        lines = len(good.splitlines())
+        log = b.log()
+        for n, why in ((1, "user 'plain': not a password hash"), (2, "expected username:hash"),
+                       (3, "user 'empty':"), (5, "user 'dup' is listed twice")):
+            assert f"{f}:{lines + n}: {why}" in log, log[-3000:]
+        conf = tmp_path / "s.conf"
+        conf.write_text(f"listener 0 127.0.0.1\npassword_file {f}\n")
+        check = subprocess.run([str(STRATA_BIN), "-c", str(conf), "--check"], capture_output=True, text=True)
+        assert check.returncode == 0 and f"Warning: {f}:{lines + 1}: user 'plain'" in check.stderr, check.stderr
+
+
+def test_an_empty_or_absent_password_never_matches(broker_factory, tmp_path):
+    # Whatever the stored hash (here the hash of the empty password itself).
     f = tmp_path / "pw"
-    f.write_text("ok:$6$gqLaCCduk9i3mDXz$RqvbQQ2KY+0YIpz/1ISYYVsonJgno+gnca4ir/u6Jf1XhW0IyhluAn2rlZn37LJxRVAmU3TXH"
-                 "tJAR1jiIajy4A==\nplain:text\n")
+    passwd("-c", "-b", f, "nopw", "")
+    b = broker_factory(anonymous=False, conf_lines=[f"password_file {f}", "allow_anonymous false", NO_BACKOFF])
+    for version in (V311, V5):
+        with RawClient(b, version=version) as empty:
+            ack = empty.connect("e", version=version, username="nopw", password=b"")
+            assert ack.reason_code == (0x87 if version == V5 else 5), ack
+        with RawClient(b, version=version) as absent:
+            ack = absent.connect("a", version=version, username="nopw")
+            assert ack.reason_code == (0x87 if version == V5 else 5), ack
+
+
+@pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's own keys and files")
+def test_unreadable_acl_file_stops_startup_with_file_and_line(tmp_path):
     conf = tmp_path / "s.conf"
-    conf.write_text(f"listener 0 127.0.0.1\npassword_file {f}\n")
-    check = subprocess.run([str(STRATA_BIN), "-c", str(conf), "--check"], capture_output=True, text=True)
-    assert check.returncode == 1 and f"{f}:2: user 'plain': not a password hash" in check.stderr, check.stderr
-    run = subprocess.run([str(STRATA_BIN), "-c", str(conf)], capture_output=True, text=True, timeout=10)
-    assert run.returncode == 1 and f"{f}:2:" in run.stdout + run.stderr
     conf.write_text(f"listener 0 127.0.0.1\nacl_file {tmp_path / 'missing.acl'}\n")
     check = subprocess.run([str(STRATA_BIN), "-c", str(conf), "--check"], capture_output=True, text=True)
     assert check.returncode == 1 and f"{conf}:2: acl_file: cannot read" in check.stderr, check.stderr

@@ -75,30 +75,43 @@ TEST_CASE("auth: malformed hashes are named, never accepted") {
 
 TEST_CASE("auth: password file") {
     std::string error;
+    std::vector<std::string> warnings;
     std::string text = "# comment\nalice:";
     text += alice_pbkdf2;
     text += "\n\nbob:";
     text += bob_sha512;
     text += "\r\n";
-    const auto file = password_file::load(write_temp("pw", text), error);
+    const auto file = password_file::load(write_temp("pw", text), error, warnings);
     REQUIRE_MESSAGE(file, error);
+    CHECK(warnings.empty());
     CHECK(file->size() == 2);
     CHECK(file->verify("alice", "secret1"));
     CHECK_FALSE(file->verify("alice", "secret2"));
     CHECK(file->verify("bob", "secret2"));
     CHECK_FALSE(file->verify("carol", "secret1"));
+    CHECK_FALSE(file->verify("alice", ""));  // an empty or absent password never matches
     CHECK(file->has_user("bob"));
 
-    const auto bad = [](const std::string& text) {
+    // As Mosquitto: a line that is no valid entry is skipped with a warning
+    // naming its line; the others still count.
+    const auto skipped = [](const std::string& text, std::size_t valid) {
         std::string e;
-        CHECK_FALSE(password_file::load(write_temp("pw-bad", text), e));
-        return e.substr(e.find(':') + 1);
+        std::vector<std::string> w;
+        const auto f = password_file::load(write_temp("pw-bad", text), e, w);
+        REQUIRE_MESSAGE(f, e);
+        CHECK(f->size() == valid);
+        REQUIRE(w.size() == 1);
+        return w[0].substr(w[0].find(':') + 1);
     };
-    CHECK(bad("alice:secret\n").starts_with("1: user 'alice': not a password hash"));
+    CHECK(skipped("alice:secret\n", 0).starts_with("1: user 'alice': not a password hash"));
     const std::string alice_line = std::string("a:").append(alice_pbkdf2).append("\n");
-    CHECK(bad(alice_line + "nocolon\n") == "2: expected username:hash");
-    CHECK(bad(alice_line + std::string("a:").append(bob_sha512)) == "2: user 'a' is listed twice");
-    CHECK_FALSE(password_file::load("/nonexistent/pw", error));
+    CHECK(skipped(alice_line + "nocolon\n", 1) == "2: expected username:hash; line skipped");
+    CHECK(skipped(alice_line + ":" + alice_pbkdf2 + "\n", 1) == "2: expected username:hash; line skipped");
+    CHECK(skipped(alice_line + "b:\n", 1).starts_with("2: user 'b': "));
+    // Listed twice: neither entry counts.
+    CHECK(skipped(alice_line + std::string("a:").append(bob_sha512), 0) ==
+          "2: user 'a' is listed twice; that user cannot log in");
+    CHECK_FALSE(password_file::load("/nonexistent/pw", error, warnings));
     CHECK(error.find("cannot read the password file") != std::string::npos);
 }
 
