@@ -316,9 +316,9 @@ constexpr key_spec table[] = {
      }},
     {.name = "failed_login_limit", .kind = value_kind::integer, .min = 0, .max = 1000000,
      .section = key_section::access, .default_text = "5",
-     .doc = "strata: after this many failed logins in a row from one address, new connections from it are refused "
-            "for 1 s, twice as long after each further failure (up to `failed_login_block_max`); a successful login "
-            "clears it. 0 = off.",
+     .doc = "strata: after this many failed logins in a row from one address, its CONNECTs are answered \"not "
+            "authorized\" only when a block ends (at most 10 s later), 1 s at first, twice as long after each further "
+            "failure (up to `failed_login_block_max`); a successful login clears it. 0 = off.",
      .apply = [](apply_context& c, const key_value& v) -> result {
          c.cfg.failed_login_limit = static_cast<std::uint32_t>(v.number);
          return ok;

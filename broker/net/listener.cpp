@@ -128,19 +128,12 @@ void listener::accept_next(std::size_t acceptor_index) {
                 accept_next(acceptor_index);
                 return;
             }
-            boost::system::error_code peer_ec;
-            const auto peer = socket.remote_endpoint(peer_ec);
-            const auto blocked = peer_ec ? std::chrono::milliseconds(0)
-                                         : broker_.login_throttle().blocked_for(address_text(peer.address()), now);
+            // An address blocked after failed logins is still accepted: its
+            // CONNECT gets "not authorized", later (connect_handler.cpp).
             if ((limit >= 0 && open_total.load() >= limit) ||
                 (context_->max_connections >= 0 && open_here.load() >= context_->max_connections)) {
                 broker_.log().notice("Client connection from ", describe_peer(socket),
                                      " denied: max_connections reached.");
-                boost::system::error_code ignored;
-                socket.close(ignored);
-            } else if (blocked.count() > 0) {
-                broker_.log().notice("Client connection from ", describe_peer(socket), " denied: too many failed logins "
-                                     "from this address (blocked for ", blocked.count(), " ms more).");
                 boost::system::error_code ignored;
                 socket.close(ignored);
             } else {

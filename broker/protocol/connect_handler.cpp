@@ -1,4 +1,8 @@
 // CONNECT: validation, session attachment and CONNACK (sections 3.1, 3.2).
+#include <algorithm>
+
+#include <boost/asio/steady_timer.hpp>
+
 #include "codec/utf8.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
@@ -23,6 +27,16 @@ int protocol_number(protocol_version v) {
         case protocol_version::v5: return 5;
     }
     return 0;
+}
+
+}  // namespace
+
+namespace {
+
+// "203.0.113.7:5000" -> "203.0.113.7", "::1:5000" -> "::1": failed logins count per address.
+std::string address_of(std::string_view peer) {
+    const auto colon = peer.rfind(':');
+    return std::string(colon == std::string_view::npos ? peer : peer.substr(0, colon));
 }
 
 }  // namespace
@@ -59,6 +73,12 @@ void connection::handle_connect(codec::bytes_view body) {
         }
         refuse_connect(rc, "malformed CONNECT");
         return;
+    }
+    // The back-off after failed logins (auth/login_throttle.hpp) holds every
+    // CONNECT from the address, whatever its credentials, until it ends.
+    if (const auto blocked = worker_.owner().login_throttle().blocked_for(address_of(peer_), steady_clock::now());
+        blocked.count() > 0) {
+        return refuse_connect_later(blocked);
     }
     if (const auto verdict = check_connect(p); verdict != reason_code::success) return refuse_connect(verdict, "");
 
@@ -113,15 +133,6 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
     return reason_code::success;
 }
 
-namespace {
-
-// "203.0.113.7:5000" -> "203.0.113.7", "::1:5000" -> "::1": failed logins count per address.
-std::string address_of(std::string_view peer) {
-    const auto colon = peer.rfind(':');
-    return std::string(colon == std::string_view::npos ? peer : peer.substr(0, colon));
-}
-
-}  // namespace
 
 reason_code connection::check_credentials(const codec::connect_packet& p) {
     // The certificate is the credential on these listeners; no password is checked (as in Mosquitto).
@@ -146,6 +157,24 @@ reason_code connection::check_credentials(const codec::connect_packet& p) {
         worker_.log().notice("Failed login for user '", p.username, "' from ", address, ".");
     }
     return reason_code::not_authorized;
+}
+
+// At most this long, so that a client blocked for minutes does not hold a
+// socket for minutes; it is answered, reconnects, and waits again.
+constexpr std::chrono::milliseconds longest_refusal_delay{10'000};
+
+void connection::refuse_connect_later(std::chrono::milliseconds delay) {
+    refusal_pending_ = true;
+    worker_.log().notice("Client connection from ", peer_, ": too many failed logins from this address; refused in ",
+                         std::min(delay, longest_refusal_delay).count(), " ms.");
+    auto timer = std::make_shared<boost::asio::steady_timer>(worker_.io(), std::min(delay, longest_refusal_delay));
+    timer->async_wait([timer, &w = worker_, id = id](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto* c = w.find_connection(id);
+        if (!c || !c->refusal_pending_ || c->state_ != connection_state::awaiting_connect) return;
+        c->refusal_pending_ = false;
+        c->refuse_connect(reason_code::not_authorized, "too many failed logins from this address");
+    });
 }
 
 bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {

@@ -96,6 +96,11 @@ void connection::on_input(std::span<const std::uint8_t> bytes) {
 std::vector<std::uint8_t> connection::take_unread_input() { return std::exchange(partial_, {}); }
 
 void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view body) {
+    if (refusal_pending_) {
+        // Nothing may follow a CONNECT before its CONNACK [MQTT-3.1.0-2].
+        begin_close();
+        return;
+    }
     // Only CONNECT comes first; AUTH packets may follow it while plugins authenticate.
     if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect &&
         !(h.type == packet_type::auth && plugin_)) {
@@ -145,7 +150,7 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
 }
 
 void connection::tick(time_point now) {
-    if (state_ == connection_state::awaiting_connect) {
+    if (state_ == connection_state::awaiting_connect && !refusal_pending_) {
         const auto limit = std::chrono::seconds(worker_.config().connect_timeout);
         if (limit.count() > 0 && now - created_at_ > limit) {
             worker_.log().notice("Client from ", peer_, " sent no CONNECT within ", worker_.config().connect_timeout,

@@ -131,6 +131,9 @@ private:
     bool anonymous_allowed() const;
     // Password file, certificate identity or anonymous access: success or not_authorized.
     codec::reason_code check_credentials(const codec::connect_packet& p);
+    // The address is blocked after failed logins: "not authorized" goes out
+    // after `delay`, so the back-off delays the answer without changing it.
+    void refuse_connect_later(std::chrono::milliseconds delay);
     // Whether the ACL file lets this client publish its will.
     bool will_allowed_by_acl(const codec::connect_packet& p) const;
     void refuse_connect(codec::reason_code rc, std::string_view why, std::string_view reason_string = {});
@@ -216,6 +219,7 @@ private:
     std::uint16_t server_topic_alias_maximum_ = 0;
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
+    bool refusal_pending_ = false;          // CONNECT from a blocked address: refused after a delay
     bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way
     std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
 

@@ -10,7 +10,6 @@ import hashlib
 import http.client
 import json
 import signal
-import socket
 import ssl
 import subprocess
 import threading
@@ -22,6 +21,7 @@ import pytest
 from clients import V5
 from clients import client  # noqa: F401  (fixture)
 from conftest import BROKER_KIND, STRATA_BIN
+from rawmqtt import RawClient
 from test_plugins import TEST_PLUGIN, plugin_lines
 
 pytestmark = pytest.mark.skipif(BROKER_KIND != "strata", reason="strata's HTTP API")
@@ -167,10 +167,9 @@ def test_failed_logins_back_off_over_http_and_mqtt_alike(broker_factory, tmp_pat
         assert request(b.http_port, "GET", "/api/v1/topics", "alice", "guess")[0] == 401
     status, doc, headers = request(b.http_port, "GET", "/api/v1/topics", "alice", "alice-pw")
     assert status == 429 and int(headers["Retry-After"]) >= 1, doc
-    # The same address is blocked for MQTT too: the socket is closed unanswered.
-    with socket.create_connection((b.host, b.port), timeout=5) as s:
-        s.settimeout(5)
-        assert s.recv(16) == b""
+    # The same address is blocked for MQTT too: its CONNECT is refused, after a delay.
+    with RawClient(b, version=V5, timeout=5) as blocked:
+        assert blocked.connect("blocked", version=V5, username="alice", password=b"alice-pw").reason_code == 0x87
     deadline = time.monotonic() + 10
     while True:
         status = request(b.http_port, "GET", "/api/v1/topics", "alice", "alice-pw")[0]
