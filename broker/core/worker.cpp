@@ -62,6 +62,20 @@ void worker::apply_config(std::shared_ptr<const config::broker_config> cfg) {
     limits_ = limits_from(*config_, stats_, broker_.memory());
 }
 
+void worker::apply_security(std::shared_ptr<const auth::security> s) {
+    security_ = std::move(s);
+    if (!security_->any_acl()) return;
+    for (auto& [client_id, sess] : sessions_) {
+        const auto* acl = acl_of(*sess);
+        if (!acl || sess->queued_count() == 0) continue;
+        const auto dropped = sess->drop_queued_if([acl](const message& m) { return !acl->may_receive(m.topic()); });
+        if (dropped > 0) {
+            log().notice("Dropped ", dropped, " queued message(s) of client ", client_id,
+                         ": the ACL file no longer lets it read them.");
+        }
+    }
+}
+
 const auth::client_acl* worker::acl_of(session& s) {
     const auto& source = security_->for_listener(s.listener).acl;
     if (!source) return nullptr;

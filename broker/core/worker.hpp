@@ -125,7 +125,9 @@ public:
     // ---- configuration ----
     void apply_config(std::shared_ptr<const config::broker_config> cfg);
     // The password and ACL files in force (replaced on SIGHUP).
-    void apply_security(std::shared_ptr<const auth::security> s) { security_ = std::move(s); }
+    // New password and ACL files (start-up, SIGHUP). A reload that takes read
+    // access away applies to messages already queued too: they are dropped.
+    void apply_security(std::shared_ptr<const auth::security> s);
     const auth::security& security() const { return *security_; }
     // The ACL rules of a session's client (null: its listener has no ACL
     // file); resolved on first use after a connect or a reload.

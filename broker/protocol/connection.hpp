@@ -150,6 +150,8 @@ private:
     // PUBREL of a QoS 2 message held with the store on: route it durably.
     void release_held(std::uint16_t packet_id, const message_ref& held);
     void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
+    // False (and the connection closing) for an acknowledgement of the wrong kind.
+    bool ack_fits_flow(codec::packet_type type, std::uint16_t packet_id);
     // The completion of a commit an acknowledgement waits for: it goes to
     // the session (by id), whichever connection it has by then.
     std::function<void(bool)> when_stored(commit_wait_kind kind, std::uint16_t packet_id);

@@ -181,7 +181,13 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         store->after_stored(when_stored(commit_wait_kind::pubrec, p.packet_id));
         return;
     }
-    if (p.qos == 2) session_->inbound_add(p.packet_id);
+    if (p.qos == 2) {
+        // PUBREC first, then the message goes on, as Mosquitto orders them.
+        session_->inbound_add(p.packet_id);
+        acknowledge_publish(2, p.packet_id, reason_code::success);
+        worker_.publish(message::create(in), client_id_);
+        return;
+    }
     if (p.qos == 1 && durable) {
         // The acknowledgement promises the message survives a crash: it goes
         // out when the store has committed it and every delivery record.
@@ -269,6 +275,7 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
     }
     const std::uint16_t id = ack.packet_id;
     const bool failed = codec::is_error(ack.reason);
+    if (!ack_fits_flow(type, id)) return;
     switch (type) {
         case packet_type::puback: session_->on_puback(id); break;
         case packet_type::pubrec:
@@ -301,6 +308,28 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
         default: break;
     }
     notify_transport();
+}
+
+// An acknowledgement of the wrong kind for a packet id in flight is a
+// protocol error, as in Mosquitto: PUBREC for a QoS 1 message, PUBACK for a
+// QoS 2 one, PUBCOMP before PUBREL (4.3.2, 4.3.3). One for an id that is not
+// in flight is not: it may be a late duplicate (PUBACK and PUBCOMP are
+// ignored, PUBREC gets PUBREL 0x92).
+bool connection::ack_fits_flow(packet_type type, std::uint16_t id) {
+    using awaiting = session::awaiting;
+    const awaiting owed = session_->awaiting_for(id);
+    if (owed == awaiting::nothing) return true;
+    const bool fits = (type == packet_type::puback && owed == awaiting::puback) ||
+                      (type == packet_type::pubrec && owed != awaiting::puback) ||  // a repeated PUBREC gets PUBREL again
+                      (type == packet_type::pubcomp && owed == awaiting::pubcomp) || type == packet_type::pubrel;
+    if (fits) return true;
+    std::string what(codec::to_string(type));
+    what += " for packet id ";
+    what += std::to_string(id);
+    what += owed == awaiting::puback ? ", a QoS 1 message" : owed == awaiting::pubrec ? ", a QoS 2 message not yet PUBREC'd"
+                                                                                       : ", a QoS 2 message waiting for PUBCOMP";
+    protocol_violation(reason_code::protocol_error, what);
+    return false;
 }
 
 void connection::send_pubrel(std::uint16_t packet_id) { send_ack(packet_type::pubrel, packet_id, reason_code::success); }

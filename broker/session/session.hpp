@@ -150,6 +150,22 @@ public:
     // the client has not acknowledged (queued, or in flight and not yet
     // PUBREC'd), taken out for the group to give to another member.
     std::vector<pending_delivery> take_shared_deliveries();
+    // Removes the queued (not yet sent) deliveries whose message `drop`
+    // returns true for, with their store records; returns how many.
+    template <typename Predicate>
+    std::size_t drop_queued_if(Predicate&& drop) {
+        std::size_t dropped = 0;
+        for (std::size_t n = queue_.size(); n > 0; --n) {
+            pending_delivery d = pop_queued();
+            if (drop(*d.msg)) {
+                unjournal(d);
+                ++dropped;
+            } else {
+                push_queued(std::move(d));  // the order is kept: every entry goes round once
+            }
+        }
+        return dropped;
+    }
     // A sequence number for a delivery record written ahead of the delivery.
     std::uint64_t reserve_journal_seq() { return next_journal_seq_++; }
     // Sends a journaled QoS 2 PUBLISH held until its record was durable.
@@ -161,6 +177,16 @@ public:
     void resend_inflight();
     // Moves queued messages into the in-flight window while there is room.
     void pump();
+    // What the client owes for an outgoing packet id: an acknowledgement of
+    // another kind is a protocol error (connection::handle_ack).
+    enum class awaiting : std::uint8_t { nothing, puback, pubrec, pubcomp };
+    awaiting awaiting_for(std::uint16_t packet_id) const {
+        const auto i = find_inflight(packet_id);
+        if (i == inflight_.size()) return awaiting::nothing;
+        const auto& d = inflight_[i];
+        if (d.delivery.qos == 1) return awaiting::puback;
+        return d.released ? awaiting::pubcomp : awaiting::pubrec;
+    }
     // Acknowledgements from the client; false when the packet id is unknown.
     bool on_puback(std::uint16_t packet_id);
     bool on_pubrec(std::uint16_t packet_id, bool failed);

@@ -375,6 +375,23 @@ def test_sighup_applies_new_acl_to_connected_clients(aclb, client):
     assert bob.published[bob.publish("cmd/x", b"3", qos=1).mid] == 0
 
 
+def test_a_reload_that_revokes_read_access_drops_what_is_queued(aclb, client):
+    bob = user(client, aclb, "bob", V5, clean=False, session_expiry=300)
+    assert bob.subscribe([("cmd/#", 1), ("sensors/+/temp", 1)]) == [1, 1]
+    bob.go_offline()
+    alice = user(client, aclb, "alice", V5)
+    for topic in ("cmd/a", "sensors/1/temp", "cmd/b"):
+        alice.publish(topic, topic.encode(), qos=1)
+    aclb.acl_path.write_text(ACL.replace("topic read cmd/#\n", ""))
+    aclb.signal(signal.SIGHUP)
+    wait_log(aclb, "Reloading config.")
+    if BROKER_KIND == "strata":  # the workers apply it after that line
+        wait_log(aclb, "Dropped 2 queued message(s) of client bob-5")
+    bob.reconnect(clean=False)
+    got = bob.expect_exactly(1, quiet=0.5)
+    assert [m.topic for m in got] == ["sensors/1/temp"], got
+
+
 @pytest.mark.skipif(BROKER_KIND != "strata", reason="strata TLS listener set-up")
 def test_certificate_identity_with_acl(broker_factory, pki, tmp_path):
     acl = tmp_path / "acl"
