@@ -181,27 +181,29 @@ void for_each_property(const properties& p, F&& f) {
     str(P::correlation_data, p.correlation_data, value_type::binary);
     for (auto id : p.subscription_identifiers) f(P::subscription_identifier, value_type::varint, id, std::string_view{});
     num(P::session_expiry_interval, p.session_expiry_interval, value_type::four_byte);
-    str(P::assigned_client_identifier, p.assigned_client_identifier, value_type::utf8);
+    // The order does not matter to the spec; this is Mosquitto's CONNACK
+    // order, which tests written against Mosquitto compare byte for byte.
+    num(P::topic_alias_maximum, p.topic_alias_maximum, value_type::two_byte);
     num(P::server_keep_alive, p.server_keep_alive, value_type::two_byte);
+    str(P::assigned_client_identifier, p.assigned_client_identifier, value_type::utf8);
     str(P::authentication_method, p.authentication_method, value_type::utf8);
     str(P::authentication_data, p.authentication_data, value_type::binary);
+    num(P::retain_available, p.retain_available, value_type::byte);
+    num(P::maximum_packet_size, p.maximum_packet_size, value_type::four_byte);
+    num(P::receive_maximum, p.receive_maximum, value_type::two_byte);
+    num(P::maximum_qos, p.maximum_qos, value_type::byte);
     num(P::request_problem_information, p.request_problem_information, value_type::byte);
     num(P::will_delay_interval, p.will_delay_interval, value_type::four_byte);
     num(P::request_response_information, p.request_response_information, value_type::byte);
     str(P::response_information, p.response_information, value_type::utf8);
     str(P::server_reference, p.server_reference, value_type::utf8);
     str(P::reason_string, p.reason_string, value_type::utf8);
-    num(P::receive_maximum, p.receive_maximum, value_type::two_byte);
-    num(P::topic_alias_maximum, p.topic_alias_maximum, value_type::two_byte);
     num(P::topic_alias, p.topic_alias, value_type::two_byte);
-    num(P::maximum_qos, p.maximum_qos, value_type::byte);
-    num(P::retain_available, p.retain_available, value_type::byte);
     for (const auto& up : p.user_properties) {
         f(P::user_property, value_type::utf8_pair, 0u, up.key);
         // The value travels as a second string right after the key.
         f(P::user_property, value_type::none, 0u, up.value);
     }
-    num(P::maximum_packet_size, p.maximum_packet_size, value_type::four_byte);
     num(P::wildcard_subscription_available, p.wildcard_subscription_available, value_type::byte);
     num(P::subscription_identifier_available, p.subscription_identifier_available, value_type::byte);
     num(P::shared_subscription_available, p.shared_subscription_available, value_type::byte);

@@ -185,6 +185,7 @@ struct broker_config {
     bool queue_qos0_messages = false;
     std::uint32_t message_size_limit = 0;   // payload bytes; 0 = unlimited
     std::uint32_t max_packet_size = 0;      // 0 = protocol maximum
+    std::uint32_t max_topic_levels = 200;   // levels of a topic name or filter; 0 = no limit
     std::uint16_t max_keepalive = 65535;
     std::uint32_t persistent_client_expiration = 0;  // seconds; 0 = never
     bool retain_available = true;

@@ -137,6 +137,16 @@ constexpr key_spec table[] = {
          c.cfg.max_topic_alias = static_cast<std::uint16_t>(v.number);
          return ok;
      }},
+    {.name = "max_topic_levels", .kind = value_kind::integer, .min = 0, .max = 65535, .section = key_section::limits,
+     .default_text = "200",
+     .doc = "strata: the most levels a topic name or filter may have. A guard against hostile input (a topic of "
+            "thousands of `/` costs every subscription match): a PUBLISH over it is a protocol error (MQTT 5: "
+            "DISCONNECT 0x82), a SUBSCRIBE or UNSUBSCRIBE a malformed packet (0x81); 3.1.1 clients are "
+            "disconnected. 200 is Mosquitto's fixed limit. 0 = no limit.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.max_topic_levels = static_cast<std::uint32_t>(v.number);
+         return ok;
+     }},
     {.name = "set_tcp_nodelay", .kind = value_kind::boolean, .section = key_section::listeners,
      .default_text = "false",
      .doc = "Accepted for compatibility: strata always disables Nagle's algorithm and batches its writes itself.",

@@ -119,12 +119,19 @@ session* worker::find_session(std::uint64_t id) {
 }
 
 std::string worker::make_client_id() {
-    // Random like Mosquitto's UUID-based ids, so ids differ across restarts.
+    // Mosquitto's form: the prefix, then 128 random bits as 8-4-4-4-12
+    // upper-case hex digits, so ids differ across restarts and look alike.
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string id = config_->auto_id_prefix;
+    id.reserve(id.size() + 36);
+    int digits = 0;
     for (int part = 0; part < 2; ++part) {
         auto bits = client_id_random_();
-        for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(hex[bits & 0xF]);
+        for (int i = 0; i < 16; ++i, bits >>= 4) {
+            if (digits == 8 || digits == 12 || digits == 16 || digits == 20) id.push_back('-');
+            id.push_back(hex[bits & 0xF]);
+            ++digits;
+        }
     }
     return id;
 }

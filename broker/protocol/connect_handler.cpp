@@ -102,7 +102,8 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
     const bool v5 = p.version == protocol_version::v5;
     if (p.client_id.empty()) {
         if (!cfg.allow_zero_length_clientid || p.version == protocol_version::v31) {
-            return reason_code::client_identifier_not_valid;
+            // Mosquitto's answers: 0x80 (unspecified error) in 5.0, "identifier rejected" before.
+            return v5 ? reason_code::unspecified_error : reason_code::client_identifier_not_valid;
         }
         // 3.1.1 only allows an empty id with a clean session [MQTT-3.1.3-8].
         if (!v5 && !p.clean_start) return reason_code::client_identifier_not_valid;

@@ -7,6 +7,7 @@
 #include "core/logger.hpp"
 #include "core/worker.hpp"
 #include "protocol/connection.hpp"
+#include "topic/topic_name.hpp"
 
 namespace strata::protocol {
 
@@ -66,6 +67,10 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
             return;
         }
         if (!resolve_topic_alias(p)) return;
+    }
+    if (topic::deeper_than(p.topic, cfg.max_topic_levels)) {  // a guard against hostile input, as Mosquitto
+        protocol_violation(reason_code::protocol_error, "topic deeper than max_topic_levels");
+        return;
     }
     if (p.qos > cfg.max_qos) {  // [MQTT-3.2.2-11]
         protocol_violation(reason_code::qos_not_supported, "QoS above maximum_qos");

@@ -53,13 +53,18 @@ std::string mounted_filter(std::string_view mount_point, std::string_view raw, c
 }  // namespace
 
 // A filter that breaks the wildcard rules (section 4.7.1), is empty
-// [MQTT-4.7.3-1] or is a shared subscription without a valid ShareName and
-// filter [MQTT-4.8.2-2] makes the packet malformed: the connection closes
+// [MQTT-4.7.3-1], is a shared subscription without a valid ShareName and
+// filter [MQTT-4.8.2-2], or has more levels than max_topic_levels makes the
+// packet malformed: the connection closes
 // (5.0: DISCONNECT 0x81) before any of its filters takes effect, as in
 // Mosquitto. SUBACK 0x8F is left for well-formed filters the server refuses.
 bool connection::filter_well_formed(std::string_view filter) {
     topic::subscription_filter f;
-    if (topic::parse_subscription_filter(filter, f)) return true;
+    if (topic::parse_subscription_filter(filter, f)) {
+        if (!topic::deeper_than(f.filter, worker_.config().max_topic_levels)) return true;
+        protocol_violation(reason_code::malformed_packet, "topic filter deeper than max_topic_levels");
+        return false;
+    }
     std::string what = "invalid topic filter '";
     what += filter;
     what += '\'';

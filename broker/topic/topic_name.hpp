@@ -25,6 +25,15 @@ struct subscription_filter {
 // missing filter) [MQTT-4.8.2-1], [MQTT-4.8.2-2].
 bool parse_subscription_filter(std::string_view raw, subscription_filter& out);
 
+// Whether a topic name or filter has more than `levels` levels (0: no
+// limit). Counts only when the string is long enough to have that many.
+inline bool deeper_than(std::string_view topic, std::size_t levels) {
+    if (levels == 0 || topic.size() < levels) return false;
+    std::size_t count = 1;
+    for (const char c : topic) count += c == '/';
+    return count > levels;
+}
+
 // True when `topic` matches `filter`, including the rule that filters starting
 // with a wildcard do not match topics starting with '$' [MQTT-4.7.2-1].
 bool matches(std::string_view filter, std::string_view topic);

@@ -4,12 +4,15 @@ devices, scripts and monitoring written against Mosquitto keep working.
 Every test here also runs against Debian's Mosquitto
 (STRATA_TEST_BROKER=mosquitto) unless marked strata_only, which is how
 "matches Mosquitto" is shown. docs/mosquitto-compat.md lists the rest."""
+import re
+
 import pytest
 
 from conftest import BROKER_KIND
-from rawmqtt import (DISCONNECT, PINGRESP, PUBCOMP, PUBLISH, PUBREC, PUBREL, V311, V5, RawClient, expect_disconnect, open_client,
+from rawmqtt import (DISCONNECT, PINGRESP, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, V311, V5, RawClient, expect_disconnect, open_client,
                      pingreq, puback, pubcomp, pubrec, pubrel, sub_options)
 
+MALFORMED_PACKET = 0x81
 PROTOCOL_ERROR = 0x82
 PACKET_TOO_LARGE = 0x95
 NOT_AUTHORIZED_V311 = 5
@@ -39,14 +42,18 @@ def test_a_will_over_message_size_limit_is_refused_at_connect(broker_factory, ve
 
 # ---------------------------------------------------------------- acknowledgements of the wrong kind
 
-def _expect_protocol_error(c, version):
-    """strata: DISCONNECT 0x82 in 5.0, a plain close in 3.1.1. Mosquitto 2.0.11 closes without a
+def _expect_refusal(c, version, code):
+    """strata: DISCONNECT with `code` in 5.0, a plain close in 3.1.1. Mosquitto 2.0.11 closes without a
     DISCONNECT in both (docs/mosquitto-compat.md)."""
     if version == V5 and BROKER_KIND == "strata":
-        expect_disconnect(c, PROTOCOL_ERROR)
+        expect_disconnect(c, code)
     else:
         assert c.expect_closed(3.0), "connection not closed"
         assert all(p.type == DISCONNECT for p in c.discarded), c.discarded
+
+
+def _expect_protocol_error(c, version):
+    _expect_refusal(c, version, PROTOCOL_ERROR)
 
 
 @pytest.mark.parametrize("qos, wrong", [(1, pubrec), (2, puback), (2, pubcomp)],
@@ -94,3 +101,59 @@ def test_pubrec_goes_out_before_the_message_is_passed_on(broker, version):
     rest = {p.type: p for p in [c.recv_packet(3.0), c.recv_packet(3.0)]}
     assert set(rest) == {PUBCOMP, PUBLISH}, rest
     assert rest[PUBLISH].payload == b"x"
+
+
+# ---------------------------------------------------------------- CONNACK: assigned ids and property order
+
+ASSIGNED_ID = re.compile(r"auto-[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
+
+
+def test_connack_properties_in_mosquittos_order_with_a_mosquitto_like_assigned_id(broker_factory):
+    b = broker_factory(conf_lines=["max_keepalive 30", "max_packet_size 10000", "retain_available false",
+                                   "max_qos 1", "max_inflight_messages 20", "max_topic_alias 10"])
+    with RawClient(b, version=V5) as c:
+        ack = c.connect("", version=V5, keepalive=60)
+    assert ack.reason_code == 0, ack
+    assert list(ack.props) == ["TopicAliasMaximum", "ServerKeepAlive", "AssignedClientIdentifier",
+                               "RetainAvailable", "MaximumPacketSize", "ReceiveMaximum", "MaximumQoS"], ack.props
+    assert ASSIGNED_ID.fullmatch(ack.props["AssignedClientIdentifier"]), ack.props
+    assert (ack.props["TopicAliasMaximum"], ack.props["ServerKeepAlive"], ack.props["MaximumPacketSize"],
+            ack.props["ReceiveMaximum"], ack.props["MaximumQoS"]) == (10, 30, 10000, 20, 1), ack.props
+
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_a_refused_empty_client_id_gets_mosquittos_code(broker_factory, version):
+    b = broker_factory(conf_lines=["allow_zero_length_clientid false"])
+    with RawClient(b, version=version) as c:
+        ack = c.connect("", version=version)
+        # 5.0: 0x80 (unspecified error), as Mosquitto; 3.1.1: 2 (identifier rejected).
+        assert ack.reason_code == (0x80 if version == V5 else 2), ack
+        assert c.expect_closed(3.0)
+
+
+# ---------------------------------------------------------------- topic depth
+
+DEEP = "/".join(["l"] * 201)    # 201 levels: one over Mosquitto's limit
+DEEPEST = "/".join(["l"] * 200)
+
+
+# Debian's Mosquitto 2.0.11 has no such limit; later Mosquitto releases refuse over 200 levels.
+@pytest.mark.strata_only
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_filters_deeper_than_200_levels_are_refused(broker, version):
+    ok = open_client(broker, f"deep-ok-{version}", version)
+    ok.subscribe(1, [(DEEPEST, sub_options(1))])
+    ok.publish(DEEPEST, b"200 levels", qos=1, pid=1)
+    got = {p.type: p for p in (ok.recv_packet(3.0), ok.recv_packet(3.0))}
+    assert got[PUBACK].pid == 1 and got[PUBLISH].payload == b"200 levels", got
+    sub = open_client(broker, f"deep-sub-{version}", version)
+    sub.subscribe(1, [(DEEP, sub_options(0))], expect_suback=False)
+    _expect_refusal(sub, version, MALFORMED_PACKET)
+
+
+@pytest.mark.strata_only
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_topics_deeper_than_200_levels_are_refused(broker, version):
+    pub = open_client(broker, f"deep-pub-{version}", version)
+    pub.publish(DEEP, b"x", qos=1, pid=2)
+    _expect_refusal(pub, version, PROTOCOL_ERROR)
