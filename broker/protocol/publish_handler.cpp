@@ -20,6 +20,11 @@ namespace {
 // Clients may not publish to $SYS (the broker's own) or to $share topics,
 // which only exist as subscription filters; Mosquitto answers "not authorized".
 bool reserved_for_broker(std::string_view topic) {
+    // Bridges (and monitoring tools) publish their state to
+    // $SYS/broker/connection/NAME/state; Mosquitto lets clients write there.
+    if (topic.starts_with("$SYS/broker/connection/") && topic::matches("$SYS/broker/connection/+/state", topic)) {
+        return false;
+    }
     return topic.starts_with("$SYS") || topic.starts_with("$share");
 }
 

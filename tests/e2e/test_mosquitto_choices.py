@@ -157,3 +157,28 @@ def test_topics_deeper_than_200_levels_are_refused(broker, version):
     pub = open_client(broker, f"deep-pub-{version}", version)
     pub.publish(DEEP, b"x", qos=1, pid=2)
     _expect_refusal(pub, version, PROTOCOL_ERROR)
+
+
+# ---------------------------------------------------------------- bridge state topics
+
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_clients_may_publish_bridge_state_but_nothing_else_in_sys(broker, version):
+    # As bridges and monitoring tools do with Mosquitto: $SYS/broker/connection/NAME/state.
+    watch = open_client(broker, f"bridge-watch-{version}", V5)
+    watch.subscribe(1, [("$SYS/broker/connection/+/state", sub_options(1))])
+    bridge = open_client(broker, f"bridge-{version}", version)
+    bridge.publish(f"$SYS/broker/connection/edge-{version}/state", b"1", qos=1, retain=True, pid=1)
+    assert bridge.expect(PUBACK).pid == 1
+    m = watch.expect(PUBLISH)
+    assert (m.topic, m.payload) == (f"$SYS/broker/connection/edge-{version}/state", b"1"), m
+    late = open_client(broker, f"bridge-late-{version}", V5)
+    late.subscribe(1, [(f"$SYS/broker/connection/edge-{version}/state", sub_options(1))])
+    kept = late.expect(PUBLISH)
+    assert kept.retain and kept.payload == b"1", kept
+    # The rest of $SYS stays closed: acknowledged (5.0: 0x87 from strata), not passed on.
+    other = open_client(broker, f"bridge-other-{version}", V5)
+    other.subscribe(1, [("$SYS/broker/connection/edge/other", sub_options(1)), ("$SYS/custom/x", sub_options(1))])
+    bridge.publish("$SYS/broker/connection/edge/other", b"x", qos=1, pid=2)
+    bridge.publish("$SYS/custom/x", b"x", qos=1, pid=3)
+    assert [bridge.expect(PUBACK).pid for _ in range(2)] == [2, 3]
+    assert other.recv_packet(0.5) is None
