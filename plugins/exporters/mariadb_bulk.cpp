@@ -59,7 +59,8 @@ mariadb_bulk_insert::mariadb_bulk_insert(MYSQL* db, const std::string& quoted_ta
     for (const auto& c : columns_) sql += ", " + quote_identifier(c.name, '`');
     sql += ") VALUES (?, ?, ?, ?, ?, ?, ?, ?";
     for (std::size_t i = 0; i < columns_.size(); ++i) sql += ", ?";
-    sql += std::string(")") + mariadb_on_duplicate;
+    sql += ')';
+    sql += mariadb_on_duplicate;
     stmt_ = mysql_stmt_init(db);
     if (!stmt_) throw export_error("MariaDB: out of memory");
     if (mysql_stmt_prepare(stmt_, sql.data(), sql.size()) != 0) {

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from conftest import BROKER_KIND
 from rawmqtt import (CONNACK, DISCONNECT, PUBACK, PUBLISH, SUBACK, UNSUBACK, V311, V5, ConnectionClosed,
                      RawClient, assert_broker_healthy, connect, expect_disconnect, expect_silent_close,
                      open_client, publish, subscribe, unsubscribe)
@@ -457,7 +458,14 @@ def _exchange(b, filters, topic, payload, name):
     return got
 
 
-def test_thousand_topic_levels(broker):
+def _unlimited_depth(broker_factory):
+    """strata refuses topics deeper than max_topic_levels (200) by default;
+    these tests check that the subscription trie copes when the limit is off."""
+    return broker_factory(conf_lines=["max_topic_levels 0"] if BROKER_KIND == "strata" else [])
+
+
+def test_thousand_topic_levels(broker_factory):
+    broker = _unlimited_depth(broker_factory)
     topic = "deep/" + "/".join(str(i) for i in range(999))
     filters = [topic, "+/" * 999 + "+", "deep/#", "+/0/1/2/#"]
     got = _exchange(broker, filters, topic, b"down here", "lvl1000")
@@ -467,10 +475,11 @@ def test_thousand_topic_levels(broker):
 
 
 @pytest.mark.parametrize("shape", ["slashes", "letters"])
-def test_longest_topic(broker, shape):
+def test_longest_topic(broker_factory, shape):
     """A topic of 65,535 bytes, the longest a UTF-8 string can be: made of
     slashes it has 65,536 (empty) levels, so the subscription trie is as deep
     as it can be; subscribed exactly, with '#', and retained."""
+    broker = _unlimited_depth(broker_factory)
     topic = "/" * 65535 if shape == "slashes" else "L" * 65535
     got = _exchange(broker, [topic, "#"], topic, b"long", f"long-{shape}")
     for g in got:

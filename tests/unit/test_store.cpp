@@ -187,7 +187,7 @@ void add_message(store& s, write_set& set, std::string_view topic, std::uint64_t
                  std::string_view payload = "x") {
     const auto id = s.topic_id(topic);
     set.batch.Put(s.messages(), encode_message_key({id, ts_us, seq}), message_value(payload));
-    set.messages.push_back({id, ts_us});
+    set.messages.push_back({id, ts_us, seq});
 }
 
 // Submits a set and waits until the writer has committed it; returns what
