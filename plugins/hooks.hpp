@@ -143,7 +143,8 @@ typedef struct strata_client {
     uint32_t struct_size;
     /* 3 (MQTT 3.1), 4 (3.1.1) or 5; 0 for a request of the HTTP API (auth_basic and
      * acl read only; client_id is then the username, connection has its top bit set;
-     * docs/plugins.md, "Requests of the HTTP API"). */
+     * docs/plugins.md, "Requests of the HTTP API"), and 0 for the publisher of a
+     * retained message checked by check_retain_source (acl write; connection 0). */
     uint8_t protocol_version;
     uint8_t has_username;
     uint16_t listener_port;   /* local port the client connected to; 0 for an offline session */
@@ -241,7 +242,10 @@ typedef struct strata_event_auth_extended {
  * May this client do this to this topic? Asked for every PUBLISH from the client
  * (write), every delivery to it (read; also retained messages sent on
  * subscribe), every SUBSCRIBE and UNSUBSCRIBE filter, and for the will topic at
- * CONNECT (write).
+ * CONNECT (write). With check_retain_source, a retained message sent on
+ * subscribe is also checked as a write by its publisher, who may be offline:
+ * that client has connection 0, no peer and protocol_version 0, and a DENY
+ * keeps the message from that subscriber.
  * Results: OK (granted; later plugins are not asked), DENY (refused), PASS
  * (next plugin; when every plugin passes, access is granted), ERROR (refused).
  * Refusals: PUBLISH gets reason_code (default 0x87) in an MQTT 5 PUBACK/PUBREC

@@ -5,6 +5,8 @@ namespace strata::storage {
 namespace {
 
 constexpr std::uint8_t format_v1 = 1;
+// A message record with its publisher's username and listener (message_record::has_source).
+constexpr std::uint8_t message_format_with_source = 2;
 
 // A bounds-checked cursor over a stored value.
 class cursor {
@@ -54,11 +56,17 @@ private:
 }  // namespace
 
 void encode_message(std::string& out, const message_record& m) {
-    out.push_back(static_cast<char>(format_v1));
+    out.push_back(static_cast<char>(m.has_source ? message_format_with_source : format_v1));
     out.push_back(static_cast<char>((m.qos & 0x03) | (m.retain ? 0x04 : 0) | (m.has_expiry ? 0x08 : 0)));
     if (m.has_expiry) put_u32(out, m.expiry_interval);
     put_u16(out, static_cast<std::uint16_t>(m.client_id.size()));
     out += m.client_id;
+    if (m.has_source) {
+        out.push_back(static_cast<char>(m.has_username ? 1 : 0));
+        put_u16(out, static_cast<std::uint16_t>(m.username.size()));
+        out += m.username;
+        put_u16(out, m.listener);
+    }
     put_u32(out, static_cast<std::uint32_t>(m.properties.size()));
     out += m.properties;
     out += m.payload;
@@ -67,14 +75,24 @@ void encode_message(std::string& out, const message_record& m) {
 bool decode_message(std::string_view bytes, message_record& out) {
     cursor c(bytes);
     std::uint8_t format = 0, flags = 0;
-    if (!c.u8(format) || format != format_v1 || !c.u8(flags)) return false;
+    if (!c.u8(format) || (format != format_v1 && format != message_format_with_source) || !c.u8(flags)) return false;
     out.qos = flags & 0x03;
     out.retain = flags & 0x04;
     out.has_expiry = flags & 0x08;
     out.expiry_interval = 0;
     if (out.has_expiry && !c.u32(out.expiry_interval)) return false;
+    if (!c.text16(out.client_id)) return false;
+    out.has_source = format == message_format_with_source;
+    out.has_username = false;
+    out.username = {};
+    out.listener = 0;
+    if (out.has_source) {
+        std::uint8_t has_username = 0;
+        if (!c.u8(has_username) || !c.text16(out.username) || !c.u16(out.listener)) return false;
+        out.has_username = has_username != 0;
+    }
     std::uint32_t props = 0;
-    if (!c.text16(out.client_id) || !c.u32(props) || !c.bytes(props, out.properties)) return false;
+    if (!c.u32(props) || !c.bytes(props, out.properties)) return false;
     out.payload = c.rest();
     return true;
 }

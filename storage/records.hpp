@@ -21,6 +21,13 @@ struct message_record {
     std::string_view client_id;         // publisher
     std::string_view properties;        // forwarded MQTT 5 properties, encoded (no length prefix)
     std::string_view payload;
+    // Retained messages also keep who published them, as the ACLs know a
+    // client (check_retain_source). Written only when has_source is set (a
+    // second format); records without it decode with has_source false.
+    bool has_source = false;
+    bool has_username = false;
+    std::string_view username;
+    std::uint16_t listener = 0;
 };
 
 void encode_message(std::string& out, const message_record& m);

@@ -47,6 +47,8 @@ mutable_message_ref make_message(std::string_view topic, const message_record& r
     in.retain = r.retain;
     in.has_expiry = r.has_expiry;
     in.expiry_interval = r.expiry_interval;
+    const message_source source{r.client_id, r.username, r.has_username, r.listener};
+    if (r.has_source) in.source = &source;
     mutable_message_ref m(message::create(in));
     const auto now = now_us();
     set_age(*m, now > ts_us ? now - ts_us : 0);

@@ -92,7 +92,16 @@ void worker_store::retained(const message& m) {
         retained_record r;
         r.order = m.retain_order();
         r.ts_us = m.stored_at().ts_us;
-        r.message = record_of(m, {});
+        if (m.has_source()) {
+            const auto src = m.source();
+            r.message = record_of(m, src.client_id);
+            r.message.has_source = true;
+            r.message.has_username = src.has_username;
+            r.message.username = src.username;
+            r.message.listener = src.listener;
+        } else {
+            r.message = record_of(m, {});
+        }
         encode_retained(u.value, r);
     }
     current().retained.push_back(std::move(u));

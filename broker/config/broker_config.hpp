@@ -176,6 +176,7 @@ struct broker_config {
     std::string acl_file;                   // Mosquitto format; empty = none (everything allowed)
     std::uint32_t failed_login_limit = 5;   // failed logins in a row from one address before it is blocked; 0 = off
     std::uint32_t failed_login_block_max = 300;  // seconds a blocked address waits at most
+    bool check_retain_source = true;        // a retained message is sent only while its publisher may write its topic
 
     // Limits
     std::uint16_t max_inflight_messages = 20;

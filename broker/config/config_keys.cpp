@@ -300,10 +300,15 @@ constexpr key_spec table[] = {
      }},
     {.name = "check_retain_source", .kind = value_kind::boolean, .section = key_section::access,
      .default_text = "true",
-     .doc = "Re-check a retained message's publisher against the ACLs before delivering it. Accepted for "
-            "compatibility: strata checks the subscriber's read access (acl_file and plugins' `acl` read check) for "
-            "every retained message it sends, and the publisher's write access when the message was published.",
-     .apply = [](apply_context&, const key_value&) -> result { return ok; }},
+     .doc = "Before a retained message is sent to a new subscriber, check that its publisher may still write to its "
+            "topic (acl_file and plugins' `acl` write check, as the publisher: client id, username and listener, "
+            "kept with the message in memory and in the store). A message whose publisher lost write access is not "
+            "sent. Retained messages the broker made itself, and those stored before strata kept publishers, are "
+            "always sent. Re-read on SIGHUP.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.check_retain_source = v.flag;
+         return ok;
+     }},
     {.name = "password_file", .syntax = "PATH", .scope = key_scope::security, .section = key_section::access,
      .doc = "Mosquitto password file: `username:hash` lines with `$6$` (SHA-512) or `$7$` (PBKDF2-SHA-512) hashes, as "
             "made by `mosquitto_passwd` or `strata passwd`. Clients that send a username must match it; clients "

@@ -4,6 +4,7 @@
 
 #include "core/broker.hpp"
 #include "core/logger.hpp"
+#include "core/retain_source_check.hpp"
 #include "core/worker.hpp"
 #include "topic/topic_name.hpp"
 
@@ -309,10 +310,12 @@ bool worker::unsubscribe(session& s, std::string_view filter) {
 void worker::send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier) {
     const std::uint32_t ids[1] = {identifier};
     const std::span<const std::uint32_t> id_span(ids, identifier ? 1 : 0);
+    retain_source_check publisher_may_write(*config_, *security_, hooks_);
     retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
         // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
         const auto qos = delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos);
         if (!acl_allows_delivery(s, m->topic())) return;
+        if (!publisher_may_write.allows(*m)) return;
         if (hooks_.inspects_delivery()) {
             hooks_.prepare_delivery(*m);
             if (!hooks_.allow_delivery(s, qos, true)) return;

@@ -174,6 +174,9 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     in.origin_session = session_->id();
     in.has_expiry = p.props.message_expiry_interval.has_value();
     in.expiry_interval = p.props.message_expiry_interval.value_or(0);
+    // A retained message keeps its publisher, for check_retain_source.
+    const message_source source{client_id_, session_->username, session_->has_username, listener_.index};
+    if (p.retain) in.source = &source;
     if (rewritten) rewritten->apply(in, forwarded);
     if (worker_.log().enabled(config::log_debug)) {
         worker_.log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),

@@ -5,7 +5,8 @@
 namespace strata {
 
 message* message::create(const init& in) {
-    const std::size_t tail = in.topic.size() + in.forwarded_properties.size() + in.payload.size();
+    const std::size_t source_size = in.source ? in.source->client_id.size() + in.source->username.size() : 0;
+    const std::size_t tail = in.topic.size() + in.forwarded_properties.size() + in.payload.size() + source_size;
     void* raw = ::operator new(sizeof(message) + tail);
     auto* m = new (raw) message();
     m->topic_size_ = static_cast<std::uint32_t>(in.topic.size());
@@ -23,6 +24,19 @@ message* message::create(const init& in) {
     if (!in.forwarded_properties.empty()) std::memcpy(p, in.forwarded_properties.data(), in.forwarded_properties.size());
     p += in.forwarded_properties.size();
     if (!in.payload.empty()) std::memcpy(p, in.payload.data(), in.payload.size());
+    p += in.payload.size();
+    if (in.source) {
+        // Client ids and usernames are MQTT strings: at most 65,535 bytes.
+        const auto& src = *in.source;
+        m->has_source_ = true;
+        m->source_id_size_ = static_cast<std::uint16_t>(src.client_id.size());
+        m->source_name_size_ = static_cast<std::uint16_t>(src.username.size());
+        m->source_has_username_ = src.has_username;
+        m->source_listener_ = src.listener;
+        if (!src.client_id.empty()) std::memcpy(p, src.client_id.data(), src.client_id.size());
+        p += src.client_id.size();
+        if (!src.username.empty()) std::memcpy(p, src.username.data(), src.username.size());
+    }
     return m;
 }
 

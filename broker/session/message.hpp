@@ -48,6 +48,16 @@ protected:
 using steady_clock = std::chrono::steady_clock;
 using time_point = steady_clock::time_point;
 
+// Who published a message, as the ACLs know a client: kept with retained
+// messages so that `check_retain_source` can ask, when the message is sent to
+// a new subscriber, whether its publisher may still write to its topic.
+struct message_source {
+    std::string_view client_id;
+    std::string_view username;
+    bool has_username = false;
+    std::uint16_t listener = 0;  // index of the listener the publisher connected through
+};
+
 class message {
 public:
     struct init {
@@ -59,6 +69,9 @@ public:
         std::uint64_t origin_session = 0;  // for No Local; 0 = broker-internal
         std::uint32_t expiry_interval = 0; // seconds; 0 = never expires
         bool has_expiry = false;
+        // Kept in the message's own allocation when set (retained messages
+        // with check_retain_source on); nothing is kept otherwise.
+        const message_source* source = nullptr;
     };
 
     // Allocates the message with its data in one block; refcount starts at 0.
@@ -74,6 +87,12 @@ public:
     std::uint8_t qos() const { return qos_; }
     bool retain() const { return retain_; }
     std::uint64_t origin_session() const { return origin_session_; }
+    // The publisher, when init::source was set.
+    bool has_source() const { return has_source_; }
+    message_source source() const {
+        const char* at = data_ + topic_size_ + properties_size_ + payload_size_;
+        return {{at, source_id_size_}, {at + source_id_size_, source_name_size_}, source_has_username_, source_listener_};
+    }
 
     // Time the broker accepted the message; set again when a will is published.
     time_point received_at() const { return received_at_; }
@@ -141,13 +160,19 @@ private:
     bool retain_ = false;
     bool has_expiry_ = false;
     mutable std::atomic<record_state> record_{record_state::not_kept};
+    // The source's strings follow the payload in data_.
+    std::uint16_t source_id_size_ = 0;
+    std::uint16_t source_name_size_ = 0;
+    std::uint16_t source_listener_ = 0;
+    bool has_source_ = false;
+    bool source_has_username_ = false;
     message_release* release_ = nullptr;
     std::uint64_t origin_session_ = 0;
     std::uint64_t retain_order_ = 0;
     store_location stored_at_;
     std::shared_ptr<commit_token> commit_;
     time_point received_at_{};
-    char data_[1];  // topic, properties, payload follow (flexible tail)
+    char data_[1];  // topic, properties, payload and the source's strings follow (flexible tail)
 };
 
 using message_ref = boost::intrusive_ptr<const message>;

@@ -13,6 +13,10 @@
 //                                       the client must answer "secret" (CONNACK data "welcome")
 //   defer_auth_method NAME              the same exchange, each answer deferred and given
 //                                       from another thread through host->resume()
+//   deny_write_ids_file PATH            acl: writing is refused to the client ids listed in PATH
+//                                       (one a line, read at each check: a changing backend);
+//                                       each write check is logged with the client's
+//                                       connection and protocol version
 //   deny_unsubscribe PREFIX             unsubscribe: unsubscriptions from filters starting with
 //                                       PREFIX are refused (the subscription stays); every
 //                                       unsubscribe event is logged
@@ -21,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -34,7 +39,7 @@ namespace {
 struct state {
     const strata_host* host = nullptr;
     std::string defer_user, defer_password, deny_subscribe, deny_read, auth_method, defer_auth_method,
-        deny_unsubscribe, defer_release_file;
+        deny_unsubscribe, defer_release_file, deny_write_ids_file;
     int defer_delay_ms = 0;
     bool log_events = false;
     std::atomic<bool> ticked{false};
@@ -88,6 +93,15 @@ int on_acl(int, void* data, void* userdata) {
     }
     if (ev.access == STRATA_ACCESS_READ && !s.deny_read.empty() && view(ev.topic).starts_with(s.deny_read)) {
         return STRATA_DENY;
+    }
+    if (ev.access == STRATA_ACCESS_WRITE && !s.deny_write_ids_file.empty()) {
+        const std::string id(view(ev.client->client_id));
+        log(s, "acl write by " + id + " (connection " + std::to_string(ev.client->connection) + ", protocol " +
+                   std::to_string(ev.client->protocol_version) + ") to " + std::string(view(ev.topic)));
+        std::ifstream listed(s.deny_write_ids_file);
+        for (std::string line; std::getline(listed, line);) {
+            if (line == id) return STRATA_DENY;
+        }
     }
     return STRATA_PASS;
 }
@@ -192,9 +206,12 @@ int strata_plugin_init(const strata_host* host, const strata_option*, size_t, vo
     s->defer_auth_method = option(host, "defer_auth_method");
     s->deny_unsubscribe = option(host, "deny_unsubscribe");
     s->defer_release_file = option(host, "defer_release_file");
+    s->deny_write_ids_file = option(host, "deny_write_ids_file");
     s->log_events = option(host, "log_events") == "true";
     if (!s->defer_user.empty()) host->register_event(host, STRATA_EVENT_AUTH_BASIC, on_auth_basic, s);
-    if (!s->deny_subscribe.empty() || !s->deny_read.empty()) host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
+    if (!s->deny_subscribe.empty() || !s->deny_read.empty() || !s->deny_write_ids_file.empty()) {
+        host->register_event(host, STRATA_EVENT_ACL, on_acl, s);
+    }
     if (!s->auth_method.empty()) host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended, s);
     if (!s->defer_auth_method.empty()) {
         host->register_event(host, STRATA_EVENT_AUTH_EXTENDED, on_auth_extended_deferred, s);

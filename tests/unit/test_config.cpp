@@ -466,10 +466,9 @@ TEST_CASE("config: values of later releases are refused") {
     CHECK(parse("persistence true\nstorage rocksdb\n").storage.keep_history);
     CHECK(parse("storage rocksdb\npersistence true\n").storage.keep_history);
     CHECK(parse("persistence true\nstorage none\n").storage.enabled);  // persistence still asks for sessions
-    // Without ACLs (acl_file is refused) there is nothing to re-check: both values are accepted.
-    parse("check_retain_source true\n");
+    CHECK(parse("").check_retain_source);  // Mosquitto's default
+    CHECK_FALSE(parse("check_retain_source false\n").check_retain_source);
     CHECK(parse("memory_limit 1000000\n").memory_limit == 1'000'000);
-    parse("check_retain_source false\nmemory_limit 0\n");
     CHECK(parse("storage_queue_limit 16MB\n").storage.max_queued_bytes == 16ull << 20);
     CHECK(error("storage_queue_limit lots\n").starts_with("t.conf:1: storage_queue_limit: expected a size"));
     CHECK(error("log_dest topic\n") == "t.conf:1: log_dest: 'topic' is not supported yet (a later release)");

@@ -81,3 +81,40 @@ TEST_CASE("restore: delivery records of ended sessions are neither restored nor 
     s.reset();
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("records: a retained message keeps its publisher; records written before decode without one") {
+    retained_record r;
+    r.order = 9;
+    r.ts_us = 1234;
+    r.message.qos = 1;
+    r.message.retain = true;
+    r.message.client_id = "sensor-1";
+    r.message.payload = "21.5";
+    std::string old_format;
+    encode_retained(old_format, r);  // as before: the client id only
+
+    r.message.has_source = true;
+    r.message.has_username = true;
+    r.message.username = "alice";
+    r.message.listener = 2;
+    std::string with_source;
+    encode_retained(with_source, r);
+
+    retained_record back;
+    REQUIRE(decode_retained(with_source, back));
+    CHECK(back.order == 9);
+    CHECK(back.message.has_source);
+    CHECK(back.message.client_id == "sensor-1");
+    CHECK(back.message.has_username);
+    CHECK(back.message.username == "alice");
+    CHECK(back.message.listener == 2);
+    CHECK(back.message.payload == "21.5");
+
+    REQUIRE(decode_retained(old_format, back));
+    CHECK_FALSE(back.message.has_source);
+    CHECK(back.message.username.empty());
+    CHECK(back.message.payload == "21.5");
+
+    // Cut short inside the publisher: refused, not read as a payload.
+    CHECK_FALSE(decode_retained(with_source.substr(0, 16 + 2 + 2 + 8 + 1 + 2 + 3), back));
+}
