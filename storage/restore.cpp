@@ -142,7 +142,7 @@ restore_report restore_into(store& s, core::broker& b) {
     std::unordered_map<std::string, std::uint32_t> sessions_kept;  // client id -> incarnation
     const auto workers = static_cast<std::uint32_t>(b.worker_count());
     for (std::size_t i = 0; i < b.worker_count(); ++i) {
-        b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i), workers));
+        b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i)));
     }
 
     // Retained messages: into every worker's replica.
@@ -223,6 +223,7 @@ restore_report restore_into(store& s, core::broker& b) {
         sess.set_journal(w.store());
         ++report.sessions;
     }
+    b.share_restored_interest();
     report.ended_sessions_records = remove_ended_sessions_records(s, sessions_kept);
     // Without history, records no session refers to are what a crash left
     // between a session's last use of a message and the message's deletion.

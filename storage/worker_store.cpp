@@ -30,8 +30,8 @@ std::uint8_t options_byte(const subscription_options& o) {
 
 }  // namespace
 
-worker_store::worker_store(store& s, core::worker& w, std::uint32_t worker_count)
-    : store_(s), worker_(w), worker_count_(worker_count), worker_index_(static_cast<std::uint32_t>(w.index())) {}
+worker_store::worker_store(store& s, core::worker& w)
+    : store_(s), worker_(w), worker_index_(static_cast<std::uint32_t>(w.index())) {}
 
 write_set& worker_store::current() {
     if (!set_) {
@@ -63,7 +63,8 @@ void worker_store::store_message(message& m, std::string_view client_id, std::fu
     }
     if (ack) {
         auto token = std::make_shared<commit_token>();
-        token->remaining.store(static_cast<int>(worker_count_), std::memory_order_relaxed);
+        // Set by the worker's distribute(): one part per worker that routes the message.
+        token->remaining.store(0, std::memory_order_relaxed);
         token->worker = worker_index_;
         token->done = std::move(ack);
         current().message_tokens.push_back(token);

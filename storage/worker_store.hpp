@@ -19,7 +19,7 @@ namespace strata::storage {
 
 class worker_store final : public core::persistence {
 public:
-    worker_store(store& s, core::worker& w, std::uint32_t worker_count);
+    worker_store(store& s, core::worker& w);
 
     bool writable() const override { return store_.writable(); }
     bool backlogged() const override { return store_.backlogged(); }
@@ -58,7 +58,6 @@ private:
 
     store& store_;
     core::worker& worker_;
-    std::uint32_t worker_count_;
     std::uint32_t worker_index_;
     std::unique_ptr<write_set> set_;
     std::unordered_map<std::string, std::uint64_t, topic::transparent_string_hash, std::equal_to<>> topic_ids_;

@@ -27,6 +27,16 @@ broker::~broker() {
     }
 }
 
+void broker::share_restored_interest() {
+    for (auto& from : workers_) {
+        const auto changes = from->take_pending_interest();
+        if (changes.empty()) continue;
+        for (auto& to : workers_) {
+            if (to != from) to->apply_interest(changes);
+        }
+    }
+}
+
 void broker::start() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         threads_.emplace_back([&w = *workers_[i], i] {

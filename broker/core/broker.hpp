@@ -48,6 +48,9 @@ public:
     // Connections currently open, for max_connections.
     std::atomic<int>& open_connections() { return open_connections_; }
 
+    // Before start(), after sessions were restored: every worker learns the
+    // subscriptions of the others at once (routing by interest).
+    void share_restored_interest();
     // Starts one thread per worker.
     void start();
     // Graceful stop: wills are published and delivered, then every client is

@@ -13,6 +13,7 @@
 // PUBREL and it is routed then); after it, every delivery record exists.
 // Subscribers never see a message whose routing could be redone, so nobody
 // receives it twice.
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -32,6 +33,8 @@ struct route_plan {
     std::vector<persistence::encoded_record> records;
     std::function<void()> before_commit;
     std::function<void(bool)> done;
+    std::vector<std::uint32_t> targets;  // the other workers that plan (routing by interest)
+    std::vector<std::uint32_t> members;  // workers that planned for a shared group's pick (guarded by mutex)
 };
 
 namespace {
@@ -52,11 +55,12 @@ void worker::route_durably(const message_ref& m, std::function<void()> before_co
     auto plan = std::make_shared<route_plan>();
     plan->msg = m;
     plan->origin = static_cast<std::uint32_t>(index_);
-    plan->remaining.store(static_cast<int>(broker_.worker_count()), std::memory_order_relaxed);
+    find_remote_targets(*m);
+    plan->targets = remote_targets_;
+    plan->remaining.store(static_cast<int>(plan->targets.size() + 1), std::memory_order_relaxed);
     plan->before_commit = std::move(before_commit);
     plan->done = std::move(done);
-    for (std::size_t i = 0; i < broker_.worker_count(); ++i) {
-        if (i == index_) continue;
+    for (const auto i : plan->targets) {
         worker& w = broker_.worker_at(i);
         boost::asio::post(w.io(), [&w, plan] { w.plan_route(plan); });
     }
@@ -115,6 +119,11 @@ void worker::plan_for_member(const std::shared_ptr<route_plan>& plan, const shar
 }
 
 void worker::plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
+    {
+        // This worker may be none of the targets: it must hear of the commit too.
+        std::lock_guard lock(plan->mutex);
+        plan->members.push_back(static_cast<std::uint32_t>(index_));
+    }
     session* s = find_session(d.session_id);
     if (!s) {
         // The member left before the plan reached it: its group's owner picks
@@ -172,7 +181,12 @@ void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
     if (plan->before_commit) plan->before_commit();
     persistence_->after_commit([this, plan](bool committed) {
         plan->done(committed);
-        for (std::size_t i = 0; i < broker_.worker_count(); ++i) {
+        // Every worker that planned deliveries releases them (planning is over: no lock needed).
+        std::vector<std::uint32_t> planned = plan->targets;
+        planned.insert(planned.end(), plan->members.begin(), plan->members.end());
+        std::sort(planned.begin(), planned.end());
+        planned.erase(std::unique(planned.begin(), planned.end()), planned.end());
+        for (const auto i : planned) {
             if (i == index_) continue;
             worker& w = broker_.worker_at(i);
             boost::asio::post(w.io(), [&w, m = plan->msg, committed] { w.release_route(m, committed); });

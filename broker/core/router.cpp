@@ -37,11 +37,21 @@ void worker::publish(message* raw, std::string_view client_id, std::function<voi
 }
 
 void worker::distribute(const message_ref& shared) {
-    for (std::size_t i = 0; i < outboxes_.size(); ++i) {
-        if (i != index_) outboxes_[i].broadcast.push_back(shared);
+    const bool remote_interest = find_remote_targets(*shared);
+    // The publisher's acknowledgement waits for each worker that routes the
+    // message: this one and the targets (shared-group hand-offs add theirs).
+    if (const auto& token = shared->commit()) {
+        token->remaining.store(static_cast<int>(remote_targets_.size() + 1), std::memory_order_relaxed);
     }
-    if (outboxes_.size() > 1) schedule_flush();
+    for (const auto i : remote_targets_) outboxes_[i].broadcast.push_back(shared);
+    if (!remote_targets_.empty()) schedule_flush();
+    // Routed now, unless a fan-out is running (then it is deferred: matched
+    // or not is unknown, and 0x00 is the safe answer). A count, not a flag,
+    // so that a will published during this fan-out cannot reset it.
+    const bool routed_now = !routing_;
+    const std::uint64_t local_before = local_matches_;
     route(shared);
+    last_publish_matched_ = remote_interest || local_matches_ != local_before || !routed_now;
 }
 
 void worker::route(const message_ref& m) {
@@ -73,6 +83,7 @@ void worker::route_one(const message_ref& m) {
 
 void worker::route_local(const message_ref& m) {
     match_local(m);
+    if (plan_count_ > 0) ++local_matches_;
     // Plugins (acl read, message_out) may hold a message back from a subscriber.
     const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
     const bool acl = plan_count_ > 0 && security_->any_acl();
@@ -116,6 +127,7 @@ void worker::match_local(const message_ref& m) {
 
 void worker::route_shared(const message_ref& m) {
     shared_.route(m->topic(), [&](const shared_member& member, const shared_group_key& group_key) {
+        ++local_matches_;
         hand_to_member(m, member, group_key, 0, true);
     });
 }
@@ -206,6 +218,7 @@ void worker::schedule_flush() {
 void worker::flush_outboxes() {
     flush_scheduled_ = false;
     if (persistence_) persistence_->flush();
+    post_pending_interest(nullptr);
     for (std::size_t i = 0; i < outboxes_.size(); ++i) {
         auto& box = outboxes_[i];
         if (box.broadcast.empty() && box.directed.empty()) continue;
@@ -251,6 +264,7 @@ bool worker::subscribe(session& s, std::string_view filter, const subscription_o
     if (f.shared) {
         shared_member member{index_, s.id(), o, identifier, s.presence()};
         const std::size_t owner = shared_owner(f.group, f.filter);
+        if (is_new) note_interest(f.filter, owner, true);
         if (owner == index_) {
             shared_.add(std::string(f.group), std::string(f.filter), std::move(member));
         } else {
@@ -262,6 +276,7 @@ bool worker::subscribe(session& s, std::string_view filter, const subscription_o
         }
     } else if (is_new) {
         subscriptions_.insert(f.filter, subscriber_entry{&s, &sub.slot, o, identifier});
+        note_interest(f.filter, index_, true);
     } else {
         auto& entry = subscriptions_.at(sub.slot);
         entry.options = o;
@@ -276,12 +291,14 @@ bool worker::subscribe(session& s, std::string_view filter, const subscription_o
 }
 
 void worker::remove_subscription(session& s, subscription& sub) {
+    topic::subscription_filter f;
+    topic::parse_subscription_filter(sub.filter, f);
     if (!sub.shared) {
         subscriptions_.erase(sub.slot);
+        note_interest(f.filter, index_, false);
     } else {
-        topic::subscription_filter f;
-        topic::parse_subscription_filter(sub.filter, f);
         const std::size_t owner = shared_owner(f.group, f.filter);
+        note_interest(f.filter, owner, false);
         if (owner == index_) {
             shared_.remove(std::string(f.group), std::string(f.filter), s.id());
         } else {

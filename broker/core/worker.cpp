@@ -47,7 +47,10 @@ worker::~worker() {
 
 logger& worker::log() { return broker_.log(); }
 
-void worker::set_peer_count(std::size_t n) { outboxes_.resize(n); }
+void worker::set_peer_count(std::size_t n) {
+    outboxes_.resize(n);
+    interest_.emplace(static_cast<std::uint32_t>(index_), n);
+}
 
 void worker::run() {
     auto guard = boost::asio::make_work_guard(*io_);

@@ -31,6 +31,7 @@
 #include "core/sys_topics.hpp"
 #include "plugin/worker_hooks.hpp"
 #include "session/session.hpp"
+#include "core/interest_index.hpp"
 #include "topic/retained_store.hpp"
 #include "topic/topic_trie.hpp"
 
@@ -200,6 +201,15 @@ public:
     bool unsubscribe(session& s, std::string_view filter);
     // Sends the retained messages matching a new subscription.
     void send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
+    // Runs `then` once every other worker routes by the subscriptions made so
+    // far (at once when nothing changed): a SUBACK waits for this
+    // (interest_routing.cpp).
+    void when_interest_visible(std::function<void()> then);
+    bool interest_pending() const { return !pending_interest_.empty(); }
+    // Whether the last publish() from a client found a subscriber: a local
+    // one, a shared group owned here, or another worker's (for MQTT 5's 0x10,
+    // No matching subscribers). True when it could not tell.
+    bool last_publish_matched() const { return last_publish_matched_; }
 
     // ---- backpressure ----
     // True while the store's writer is behind its bound: transports read no
@@ -226,6 +236,10 @@ public:
     void receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed);
     void receive_shared_add(std::string group, std::string filter, shared_member member);
     void receive_shared_remove(std::string group, std::string filter, std::uint64_t session_id);
+    void apply_interest(const std::vector<interest_change>& changes);
+    // Start-up (before the threads run): the interest changes restored
+    // sessions made, for the broker to apply to every worker at once.
+    std::vector<interest_change> take_pending_interest() { return std::exchange(pending_interest_, {}); }
     // Posts the messages collected for other workers and the store's write
     // set (normally at the end of each event-loop turn; called directly
     // during shutdown).
@@ -251,7 +265,14 @@ private:
         bool operator>(const timer_entry& o) const { return due > o.due; }
     };
 
-    void distribute(const message_ref& m);  // to this worker's subscribers and every other worker
+    void distribute(const message_ref& m);  // to this worker's subscribers and the interested workers
+    // The other workers `m` must reach (remote_targets_): those with a
+    // matching subscription, or all of them for a retained message (each
+    // keeps a replica). Returns whether any of them has a matching one.
+    bool find_remote_targets(const message& m);
+    // Records one subscription more or fewer on `filter` for `target`.
+    void note_interest(std::string_view filter, std::size_t target, bool add);
+    void post_pending_interest(const std::function<void()>* ack);
     void route_one(const message_ref& m);
     void route_local(const message_ref& m);
     void match_local(const message_ref& m);  // fills plans_ for m
@@ -321,6 +342,14 @@ private:
     std::unordered_map<std::string, std::uint32_t> authenticating_;  // client id -> connections awaiting plugins
     std::vector<outbox> outboxes_;
     bool flush_scheduled_ = false;
+
+    // Routing by interest (interest_routing.cpp): the other workers' filters,
+    // and this worker's changes not yet posted to them.
+    std::optional<interest_index> interest_;
+    std::vector<interest_change> pending_interest_;
+    std::vector<std::uint32_t> remote_targets_;  // scratch of find_remote_targets()
+    bool last_publish_matched_ = true;
+    std::uint64_t local_matches_ = 0;  // messages route_local/route_shared found a subscriber for
 
     // Messages published while a fan-out is running (e.g. a will sent because
     // a delivery closed a connection) wait here instead of re-entering it.

@@ -34,7 +34,7 @@ plugin::client_view connection::plugin_client() const {
     return v;
 }
 
-bool connection::paused() const { return plugin_ && plugin_->awaiting_resume; }
+bool connection::paused() const { return awaiting_interest_ || (plugin_ && plugin_->awaiting_resume); }
 
 void connection::note_close(reason_code rc, bool client_initiated) {
     if (!plugin_ || plugin_->close_reason != 0 || plugin_->client_initiated) return;  // the first reason counts

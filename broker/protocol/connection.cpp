@@ -224,6 +224,13 @@ void connection::begin_close() {
 
 void connection::on_transport_closed() {
     if (state_ == connection_state::closed) return;
+    if (awaiting_interest_ && !partial_.empty()) {
+        // A client that sent SUBSCRIBE and DISCONNECT and closed before the
+        // SUBACK: what it sent still counts (a DISCONNECT keeps the will back).
+        awaiting_interest_ = false;
+        on_input({});
+        if (state_ == connection_state::closed) return;
+    }
     if (state_ == connection_state::active) {
         worker_.log().notice("Client ", client_id_, " closed its connection.");
     }

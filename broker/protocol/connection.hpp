@@ -105,7 +105,7 @@ public:
 
     // The store committed (or refused) what this session's client sent: its
     // PUBACK, PUBREC or PUBCOMP now (or the refusal).
-    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) override;
+    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool no_subscribers) override;
 
     // ---- plugin side (auth_handler.cpp) ----
     // A deferred plugin decision arrives (host->resume, posted to this worker).
@@ -120,6 +120,17 @@ private:
     void handle_publish(std::uint8_t flags, codec::bytes_view body);
     void handle_ack(codec::packet_type type, codec::bytes_view body);
     void handle_subscribe(codec::bytes_view body);
+    // A retained-message request of a SUBSCRIBE, sent after its SUBACK.
+    struct retained_request {
+        std::string filter;
+        subscription_options options;
+    };
+    // The SUBACK and what follows it, once every worker routes by the new
+    // subscriptions; input that arrived meanwhile is read then.
+    void complete_subscribe(const codec::subscribe_ack_packet& ack, const std::vector<retained_request>& retained,
+                            std::uint32_t identifier);
+    void send_suback(const codec::subscribe_ack_packet& ack, const std::vector<retained_request>& retained,
+                     std::uint32_t identifier);
     void handle_unsubscribe(codec::bytes_view body);
     void handle_disconnect(codec::bytes_view body);
     void handle_auth(codec::bytes_view body);
@@ -222,6 +233,7 @@ private:
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
     bool refusal_pending_ = false;          // CONNECT from a blocked address: refused after a delay
+    bool awaiting_interest_ = false;        // a SUBACK waits for the other workers (complete_subscribe)
     bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way
     std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
 

@@ -195,7 +195,8 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         return;
     }
     if (p.qos == 2) {
-        // PUBREC first, then the message goes on, as Mosquitto orders them.
+        // PUBREC first, then the message goes on, as Mosquitto orders them;
+        // so, as from Mosquitto, a PUBREC never says "no matching subscribers".
         session_->inbound_add(p.packet_id);
         acknowledge_publish(2, p.packet_id, reason_code::success);
         worker_.publish(message::create(in), client_id_);
@@ -206,10 +207,13 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
         // out when the store has committed it and every delivery record.
         session_->await_commit(commit_wait_kind::puback, p.packet_id);
         worker_.publish(message::create(in), client_id_, when_stored(commit_wait_kind::puback, p.packet_id));
+        if (!worker_.last_publish_matched()) session_->no_subscribers_for(commit_wait_kind::puback, p.packet_id);
         return;
     }
     worker_.publish(message::create(in), client_id_);
-    acknowledge_publish(p.qos, p.packet_id, reason_code::success);
+    // MQTT 5 publishers hear of a message that matched no subscription, as from Mosquitto.
+    const bool matched = p.qos == 0 || worker_.last_publish_matched();
+    acknowledge_publish(p.qos, p.packet_id, matched ? reason_code::success : reason_code::no_matching_subscribers);
 }
 
 void connection::release_held(std::uint16_t packet_id, const message_ref& held) {
@@ -235,20 +239,20 @@ std::function<void(bool)> connection::when_stored(commit_wait_kind kind, std::ui
     return [&w = worker_, sid = session_->id(), kind, packet_id](bool committed) {
         session* s = w.find_session(sid);
         if (!s) return;  // the session ended meanwhile: nobody waits for the answer
-        const auto stored = s->commit_done(kind, packet_id, committed);
-        if (!stored) return;  // another copy still waits
-        if (kind == commit_wait_kind::pubrec && !*stored) {
+        const auto outcome = s->commit_done(kind, packet_id, committed);
+        if (!outcome) return;  // another copy still waits
+        if (kind == commit_wait_kind::pubrec && !outcome->stored) {
             // A refusing PUBREC ends the flow and frees the id for the client
             // (MQTT 5 section 4.3.3): the session and the store forget it too,
             // or a restart would take the next PUBLISH with this id for a resent one.
             s->inbound_release(packet_id);
             if (auto* store = w.store(); store && s->journaled()) store->remove_inbound(*s, packet_id);
         }
-        if (s->sink()) s->sink()->acknowledge_stored(kind, packet_id, *stored);
+        if (s->sink()) s->sink()->acknowledge_stored(kind, packet_id, outcome->stored, outcome->no_subscribers);
     };
 }
 
-void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) {
+void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool no_subscribers) {
     if (state_ != connection_state::active) return;
     if (kind == commit_wait_kind::pubcomp) {
         // Not stored: no PUBCOMP; the message is held again and the client resends PUBREL.
@@ -257,7 +261,7 @@ void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_
     }
     const std::uint8_t qos = kind == commit_wait_kind::puback ? 1 : 2;
     if (stored) {
-        acknowledge_publish(qos, packet_id, reason_code::success);
+        acknowledge_publish(qos, packet_id, no_subscribers ? reason_code::no_matching_subscribers : reason_code::success);
         return;
     }
     worker_.log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");

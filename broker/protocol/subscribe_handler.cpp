@@ -86,10 +86,6 @@ void connection::handle_subscribe(codec::bytes_view body) {
     const bool v5 = version_ == protocol_version::v5;
     const std::uint32_t identifier = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
 
-    struct retained_request {
-        std::string filter;
-        subscription_options options;
-    };
     std::vector<retained_request> retained;
     codec::subscribe_ack_packet ack;
     ack.type = packet_type::suback;
@@ -137,9 +133,37 @@ void connection::handle_subscribe(codec::bytes_view body) {
             retained.push_back({std::move(filter), o});
         }
     }
+    // The SUBACK promises that what is published from now on reaches the
+    // subscriber, whichever worker its publisher is on: it waits until every
+    // worker routes by the new subscriptions (docs/architecture.md, "Routing
+    // by interest"). Later packets of this client wait with it, so they are
+    // answered in order.
+    if (!worker_.interest_pending()) {
+        send_suback(ack, retained, identifier);
+        return;
+    }
+    awaiting_interest_ = true;
+    worker_.when_interest_visible([&w = worker_, id = id, ack = std::move(ack), retained = std::move(retained),
+                                   identifier] {
+        auto* c = w.find_connection(id);
+        if (c && c->awaiting_interest_) c->complete_subscribe(ack, retained, identifier);
+    });
+}
+
+void connection::send_suback(const codec::subscribe_ack_packet& ack, const std::vector<retained_request>& retained,
+                             std::uint32_t identifier) {
     codec::encode_subscribe_ack(out_.bytes(), version_, ack);
     for (const auto& r : retained) worker_.send_retained(*session_, r.filter, r.options, identifier);
     notify_transport();
+}
+
+void connection::complete_subscribe(const codec::subscribe_ack_packet& ack, const std::vector<retained_request>& retained,
+                                    std::uint32_t identifier) {
+    awaiting_interest_ = false;
+    if (state_ != connection_state::active) return;
+    send_suback(ack, retained, identifier);
+    // What the client sent meanwhile (a posted handler: nothing is being parsed now).
+    if (!paused() && !partial_.empty()) on_input({});
 }
 
 void connection::handle_unsubscribe(codec::bytes_view body) {

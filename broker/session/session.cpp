@@ -357,7 +357,9 @@ std::uint32_t commit_key(commit_wait_kind kind, std::uint16_t packet_id) {
 }  // namespace
 
 void session::await_commit(commit_wait_kind kind, std::uint16_t packet_id) {
-    ++awaiting_commit_[commit_key(kind, packet_id)].copies;
+    auto& w = awaiting_commit_[commit_key(kind, packet_id)];
+    ++w.copies;
+    ++w.received;
     if (kind == commit_wait_kind::puback) ++awaiting_pubacks_;
 }
 
@@ -365,15 +367,21 @@ bool session::awaiting_commit(commit_wait_kind kind, std::uint16_t packet_id) co
     return awaiting_commit_.contains(commit_key(kind, packet_id));
 }
 
-std::optional<bool> session::commit_done(commit_wait_kind kind, std::uint16_t packet_id, bool stored) {
+void session::no_subscribers_for(commit_wait_kind kind, std::uint16_t packet_id) {
+    const auto it = awaiting_commit_.find(commit_key(kind, packet_id));
+    if (it != awaiting_commit_.end()) ++it->second.unmatched;
+}
+
+std::optional<session::commit_outcome> session::commit_done(commit_wait_kind kind, std::uint16_t packet_id,
+                                                            bool stored) {
     const auto it = awaiting_commit_.find(commit_key(kind, packet_id));
     if (it == awaiting_commit_.end()) return std::nullopt;
     if (kind == commit_wait_kind::puback && awaiting_pubacks_ > 0) --awaiting_pubacks_;
     it->second.refused = it->second.refused || !stored;
     if (--it->second.copies > 0) return std::nullopt;
-    const bool all_stored = !it->second.refused;
+    const commit_outcome outcome{!it->second.refused, it->second.unmatched == it->second.received};
     awaiting_commit_.erase(it);
-    return all_stored;
+    return outcome;
 }
 
 }  // namespace strata

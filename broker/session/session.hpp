@@ -43,7 +43,9 @@ public:
     // What the client sent (perhaps over an earlier connection of this
     // session) is committed, or refused by the store: the acknowledgement
     // that waited for it (see session::await_commit).
-    virtual void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) = 0;
+    // `no_subscribers`: the message matched no subscription (MQTT 5: 0x10).
+    virtual void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored,
+                                    bool no_subscribers) = 0;
     // The client's Receive Maximum (65535 when it set none).
     virtual std::uint16_t client_receive_maximum() const = 0;
 };
@@ -249,7 +251,13 @@ public:
     // the last copy is, else nullopt. A QoS 1 message resent before its
     // commit is a new message under MQTT's rules, stored again: its one
     // PUBACK waits for both.
-    std::optional<bool> commit_done(commit_wait_kind kind, std::uint16_t packet_id, bool stored);
+    struct commit_outcome {
+        bool stored = false;          // every copy was
+        bool no_subscribers = false;  // no copy matched a subscription (see no_subscribers_for)
+    };
+    std::optional<commit_outcome> commit_done(commit_wait_kind kind, std::uint16_t packet_id, bool stored);
+    // The message awaiting this commit matched no subscription.
+    void no_subscribers_for(commit_wait_kind kind, std::uint16_t packet_id);
 
     // ---- subscriptions (managed by the worker) ----
     std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>& subscriptions() {
@@ -323,7 +331,9 @@ private:
     packet_id_pool packet_ids_;
     std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;
     struct commit_wait {
-        std::uint16_t copies = 0;
+        std::uint16_t copies = 0;     // still waiting
+        std::uint16_t received = 0;   // all told
+        std::uint16_t unmatched = 0;  // of those, matching no subscription
         bool refused = false;
     };
     // Keyed by kind and packet id: (kind << 16) | packet id.

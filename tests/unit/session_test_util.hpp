@@ -36,7 +36,7 @@ public:
     }
     void send_pubrel(std::uint16_t packet_id) override { calls.push_back(sent{sent::pubrel, {}, 0, false, packet_id, false, {}}); }
     std::uint16_t client_receive_maximum() const override { return receive_maximum; }
-    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored) override {
+    void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool) override {
         acknowledged.push_back({kind, packet_id, stored});
     }
 

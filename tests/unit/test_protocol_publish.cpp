@@ -23,6 +23,9 @@ TEST_CASE("inbound QoS 0, 1 and 2 acknowledgements") {
         harness h;
         client a(h, v);
         connect(a, "pub");
+        client s(h, v);
+        connect(s, "sub");
+        subscribe(s, {sub("t", 0)});
         a.send(publish_bytes(v, "t", "q0"));
         CHECK(a.take().empty());
         a.send(publish_bytes(v, "t", "q1", 1, 11));
@@ -34,6 +37,24 @@ TEST_CASE("inbound QoS 0, 1 and 2 acknowledgements") {
         a.send(ack_bytes(v, packet_type::pubrel, 12));
         auto pubcomp = a.take_one(packet_type::pubcomp);
         CHECK(pubcomp.body == bytes{0x00, 12});  // [MQTT-4.3.3-11]
+    }
+}
+
+TEST_CASE("MQTT 5: PUBACK says 0x10 when no subscription matched, PUBREC (sent before routing) 0; 3.1.1 has no code") {
+    for (auto v : both) {
+        CAPTURE(static_cast<int>(v));
+        harness h;
+        client a(h, v);
+        connect(a, "lonely");
+        const bytes no_one = v == v5 ? bytes{0x10} : bytes{};
+        a.send(publish_bytes(v, "nobody/here", "q1", 1, 11));
+        auto puback = a.take_one(packet_type::puback);
+        bytes expected{0x00, 11};
+        expected.insert(expected.end(), no_one.begin(), no_one.end());
+        CHECK(puback.body == expected);
+        a.send(publish_bytes(v, "nobody/here", "q2", 2, 12));
+        auto pubrec = a.take_one(packet_type::pubrec);
+        CHECK(pubrec.body == bytes{0x00, 12});
     }
 }
 

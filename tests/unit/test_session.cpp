@@ -542,9 +542,19 @@ TEST_CASE("session: acknowledgements that wait for the store belong to the sessi
     CHECK(s.awaiting_pubacks() == 2);
     // The one PUBACK of id 9 waits for both copies; one refused copy refuses it.
     CHECK_FALSE(s.commit_done(commit_wait_kind::puback, 9, false).has_value());
-    CHECK(s.commit_done(commit_wait_kind::puback, 9, true) == false);
+    CHECK(s.commit_done(commit_wait_kind::puback, 9, true)->stored == false);
     CHECK(s.awaiting_pubacks() == 0);
-    CHECK(s.commit_done(commit_wait_kind::pubrec, 7, true) == true);
+    CHECK(s.commit_done(commit_wait_kind::pubrec, 7, true)->stored == true);
     CHECK_FALSE(s.awaiting_commit(commit_wait_kind::pubrec, 7));
     CHECK_FALSE(s.commit_done(commit_wait_kind::pubrec, 7, true).has_value());  // answered once
+
+    // No matching subscriber: said only when no copy found one.
+    s.await_commit(commit_wait_kind::puback, 4);
+    s.no_subscribers_for(commit_wait_kind::puback, 4);
+    CHECK(s.commit_done(commit_wait_kind::puback, 4, true)->no_subscribers);
+    s.await_commit(commit_wait_kind::puback, 5);
+    s.no_subscribers_for(commit_wait_kind::puback, 5);
+    s.await_commit(commit_wait_kind::puback, 5);  // the resent copy found one
+    CHECK_FALSE(s.commit_done(commit_wait_kind::puback, 5, true).has_value());
+    CHECK_FALSE(s.commit_done(commit_wait_kind::puback, 5, true)->no_subscribers);
 }

@@ -1,0 +1,77 @@
+// Routing by interest: which other workers have a subscription whose filter
+// matches a topic, so that a message is handed only to them.
+//
+// Each worker keeps its own replica, changed only on its own thread by the
+// batches of interest_change that the other workers post to it (FIFO from
+// each of them), so a lookup on the publish path takes no lock. A filter's
+// record counts subscriptions per target worker: the worker that holds the
+// subscribing session, or, for a shared subscription, the worker that owns
+// its group. A worker ignores changes that name itself as the target (its
+// own subscriptions and groups are matched directly).
+//
+// Visibility: a subscribing worker posts its changes to every other worker
+// and sends the SUBACK only when each has applied them (worker::
+// when_interest_visible), so a message published anywhere after the SUBACK
+// reaches the subscriber. Removals need no wait: the target's own trie no
+// longer matches, and a message sent there meanwhile is simply not delivered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "topic/topic_trie.hpp"
+
+namespace strata::core {
+
+struct interest_change {
+    std::string filter;       // without $share/GROUP/
+    std::uint32_t target = 0; // the worker messages on `filter` must reach
+    bool add = true;          // one subscription more, or one fewer
+};
+
+class interest_index {
+public:
+    explicit interest_index(std::uint32_t self, std::size_t workers) : self_(self), stamps_(workers, 0) {}
+    interest_index(const interest_index&) = delete;
+    interest_index& operator=(const interest_index&) = delete;
+
+    void apply(const interest_change& c);
+    bool empty() const { return records_.empty(); }
+
+    // Calls visit(worker) once for each other worker with a filter matching `topic`.
+    template <typename Visit>
+    void match(std::string_view topic, Visit&& visit) {
+        if (records_.empty()) return;
+        ++stamp_;
+        trie_.match(topic, [&](entry& e) {
+            for (const auto& [worker, count] : e.rec->counts) {
+                if (stamps_[worker] == stamp_) continue;
+                stamps_[worker] = stamp_;
+                visit(worker);
+            }
+        });
+    }
+
+private:
+    struct record {
+        topic::trie_slot slot;
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> counts;  // (worker, subscriptions), none 0
+    };
+    struct entry {
+        topic::trie_slot* slot;
+        record* rec;
+    };
+
+    std::uint32_t self_;
+    // Records by filter; node-based, so the trie's pointers to them stay valid.
+    std::unordered_map<std::string, record, topic::transparent_string_hash, std::equal_to<>> records_;
+    topic::topic_trie<entry> trie_;
+    std::vector<std::uint64_t> stamps_;  // per worker: last match that visited it
+    std::uint64_t stamp_ = 0;
+};
+
+}  // namespace strata::core

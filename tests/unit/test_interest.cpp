@@ -1,0 +1,49 @@
+// Routing by interest: a worker's replica of the other workers' filters.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/interest_index.hpp"
+
+using namespace strata::core;
+
+namespace {
+
+std::vector<std::uint32_t> targets(interest_index& idx, std::string_view topic) {
+    std::vector<std::uint32_t> out;
+    idx.match(topic, [&](std::uint32_t w) { out.push_back(w); });
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("interest: each interested worker once, counted per subscription, never itself") {
+    interest_index idx(0, 4);
+    CHECK(targets(idx, "a/b").empty());
+    idx.apply({"a/+", 1, true});
+    idx.apply({"a/#", 1, true});   // worker 1 twice for a/b: visited once
+    idx.apply({"a/b", 2, true});
+    idx.apply({"a/b", 2, true});   // two subscriptions of worker 2 on one filter
+    idx.apply({"#", 0, true});     // this worker's own: ignored
+    idx.apply({"x/#", 3, true});
+    CHECK(targets(idx, "a/b") == std::vector<std::uint32_t>{1, 2});
+    CHECK(targets(idx, "x") == std::vector<std::uint32_t>{3});  // "x/#" matches "x"
+    CHECK(targets(idx, "$SYS/x").empty());                      // wildcards never match '$' topics
+
+    idx.apply({"a/b", 2, false});
+    CHECK(targets(idx, "a/b") == std::vector<std::uint32_t>{1, 2});  // one subscription of 2 is left
+    idx.apply({"a/b", 2, false});
+    CHECK(targets(idx, "a/b") == std::vector<std::uint32_t>{1});
+    idx.apply({"a/+", 1, false});
+    idx.apply({"a/#", 1, false});
+    idx.apply({"x/#", 3, false});
+    CHECK(targets(idx, "a/b").empty());
+    CHECK(idx.empty());
+
+    // A removal that was never added (or for itself) changes nothing.
+    idx.apply({"a/b", 2, false});
+    idx.apply({"#", 0, false});
+    CHECK(idx.empty());
+}
