@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
@@ -89,7 +91,14 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         finish_close();
         return;
     }
-    if (!read_available(worker_.read_scratch())) return;
+    // Output this input produces (acknowledgements, mostly) is written once
+    // the input is processed, in this handler: no posted flush, so no extra
+    // turn of the event loop (an epoll_wait) per message.
+    handling_input_ = true;
+    const bool open = read_available(worker_.read_scratch());
+    handling_input_ = false;
+    if (!open) return;
+    if (std::exchange(output_wanted_, false)) flush();
     after_input();
 }
 
@@ -240,6 +249,10 @@ void tcp_connection::arm_close_deadline() {
 void tcp_connection::output_ready() {
     if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
+    if (handling_input_) {
+        output_wanted_ = true;  // on_readable flushes when the input is processed
+        return;
+    }
     flush_posted_ = true;
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
         self->flush_posted_ = false;
@@ -266,10 +279,29 @@ void tcp_connection::flush() {
         for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
     }
     write_in_flight_ = true;
-    worker_.stats().add(worker_.stats().bytes_sent, asio::buffer_size(iov_));
+    const std::size_t total = asio::buffer_size(iov_);
+    worker_.stats().add(worker_.stats().bytes_sent, total);
+    // Most writes fit the socket's buffer: write now, and wait for the
+    // socket only for what does not fit (a completion handler posted per
+    // write would cost a turn of the event loop per message).
+    boost::system::error_code ec;
+    const std::size_t written = socket_.write_some(iov_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (ec || written == total) {
+        on_written(ec);
+        return;
+    }
+    drop_written(written);
     asio::async_write(socket_, iov_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->on_written(ec);
     });
+}
+
+void tcp_connection::drop_written(std::size_t n) {
+    std::size_t whole = 0;
+    while (whole < iov_.size() && n >= iov_[whole].size()) n -= iov_[whole++].size();
+    iov_.erase(iov_.begin(), iov_.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (n > 0 && !iov_.empty()) iov_.front() += n;
 }
 
 bool tcp_connection::fill_layered_write() {

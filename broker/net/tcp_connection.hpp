@@ -73,6 +73,8 @@ private:
     bool deliver_plaintext(std::span<std::uint8_t> plain);
     void after_input();
     void flush();
+    // After a partial write: the part of iov_ still to write.
+    void drop_written(std::size_t n);
     bool fill_layered_write();
     void on_written(const boost::system::error_code& ec);
     void finish_close();
@@ -101,6 +103,8 @@ private:
     std::optional<boost::asio::steady_timer> linger_timer_;
     bool write_in_flight_ = false;
     bool flush_posted_ = false;
+    bool handling_input_ = false;  // on_readable is processing input: output waits for its end
+    bool output_wanted_ = false;   // output arrived meanwhile
     bool shut_down_ = false;
     bool counted_ = true;  // holds a place in the connection counts
     bool migrate_after_write_ = false;
