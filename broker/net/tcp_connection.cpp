@@ -91,14 +91,7 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         finish_close();
         return;
     }
-    // Output this input produces (acknowledgements, mostly) is written once
-    // the input is processed, in this handler: no posted flush, so no extra
-    // turn of the event loop (an epoll_wait) per message.
-    handling_input_ = true;
-    const bool open = read_available(worker_.read_scratch());
-    handling_input_ = false;
-    if (!open) return;
-    if (std::exchange(output_wanted_, false)) flush();
+    if (!read_available(worker_.read_scratch())) return;
     after_input();
 }
 
@@ -249,10 +242,11 @@ void tcp_connection::arm_close_deadline() {
 void tcp_connection::output_ready() {
     if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
-    if (handling_input_) {
-        output_wanted_ = true;  // on_readable flushes when the input is processed
-        return;
-    }
+    // One flush per connection and event-loop turn gathers what the turn
+    // produced. (Flushing a client's acknowledgements at the end of the
+    // handler that read its input saves a turn per message, but lets a
+    // saturating publisher run ahead of its subscribers: the fan-out p99
+    // rose tenfold; bench/RESULTS.md.)
     flush_posted_ = true;
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
         self->flush_posted_ = false;

@@ -103,8 +103,6 @@ private:
     std::optional<boost::asio::steady_timer> linger_timer_;
     bool write_in_flight_ = false;
     bool flush_posted_ = false;
-    bool handling_input_ = false;  // on_readable is processing input: output waits for its end
-    bool output_wanted_ = false;   // output arrived meanwhile
     bool shut_down_ = false;
     bool counted_ = true;  // holds a place in the connection counts
     bool migrate_after_write_ = false;
