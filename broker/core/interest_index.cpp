@@ -7,23 +7,21 @@ namespace strata::core {
 void interest_index::apply(const interest_change& c) {
     if (c.target == self_ || c.target >= stamps_.size()) return;
     auto it = records_.find(c.filter);
+    if (it == records_.end()) {
+        // A removal always follows its addition from the same worker (posts
+        // are FIFO), so its record exists; anything else is ignored.
+        if (!c.add) return;
+        it = records_.emplace(c.filter, record{}).first;
+        record& r = it->second;
+        trie_.insert(it->first, entry{&r.slot, &r});
+    }
+    auto& counts = it->second.counts;
+    auto found = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == c.target; });
     if (c.add) {
-        if (it == records_.end()) {
-            it = records_.emplace(c.filter, record{}).first;
-            record& r = it->second;
-            trie_.insert(it->first, entry{&r.slot, &r});
-        }
-        auto& counts = it->second.counts;
-        auto found = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == c.target; });
         if (found == counts.end()) counts.emplace_back(c.target, 1);
         else ++found->second;
         return;
     }
-    // A removal always follows its addition from the same worker (posts are
-    // FIFO), so the count exists; anything else is ignored rather than trusted.
-    if (it == records_.end()) return;
-    auto& counts = it->second.counts;
-    auto found = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == c.target; });
     if (found == counts.end()) return;
     if (--found->second == 0) {
         *found = counts.back();

@@ -22,16 +22,10 @@ bool retain_source_check::allows(const message& m) {
 bool retain_source_check::acl_file_allows(const message_source& src, std::string_view topic) {
     const auto& acl = security_.for_listener(src.listener).acl;
     if (!acl) return true;
-    std::string key = std::to_string(src.listener);
-    key += src.has_username ? '+' : '-';
-    key += src.username;
-    key += '\0';  // usernames may not contain U+0000 [MQTT-1.5.4-2]
-    key += src.client_id;
-    if (!cached_rules_ || key != cached_for_) {
-        const std::string username(src.username);
+    if (!cached_rules_ || !cached_for_.is(src)) {
+        cached_for_ = {src.listener, src.has_username, std::string(src.username), std::string(src.client_id)};
         cached_rules_ = std::make_unique<auth::client_acl>(
-            acl->resolve(src.has_username ? &username : nullptr, src.client_id));
-        cached_for_ = std::move(key);
+            acl->resolve(src.has_username ? &cached_for_.username : nullptr, src.client_id));
     }
     return cached_rules_->may_publish(topic);
 }

@@ -38,8 +38,18 @@ private:
     const config::broker_config& cfg_;
     const auth::security& security_;
     plugin::worker_hooks& hooks_;
-    // The last publisher's rules: listener, username (or none), client id.
-    std::string cached_for_;
+    // The last publisher whose rules were resolved, and those rules.
+    struct publisher {
+        std::uint16_t listener = 0;
+        bool has_username = false;
+        std::string username;
+        std::string client_id;
+        bool is(const message_source& s) const {
+            return listener == s.listener && has_username == s.has_username && username == s.username &&
+                   client_id == s.client_id;
+        }
+    };
+    publisher cached_for_;
     std::unique_ptr<auth::client_acl> cached_rules_;
 };
 

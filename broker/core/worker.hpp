@@ -26,12 +26,12 @@
 #include "codec/packets.hpp"
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
+#include "core/interest_index.hpp"
 #include "core/persistence.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
 #include "plugin/worker_hooks.hpp"
 #include "session/session.hpp"
-#include "core/interest_index.hpp"
 #include "topic/retained_store.hpp"
 #include "topic/topic_trie.hpp"
 

@@ -228,6 +228,10 @@ bool connection::queue_connack(codec::connack_packet& ack) {
     return false;
 }
 
+message_source connection::publisher() const {
+    return {client_id_, session_->username, session_->has_username, listener_.index};
+}
+
 mutable_message_ref connection::make_will(const codec::connect_packet& p) {
     if (!p.has_will) return nullptr;
     auto& forwarded = worker_.scratch().forwarded_properties;
@@ -244,7 +248,7 @@ mutable_message_ref connection::make_will(const codec::connect_packet& p) {
     in.origin_session = session_->id();
     in.has_expiry = p.will.props.message_expiry_interval.has_value();
     in.expiry_interval = p.will.props.message_expiry_interval.value_or(0);
-    const message_source source{client_id_, session_->username, session_->has_username, listener_.index};
+    const message_source source = publisher();
     if (p.will.retain) in.source = &source;
     return mutable_message_ref(message::create(in));
 }

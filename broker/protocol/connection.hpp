@@ -153,6 +153,8 @@ private:
     // it too [MQTT-3.1.2-24]: without its Reason String and User Properties
     // when that makes it fit; false (nothing queued) when it cannot fit.
     bool queue_connack(codec::connack_packet& ack);
+    // This client as the ACLs know it, kept with its retained messages (check_retain_source).
+    message_source publisher() const;
     mutable_message_ref make_will(const codec::connect_packet& p);
 
     // PUBLISH helpers

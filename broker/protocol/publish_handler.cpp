@@ -175,7 +175,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     in.has_expiry = p.props.message_expiry_interval.has_value();
     in.expiry_interval = p.props.message_expiry_interval.value_or(0);
     // A retained message keeps its publisher, for check_retain_source.
-    const message_source source{client_id_, session_->username, session_->has_username, listener_.index};
+    const message_source source = publisher();
     if (p.retain) in.source = &source;
     if (rewritten) rewritten->apply(in, forwarded);
     if (worker_.log().enabled(config::log_debug)) {

@@ -70,7 +70,8 @@ public:
         std::uint32_t expiry_interval = 0; // seconds; 0 = never expires
         bool has_expiry = false;
         // Kept in the message's own allocation when set (retained messages
-        // with check_retain_source on); nothing is kept otherwise.
+        // and retained wills, whatever check_retain_source says, so that
+        // turning it on by SIGHUP covers them); nothing is kept otherwise.
         const message_source* source = nullptr;
     };
 

@@ -102,12 +102,18 @@ def test_a_retained_message_is_withheld_while_its_publisher_may_not_write(broker
     assert [(m.payload, m.retain) for m in got] == [(b"21.5", True)]  # withheld, not deleted
 
 
-def test_check_retain_source_false_sends_it_anyway(broker_factory, users, tmp_path, client):
-    b = start(broker_factory, users, tmp_path, check="check_retain_source false")
+def _subscriber_after_revocation(broker_factory, users, tmp_path, client, check):
+    """alice retains a message, loses her write access by a reload, then a
+    new subscriber asks for it: that subscriber."""
+    b = start(broker_factory, users, tmp_path, check=check)
     alice = login(client, b, "alice", "alice-pub")
     alice.publish("sensors/1/temp", b"21.5", qos=1, retain=True)
     reload_acl(b, REVOKED)
-    late = subscribe_under_new_acl(client, b, "sensors/+/temp")
+    return subscribe_under_new_acl(client, b, "sensors/+/temp")
+
+
+def test_check_retain_source_false_sends_it_anyway(broker_factory, users, tmp_path, client):
+    late = _subscriber_after_revocation(broker_factory, users, tmp_path, client, "check_retain_source false")
     assert [m.payload for m in late.expect_exactly(1)] == [b"21.5"]
 
 
@@ -144,11 +150,7 @@ def test_the_publisher_is_kept_across_a_restart(broker_factory, users, tmp_path,
 
 @pytest.mark.strata_only  # Mosquitto 2.0.11 sends it: its default is false in practice
 def test_strata_checks_by_default(broker_factory, users, tmp_path, client):
-    b = start(broker_factory, users, tmp_path, check="# check_retain_source: the default")
-    alice = login(client, b, "alice", "alice-pub")
-    alice.publish("sensors/1/temp", b"21.5", qos=1, retain=True)
-    reload_acl(b, REVOKED)
-    late = subscribe_under_new_acl(client, b, "sensors/+/temp")
+    late = _subscriber_after_revocation(broker_factory, users, tmp_path, client, "# check_retain_source: the default")
     late.expect_none(0.5)
 
 
