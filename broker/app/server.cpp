@@ -121,11 +121,11 @@ bool drop_privileges(const std::string& user, logger& log) {
     if (user.empty() || ::geteuid() != 0) return true;
     const passwd* pw = ::getpwnam(user.c_str());
     if (!pw) {
-        log.error("Error: invalid user '", user, "'.");
+        log.fatal("Error: invalid user '", user, "'.");
         return false;
     }
     if (::initgroups(user.c_str(), pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0) {
-        log.error("Error: unable to drop privileges to '", user, "'.");
+        log.fatal("Error: unable to drop privileges to '", user, "'.");
         return false;
     }
     return true;
@@ -204,7 +204,7 @@ int run_server(const options& opts) {
         std::ofstream pid(cfg->pid_file, std::ios::trunc);
         pid << ::getpid() << '\n';
         if (!pid) {
-            log.error("Error: unable to write pid file ", cfg->pid_file, ".");
+            log.fatal("Error: unable to write pid file ", cfg->pid_file, ".");
             return 1;
         }
     }
@@ -217,7 +217,7 @@ int run_server(const options& opts) {
     // workers before the threads run (docs/plugins.md).
     plugin::host plugins(broker, log);
     if (std::string error; !plugins.load(cfg->plugins, error)) {
-        log.error("Error: ", error, ".");
+        log.fatal("Error: ", error, ".");
         return 1;
     }
     plugins.install();
@@ -226,7 +226,7 @@ int run_server(const options& opts) {
         std::string error;
         store = store_runtime::open(*cfg, broker, log, releases, error);
         if (!store) {
-            log.error("Error: ", error, ".");
+            log.fatal("Error: ", error, ".");
             return 1;
         }
     }
@@ -235,7 +235,7 @@ int run_server(const options& opts) {
         std::string error;
         security = auth::security::load(*cfg, error);
         if (!security) {
-            log.error("Error: ", error, ".");
+            log.fatal("Error: ", error, ".");
             return 1;
         }
         for (const auto& w : security->warnings()) log.warning("Warning: ", w, ".");
@@ -247,7 +247,7 @@ int run_server(const options& opts) {
         std::string error;
         exporters = exporters::exporter_set::create(*cfg, store->store(), log, error);
         if (!exporters) {
-            log.error("Error: ", error, ".");
+            log.fatal("Error: ", error, ".");
             return 1;
         }
         broker.set_sys_source([&exporters] { return exporters::status_topics(exporters->status()); });
@@ -257,7 +257,7 @@ int run_server(const options& opts) {
         auto l = std::make_unique<net::listener>(broker, lc, static_cast<std::uint16_t>(listeners.size()));
         std::string error;
         if (!l->open(error)) {
-            log.error("Error: ", error, ".");
+            log.fatal("Error: ", error, ".");
             return 1;
         }
         listeners.push_back(std::move(l));
@@ -271,7 +271,7 @@ int run_server(const options& opts) {
         http_api = make_http_api(*store, log, broker, http_plugins, exporters);
         std::string error;
         if (!http_api->open(cfg->http, error)) {
-            log.error("Error: ", error, ".");
+            log.fatal("Error: ", error, ".");
             return 1;
         }
         http_api->configure(security, cfg->http);

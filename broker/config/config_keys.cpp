@@ -533,7 +533,9 @@ constexpr key_spec table[] = {
      .syntax = "stdout | stderr | syslog | file PATH | none", .section = key_section::logging,
      .default_text = "stderr",
      .doc = "Where log lines go; repeat the line for several destinations (one log file at most). The first "
-            "`log_dest` line replaces the default; `none` turns logging off.",
+            "`log_dest` line replaces the default; `none` turns logging off. An error that stops start-up is "
+            "also written to stderr when stderr is not a destination (Mosquitto writes it to the destinations "
+            "only, so a service whose log goes to a file exits without a word in its journal).",
      .repeatable = true,
      .apply = [](apply_context& c, const key_value& v) -> result {
          auto& log = c.cfg.log;

@@ -73,9 +73,9 @@ void logger::reconfigure(const config::log_config& cfg) {
 
 void logger::drop_console() { console_.store(false, std::memory_order_relaxed); }
 
-void logger::emit(config::log_type t, std::string_view text) {
+void logger::emit(config::log_type t, std::string_view text, bool fatal) {
     const auto cfg = cfg_.load();
-    pending_line p{t, timestamp(*cfg), 0};
+    pending_line p{t, timestamp(*cfg), 0, fatal};
     p.text_at = p.line.size();
     p.line.reserve(p.line.size() + text.size() + 1);
     p.line += text;
@@ -143,7 +143,13 @@ void logger::write_out(const config::log_config& cfg, const std::vector<pending_
     // One write per destination for the whole batch.
     std::string all;
     for (const auto& p : lines) all += p.line;
-    if (console && (cfg.to_stderr || default_dest)) write_all(STDERR_FILENO, all);
+    const bool to_stderr = cfg.to_stderr || default_dest;
+    if (console && to_stderr) write_all(STDERR_FILENO, all);
+    if (console && !to_stderr) {
+        for (const auto& p : lines) {
+            if (p.fatal) write_all(STDERR_FILENO, p.line);
+        }
+    }
     if (console && cfg.to_stdout) write_all(STDOUT_FILENO, all);
     if (file_fd_ >= 0) write_all(file_fd_, all);
     if (cfg.to_syslog) {

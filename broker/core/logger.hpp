@@ -55,6 +55,17 @@ public:
     template <typename... Parts> void info(const Parts&... p) { log(config::log_information, p...); }
     template <typename... Parts> void debug(const Parts&... p) { log(config::log_debug, p...); }
 
+    // An error that stops strata: logged whatever log_type says, and also
+    // written to stderr when stderr is not a destination, so that a start-up
+    // failure with `log_dest file` or syslog still shows where it was started
+    // (a terminal, systemd's journal, a test's output).
+    template <typename... Parts>
+    void fatal(const Parts&... parts) {
+        std::string line;
+        (append(line, parts), ...);
+        emit(config::log_error, line, true);
+    }
+
     // Lines dropped so far because the destinations did not keep up.
     std::uint64_t dropped() const { return dropped_total_.load(std::memory_order_relaxed); }
 
@@ -78,9 +89,10 @@ private:
         config::log_type type;
         std::string line;        // with its timestamp and newline
         std::size_t text_at = 0;  // where the text starts (syslog gets the text alone)
+        bool fatal = false;       // also to stderr, whatever the destinations
     };
 
-    void emit(config::log_type t, std::string_view text);
+    void emit(config::log_type t, std::string_view text, bool fatal = false);
     void run();
     void write_out(const config::log_config& cfg, const std::vector<pending_line>& lines);
 

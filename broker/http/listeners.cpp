@@ -4,10 +4,10 @@
 
 #include <algorithm>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include "core/logger.hpp"
+#include "net/listen_sockets.hpp"
 #include "net/tls_context.hpp"
 
 namespace strata::http {
@@ -76,33 +76,26 @@ std::shared_ptr<listener_state> bind_listener(asio::io_context& io, const listen
     auto state = std::make_shared<listener_state>();
     state->config = lc;
     state->settings = plan.settings;
-    std::uint16_t port = lc.port;
-    for (auto ep : plan.targets) {
-        if (port != 0) ep.port(port);  // an ephemeral port is shared by the listener's sockets
-        auto acceptor = std::make_shared<tcp::acceptor>(io);
-        boost::system::error_code ec;
-        acceptor->open(ep.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-        if (!ec) acceptor->bind(ep, ec);
-        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            // A host without IPv6 still gets its IPv4 socket when no address was named.
-            if (lc.bind_address.empty() && ep.address().is_v6()) continue;
-            error = lc.defined_at + ": http_listener: cannot listen on " + ep.address().to_string() + " port " +
-                    std::to_string(ep.port()) + ": " + ec.message();
-            for (auto& a : state->acceptors) a->close(ec);
-            return nullptr;
-        }
-        const auto local = acceptor->local_endpoint(ec);
-        port = local.port();
-        state->acceptors.push_back(std::move(acceptor));
-        state->addresses.push_back(local.address().to_string());
+    std::vector<net::listen_target> targets;
+    for (const auto& ep : plan.targets) {
+        // A host without IPv6 still gets its IPv4 socket when no address was named.
+        targets.push_back({ep, lc.bind_address.empty() && ep.address().is_v6()});
     }
-    if (state->acceptors.empty()) {
+    auto sockets = net::open_listen_sockets(io, targets, lc.port);
+    if (sockets.error) {
+        error = lc.defined_at + ": http_listener: cannot listen on " + sockets.failed.address().to_string() +
+                " port " + std::to_string(sockets.failed.port()) + ": " + sockets.error.message();
+        return nullptr;
+    }
+    if (sockets.acceptors.empty()) {
         error = lc.defined_at + ": http_listener: no address to listen on for port " + std::to_string(lc.port);
         return nullptr;
     }
+    for (std::size_t i = 0; i < sockets.acceptors.size(); ++i) {
+        state->acceptors.push_back(std::move(sockets.acceptors[i]));
+        state->addresses.push_back(sockets.local[i].address().to_string());
+    }
+    const std::uint16_t port = sockets.port;
     state->port = port;
     for (const auto& address : state->addresses) {
         log.notice("Opening HTTP", plan.settings->tls ? "S" : "", " API on ", address, " port ", port,

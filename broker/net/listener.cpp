@@ -2,11 +2,11 @@
 
 #include <future>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
 #include "core/logger.hpp"
+#include "net/listen_sockets.hpp"
 #include "net/tls_layer.hpp"
 #include "net/ws_layer.hpp"
 
@@ -36,16 +36,24 @@ bool listener::open(std::string& error) {
             return false;
         }
     }
-    std::vector<tcp::endpoint> targets;
+    std::vector<listen_target> targets;
     const bool loopback_default = cfg_.implicit;
+    // A host without IPv6 still gets its IPv4 socket when no address was named.
+    const bool v6_optional = cfg_.bind_address.empty() || loopback_default;
+    const auto add = [&](tcp::endpoint ep) {
+        for (const auto& t : targets) {
+            if (t.endpoint == ep) return;
+        }
+        targets.push_back({ep, v6_optional && ep.address().is_v6()});
+    };
     if (loopback_default) {
         // Mosquitto 2's local-only listener: both loopback addresses.
-        targets.emplace_back(asio::ip::address_v6::loopback(), cfg_.port);
-        targets.emplace_back(asio::ip::address_v4::loopback(), cfg_.port);
+        add({asio::ip::address_v6::loopback(), cfg_.port});
+        add({asio::ip::address_v4::loopback(), cfg_.port});
     } else if (cfg_.bind_address.empty()) {
         // Every interface: IPv6 and IPv4 sockets, as Mosquitto opens them.
-        if (cfg_.domain != config::socket_domain::ipv4) targets.emplace_back(tcp::v6(), cfg_.port);
-        if (cfg_.domain != config::socket_domain::ipv6) targets.emplace_back(tcp::v4(), cfg_.port);
+        if (cfg_.domain != config::socket_domain::ipv4) add({tcp::v6(), cfg_.port});
+        if (cfg_.domain != config::socket_domain::ipv6) add({tcp::v4(), cfg_.port});
     } else {
         tcp::resolver resolver(io);
         boost::system::error_code ec;
@@ -59,35 +67,25 @@ bool listener::open(std::string& error) {
             const auto ep = r.endpoint();
             if (cfg_.domain == config::socket_domain::ipv4 && !ep.address().is_v4()) continue;
             if (cfg_.domain == config::socket_domain::ipv6 && !ep.address().is_v6()) continue;
-            if (std::find(targets.begin(), targets.end(), ep) == targets.end()) targets.push_back(ep);
+            add(ep);
         }
     }
-    std::uint16_t port = cfg_.port;
-    for (auto ep : targets) {
-        if (port != 0) ep.port(port);  // an ephemeral port is shared by the listener's sockets
-        auto acceptor = std::make_unique<tcp::acceptor>(io);
-        boost::system::error_code ec;
-        acceptor->open(ep.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec && ep.address().is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-        if (!ec) acceptor->bind(ep, ec);
-        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            // A host without IPv6 still gets its IPv4 socket when no address was named.
-            if ((cfg_.bind_address.empty() || loopback_default) && ep.address().is_v6() && targets.size() > 1) continue;
-            error = "cannot listen on " + ep.address().to_string() + " port " + std::to_string(ep.port()) + ": " +
-                    ec.message();
-            return false;
-        }
-        const auto local = acceptor->local_endpoint(ec);
-        port = local.port();
+    auto sockets = open_listen_sockets(io, targets, cfg_.port);
+    if (sockets.error) {
+        error = "cannot listen on " + sockets.failed.address().to_string() + " port " +
+                std::to_string(sockets.failed.port()) + ": " + sockets.error.message();
+        return false;
+    }
+    for (std::size_t i = 0; i < sockets.acceptors.size(); ++i) {
+        const auto& local = sockets.local[i];
         if (cfg_.protocol == config::listener_protocol::websockets) {
-            broker_.log().notice("Opening websockets listen socket on port ", port, ".");
+            broker_.log().notice("Opening websockets listen socket on port ", local.port(), ".");
         } else {
-            broker_.log().notice("Opening ", ep.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ", port, ".");
+            broker_.log().notice("Opening ", local.address().is_v6() ? "ipv6" : "ipv4", " listen socket on port ",
+                                 local.port(), ".");
         }
-        endpoints_.push_back({local.address().to_string(), port});
-        acceptors_.push_back(std::move(acceptor));
+        endpoints_.push_back({local.address().to_string(), local.port()});
+        acceptors_.push_back(std::move(sockets.acceptors[i]));
         retry_timers_.push_back(std::make_unique<asio::steady_timer>(io));
     }
     if (acceptors_.empty()) {

@@ -279,6 +279,21 @@ def test_log_dest_file(broker_factory, client, tmp_path):
     assert " as to-file " not in b.log(), b.log()[-2000:]
 
 
+@pytest.mark.strata_only
+def test_a_start_up_failure_shows_on_stderr_even_when_the_log_goes_to_a_file(tmp_path):
+    # Otherwise a systemd unit or a terminal sees strata exit 1 and nothing
+    # else (the log file may be somewhere the user does not look).
+    log_path = tmp_path / "strata-file.log"
+    conf = tmp_path / "s.conf"
+    conf.write_text(f"listener 0 127.0.0.1\nlog_dest file {log_path}\n"
+                    f"pid_file {tmp_path}/no-such-dir/strata.pid\n")
+    p = subprocess.run([str(STRATA_BIN), "-c", str(conf)], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "unable to write pid file" in p.stderr, p.stderr
+    assert "unable to write pid file" in log_path.read_text()
+    assert "starting" not in p.stderr, p.stderr  # only the fatal line, not the whole log
+
+
 def test_verbose_logs_publish(broker_factory, client):
     b = broker_factory()  # conftest starts it with -v
     c = client(b, "chatty", V311)
