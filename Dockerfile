@@ -27,12 +27,17 @@ RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
  && cmake --build build --target strata
 
 FROM debian:12-slim
+# The database clients are needed only by their exporter modules
+# (/usr/local/lib/strata/strata_exporter_KIND.so, loaded when the conf names
+# the kind): an image for a broker alone can leave them out.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 libssl3 libsqlite3-0 libmariadb3 libpq5 libmongoc-1.0-0 \
-      librdkafka1 libsimdjson14 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 libssl3 libsimdjson14 \
+      libsqlite3-0 libmariadb3 libpq5 libmongoc-1.0-0 librdkafka1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
 COPY --from=build /src/build/bin/strata /usr/local/bin/strata
+# Exporter modules: ../lib/strata from the binary is where strata looks (exporter_plugin_dir).
+COPY --from=build /src/build/lib/strata /usr/local/lib/strata
 COPY conf/strata-docker.conf /etc/strata/strata.conf
 USER strata
 VOLUME ["/var/lib/strata"]

@@ -16,6 +16,7 @@
 
 #include "app/store_runtime.hpp"
 #include "exporter_set.hpp"
+#include "module_sink.hpp"
 #include "auth/security.hpp"
 #include "config/config_parser.hpp"
 #include "core/broker.hpp"
@@ -157,6 +158,14 @@ int check_configuration(const options& opts) {
         std::string error;
         if (!plugin::host::probe(p, error)) {
             std::cerr << p.defined_at << ": plugin: " << error << '\n';
+            plugins_ok = false;
+        }
+    }
+    // Exporter modules are loaded too: a missing file or client library shows now.
+    for (const auto& e : cfg->exporters) {
+        std::string error;
+        if (!exporters::probe_module(e, cfg->exporter_plugin_dir, error)) {
+            std::cerr << error << '\n';
             plugins_ok = false;
         }
     }

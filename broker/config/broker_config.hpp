@@ -142,7 +142,8 @@ struct export_route_config {
 // An `exporter NAME KIND` block (docs/exporters.md).
 struct exporter_config {
     std::string name;
-    std::string kind;                  // mariadb, postgresql, mongodb, neo4j, kafka, sqlite
+    std::string kind;                  // mariadb, postgresql, mongodb, neo4j, kafka, sqlite, or a module's own
+    std::string plugin;                // exporter_plugin: the module's file; empty = exporter_plugin_dir's for kind
     std::string url;
     std::string password_file;         // the secret's first line
     std::string password_env;          // or an environment variable
@@ -212,6 +213,7 @@ struct broker_config {
     storage_config storage;
     http_config http;
     std::vector<exporter_config> exporters;
+    std::string exporter_plugin_dir;        // where strata_exporter_KIND.so are; empty = ../lib/strata from the binary
     bool persistence = false;
     std::string persistence_location;
     std::string persistence_file = "mosquitto.db";

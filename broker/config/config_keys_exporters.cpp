@@ -100,8 +100,9 @@ constexpr key_spec table[] = {
     {.name = "exporter", .kind = value_kind::words, .syntax = "NAME KIND", .section = key_section::exporters,
      .doc = "Starts an exporter block (docs/exporters.md): NAME (letters, digits, _ and -) names its cursor in the "
             "store, its `$SYS/strata/exporters/NAME/...` topics and its entry in `GET /api/v1/exporters`; KIND is "
-            "`mariadb` (or `mysql`), `postgresql`, `mongodb`, `neo4j`, `kafka` or `sqlite`. The `exporter_*` lines "
-            "after it configure it. Needs the store (`storage rocksdb`): exporters read the messages from it, each "
+            "`mariadb` (or `mysql`), `postgresql`, `mongodb`, `neo4j`, `kafka` or `sqlite`, each a module "
+            "(`strata_exporter_KIND.so` in exporter_plugin_dir) loaded only when a block names it, or the kind of a "
+            "module of your own named with exporter_plugin. The `exporter_*` lines after it configure it. Needs the store (`storage rocksdb`): exporters read the messages from it, each "
             "after its own cursor, so a database that is down only delays its exporter. SIGHUP starts the exporters "
             "added, stops the ones removed and restarts the ones changed at their cursors (docs/exporters.md, "
             "Reloading); with no exporter at start-up, exporters take effect at restart.",
@@ -112,10 +113,7 @@ constexpr key_spec table[] = {
          const auto name = v.words[0];
          const auto kind = v.words[1];
          if (!valid_name(name)) return "exporter name '" + std::string(name) + "' must be letters, digits, _ or -";
-         if (std::find(std::begin(exporter_kinds), std::end(exporter_kinds), kind) == std::end(exporter_kinds)) {
-             return "unknown exporter kind '" + std::string(kind) +
-                    "' (mariadb, mysql, postgresql, mongodb, neo4j, kafka or sqlite)";
-         }
+         if (!valid_name(kind)) return "exporter kind '" + std::string(kind) + "' must be letters, digits, _ or -";
          for (const auto& e : c.cfg.exporters) {
              if (e.name == name) return "exporter '" + std::string(name) + "' is already defined at " + e.defined_at;
          }
@@ -124,6 +122,25 @@ constexpr key_spec table[] = {
          e.kind = kind == "mysql" ? "mariadb" : std::string(kind);
          e.defined_at = std::string(c.at);
          c.cfg.exporters.push_back(std::move(e));
+         return ok;
+     }},
+    {.name = "exporter_plugin", .syntax = "PATH", .section = key_section::exporters,
+     .doc = "strata: the exporter module (a shared object built on plugins/exporter.h, docs/exporters.md) this "
+            "exporter loads, instead of exporter_plugin_dir's `strata_exporter_KIND.so`. Needed for a KIND that "
+            "strata does not ship.",
+     .repeatable = true,
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         auto* e = current(c);
+         if (!e) return std::string(no_block);
+         e->plugin = std::string(v.text);
+         return ok;
+     }},
+    {.name = "exporter_plugin_dir", .syntax = "DIR", .section = key_section::exporters,
+     .default_text = "../lib/strata (from the strata binary's directory)",
+     .doc = "strata: where the exporter modules strata ships are, `strata_exporter_KIND.so` for each kind; a "
+            "kind's module (and its database's client library) is loaded only when an exporter block names it.",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.exporter_plugin_dir = std::string(v.text);
          return ok;
      }},
     {.name = "exporter_url", .syntax = "URL", .section = key_section::exporters,
@@ -315,6 +332,12 @@ constexpr key_spec table[] = {
 std::span<const key_spec> exporter_keys() { return table; }
 
 std::optional<std::string> check_exporter(const exporter_config& e) {
+    if (e.plugin.empty() &&
+        std::find(std::begin(exporter_kinds), std::end(exporter_kinds), e.kind) == std::end(exporter_kinds)) {
+        return "exporter: unknown exporter kind '" + e.kind +
+               "' (mariadb, mysql, postgresql, mongodb, neo4j, kafka or sqlite; a module of your own needs "
+               "exporter_plugin PATH)";
+    }
     if (e.url.empty()) return "exporter '" + e.name + "' needs exporter_url";
     if (e.routes.empty()) return "exporter '" + e.name + "' needs at least one exporter_route";
     if (!e.password_file.empty() && !e.password_env.empty()) {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/logger.hpp"
-#include "sinks.hpp"
+#include "module_sink.hpp"
 #include "store.hpp"
 
 namespace strata::exporters {
@@ -27,7 +27,7 @@ bool same_route(const config::export_route_config& a, const config::export_route
 }  // namespace
 
 bool same_exporter_settings(const config::exporter_config& a, const config::exporter_config& b) {
-    return a.name == b.name && a.kind == b.kind && a.url == b.url && a.password_file == b.password_file &&
+    return a.name == b.name && a.kind == b.kind && a.plugin == b.plugin && a.url == b.url && a.password_file == b.password_file &&
            a.password_env == b.password_env && a.batch_size == b.batch_size && a.batch_time_ms == b.batch_time_ms &&
            a.retry_min_ms == b.retry_min_ms && a.retry_max_ms == b.retry_max_ms && a.start_at_end == b.start_at_end &&
            a.options == b.options &&
@@ -37,6 +37,7 @@ bool same_exporter_settings(const config::exporter_config& a, const config::expo
 std::unique_ptr<exporter_set> exporter_set::create(const config::broker_config& cfg, storage::store& store,
                                                    logger& log, std::string& error) {
     std::unique_ptr<exporter_set> set(new exporter_set(store, log));
+    set->plugin_dir_ = cfg.exporter_plugin_dir;
     for (const auto& e : cfg.exporters) {
         member m;
         m.cfg = std::make_shared<const config::exporter_config>(e);
@@ -51,7 +52,7 @@ std::unique_ptr<exporter_set> exporter_set::create(const config::broker_config& 
 std::unique_ptr<runner> exporter_set::make_runner(std::shared_ptr<const config::exporter_config> cfg,
                                                   const std::string& password,
                                                   std::optional<std::uint64_t> resume_at, std::string& error) {
-    auto s = make_sink(*cfg, password, error);
+    auto s = load_module_sink(cfg, password, plugin_dir_, error);
     if (!s) return nullptr;
     return std::make_unique<runner>(std::move(cfg), store_, log_, std::move(s), resume_at);
 }
@@ -132,7 +133,7 @@ void exporter_set::apply(const config::broker_config& next) {
         if (running && same_exporter_settings(*running, e) && running_password == password) continue;
         auto cfg = std::make_shared<const config::exporter_config>(e);
         // The new sink first: a configuration it refuses leaves the running exporter as it is.
-        auto s = make_sink(*cfg, password, error);
+        auto s = load_module_sink(cfg, password, next.exporter_plugin_dir, error);
         if (!s) {
             log_.error("Error: ", error, running ? "; the exporter keeps running as it was." : "; it is not started.");
             continue;

@@ -59,6 +59,7 @@ private:
 
     storage::store& store_;
     logger& log_;
+    std::string plugin_dir_;  // exporter_plugin_dir at start-up
     bool started_ = false;  // main thread
 
     mutable std::mutex members_mutex_;  // members_ (status() reads them from other threads)

@@ -2,18 +2,6 @@
 
 namespace strata::exporters {
 
-namespace {
-
-// SQLite, PostgreSQL and MongoDB have no exporter_option: one is a mistake, not a no-op.
-bool refuse_options(const config::exporter_config& cfg, std::string& error) {
-    if (cfg.options.empty()) return false;
-    error = cfg.defined_at + ": exporter " + cfg.name + ": a " + cfg.kind + " exporter has no exporter_option, got '" +
-            cfg.options.front().first + " " + cfg.options.front().second + "'";
-    return true;
-}
-
-}  // namespace
-
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error) {
     const bool takes_options = cfg.kind == "mariadb" || cfg.kind == "neo4j" || cfg.kind == "kafka";
     if (!takes_options && refuse_options(cfg, error)) return nullptr;

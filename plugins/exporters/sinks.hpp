@@ -24,8 +24,13 @@ std::unique_ptr<sink> make_neo4j_sink(const config::exporter_config& cfg, const 
 std::unique_ptr<sink> make_kafka_sink(const config::exporter_config& cfg, const std::string& password,
                                       std::string& error);
 
+// SQLite, PostgreSQL and MongoDB have no exporter_option: one is a mistake,
+// not a no-op. True, with `error`, when cfg has one.
+bool refuse_options(const config::exporter_config& cfg, std::string& error);
+
 // The sink for cfg.kind; null with `error` for a kind this build lacks, or
-// exporter_options on a kind that has none.
+// exporter_options on a kind that has none. The broker loads each kind's
+// module instead (module_sink.hpp); this is for the tests of the sinks.
 std::unique_ptr<sink> make_sink(const config::exporter_config& cfg, const std::string& password, std::string& error);
 
 }  // namespace strata::exporters

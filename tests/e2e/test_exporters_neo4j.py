@@ -177,6 +177,9 @@ def test_readings_as_relationships(broker_factory, graph, client):
     # Misfits are still nodes: they have no topic-level meaning to hang on.
     errors = wait_nodes(graph, f"{t}_readings_errors", "x.reason", 2)
     assert errors == [["payload is not JSON"], ["field 'value' missing"]]
+    # Published after the readings: it may come in a later batch than they did.
+    state = wait_exporter(b, lambda s: s["lag"] == 0)
+    assert state["state"] == "up", state
     raw = graph.cypher(f"MATCH (:Client)-[x:`{t}_raw`]->(:Topic {{name: 'raw/blob'}}) RETURN x.payload")
     assert [base64.b64decode(r[0]) for r in raw] == [bytes(range(256))]
     check_topics_and_clients(graph, "sensor-pub",
