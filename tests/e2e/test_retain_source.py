@@ -27,10 +27,14 @@ topic readwrite sensors/#
 user bob
 topic read sensors/#
 """
-# alice may only read now; bob may also read probe/# (see acl_in_force).
-REVOKED = GRANTED.replace("topic readwrite sensors/#", "topic read sensors/#") + "topic read probe/#\n"
-# Both again, and the probe too.
-REGRANTED = GRANTED + "topic read probe/#\n"
+# Each reloaded file lets every client read a probe topic of its own, so that
+# a client can tell which file its worker thread has in force (in_force).
+# alice may only read now.
+REVOKED_PROBE = "probe/revoked/#"
+REVOKED = f"pattern read {REVOKED_PROBE}\n" + GRANTED.replace("topic readwrite sensors/#", "topic read sensors/#")
+# Both again.
+REGRANTED_PROBE = "probe/regranted/#"
+REGRANTED = f"pattern read {REGRANTED_PROBE}\n" + GRANTED
 
 
 @pytest.fixture
@@ -63,20 +67,24 @@ def reload_acl(b, text):
         time.sleep(0.05)
 
 
-def subscribe_under_new_acl(client, b, topic, attempts=50):
-    """A new subscriber of `topic` that is known to be under the reloaded ACL
-    file: its SUBSCRIBE also asks for probe/#, which only the new file lets
-    bob read (strata refuses it before; Mosquitto grants every SUBSCRIBE and
-    applies a reload before it reads another packet). strata's worker threads
-    take the new file a moment after the reload line, so this tries again."""
-    for i in range(attempts):
-        bob = login(client, b, "bob", f"bob-late-{i}")
-        granted = bob.subscribe([("probe/#", 1), (topic, 1)])
-        if granted[0] == 1:
-            assert granted[1] == 1, granted
-            return bob
-        bob.disconnect()
-    raise AssertionError("the reloaded ACL file was never in force")
+def in_force(conn, probe, attempts=50):
+    """Waits until the ACL file with `probe` is in force on `conn`'s worker
+    thread: strata's workers take a reloaded file a moment after the reload
+    line, each at its own time. Its probe topic, readable under that file
+    only, is granted then. (Mosquitto grants every SUBSCRIBE, and applies a
+    reload before it reads another packet.)"""
+    for _ in range(attempts):
+        if conn.subscribe(probe, 1) == [1]:
+            return conn
+        time.sleep(0.05)
+    raise AssertionError(f"the ACL file with {probe} was never in force")
+
+
+def subscribe_under_new_acl(client, b, topic, probe):
+    """A new subscriber of `topic` whose worker has the reloaded file with `probe` in force."""
+    bob = in_force(login(client, b, "bob", f"bob-late-{time.monotonic_ns()}"), probe)
+    assert bob.subscribe(topic, 1) == [1]
+    return bob
 
 
 @pytest.mark.parametrize("version", [V311, V5], ids=["v311", "v5"])
@@ -90,14 +98,15 @@ def test_a_retained_message_is_withheld_while_its_publisher_may_not_write(broker
     assert [m.payload for m in bob.expect_exactly(1)] == [b"21.5"]  # bob may not write: it is alice who counts
 
     reload_acl(b, REVOKED)
-    late = subscribe_under_new_acl(client, b, "sensors/+/temp")
+    late = subscribe_under_new_acl(client, b, "sensors/+/temp", REVOKED_PROBE)
     late.expect_none(0.5)
     # alice's new publish is refused now, and does not replace the kept one.
+    in_force(alice, REVOKED_PROBE)
     alice.publish("sensors/1/temp", b"refused", qos=1, retain=True)
     bob.expect_none(0.3)
 
     reload_acl(b, REGRANTED)
-    again = subscribe_under_new_acl(client, b, "sensors/+/temp")
+    again = subscribe_under_new_acl(client, b, "sensors/+/temp", REGRANTED_PROBE)
     got = again.expect_exactly(1)
     assert [(m.payload, m.retain) for m in got] == [(b"21.5", True)]  # withheld, not deleted
 
@@ -109,7 +118,7 @@ def _subscriber_after_revocation(broker_factory, users, tmp_path, client, check)
     alice = login(client, b, "alice", "alice-pub")
     alice.publish("sensors/1/temp", b"21.5", qos=1, retain=True)
     reload_acl(b, REVOKED)
-    return subscribe_under_new_acl(client, b, "sensors/+/temp")
+    return subscribe_under_new_acl(client, b, "sensors/+/temp", REVOKED_PROBE)
 
 
 def test_check_retain_source_false_sends_it_anyway(broker_factory, users, tmp_path, client):
@@ -126,7 +135,7 @@ def test_a_retained_will_is_checked_as_its_client(broker_factory, users, tmp_pat
     watcher.subscribe("sensors/2/state", 1)
     assert [m.payload for m in watcher.expect_exactly(1)] == [b"offline"]
     reload_acl(b, REVOKED)
-    late = subscribe_under_new_acl(client, b, "sensors/2/state")
+    late = subscribe_under_new_acl(client, b, "sensors/2/state", REVOKED_PROBE)
     late.expect_none(0.5)
 
 
@@ -144,7 +153,7 @@ def test_the_publisher_is_kept_across_a_restart(broker_factory, users, tmp_path,
     assert late.subscribe("sensors/+/temp", 1) == [1]
     late.expect_none(0.5)
     reload_acl(b, REGRANTED)
-    again = subscribe_under_new_acl(client, b, "sensors/+/temp")
+    again = subscribe_under_new_acl(client, b, "sensors/+/temp", REGRANTED_PROBE)
     assert [m.payload for m in again.expect_exactly(1)] == [b"21.5"]
 
 
