@@ -128,8 +128,18 @@ struct key_spec {
     apply_fn apply = nullptr;
 };
 
+// A key of a later release: refused wherever it appears, whatever its value,
+// so that e.g. a password_file never silently leaves a broker open.
+constexpr key_spec later(std::string_view name, release r, key_section s, std::string_view doc) {
+    return {.name = name, .section = s, .doc = doc, .status = key_status::not_supported_yet, .when = r};
+}
+
 // Every key, in documentation order within each section.
 std::span<const key_spec> all_keys();
+// The MQTT listeners' keys (config_keys_listeners.cpp), first in all_keys().
+std::span<const key_spec> listener_keys();
+// The store's keys, and Mosquitto's persistence keys (config_keys_storage.cpp).
+std::span<const key_spec> storage_keys();
 // The exporters' keys (config_keys_exporters.cpp), part of all_keys().
 std::span<const key_spec> exporter_keys();
 // The HTTP face's keys (config_keys_http.cpp), part of all_keys().

@@ -21,6 +21,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
+#include "core/delivery_filter.hpp"
 #include "core/worker.hpp"
 
 namespace strata::core {
@@ -36,14 +37,6 @@ struct route_plan {
     std::vector<std::uint32_t> targets;  // the other workers that plan (routing by interest)
     std::vector<std::uint32_t> members;  // workers that planned for a shared group's pick (guarded by mutex)
 };
-
-namespace {
-
-std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_qos, bool upgrade) {
-    return upgrade ? subscription_qos : std::min(message_qos, subscription_qos);
-}
-
-}  // namespace
 
 void worker::store_held(message& m, std::string_view client_id) {
     if (m.retain()) m.set_retain_order(broker_.next_retain_order());
@@ -83,15 +76,13 @@ void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retai
 void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
     const message_ref& m = plan->msg;
     match_local(m);
-    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
-    const bool acl = plan_count_ > 0 && security_->any_acl();
-    if (inspected) hooks_.prepare_delivery(*m);
-    for (std::size_t i = 0; i < plan_count_; ++i) {
-        auto& p = plans_[i];
-        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
-        if (acl && !acl_allows_delivery(*p.target, m->topic())) continue;
-        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
-        plan_one(*plan, *p.target, qos, p.retain, p.ids);
+    if (plan_count_ > 0) {
+        const delivery_filter allowed(*this, *m);
+        for (std::size_t i = 0; i < plan_count_; ++i) {
+            auto& p = plans_[i];
+            const auto qos = limits_.delivered_qos(m->qos(), p.qos);
+            if (allowed.allows(*p.target, qos, p.retain)) plan_one(*plan, *p.target, qos, p.retain, p.ids);
+        }
     }
     shared_.route(m->topic(), [&](const shared_member& member, const shared_group_key& group) {
         plan_for_member(plan, member, group, 0);
@@ -104,7 +95,7 @@ void worker::plan_for_member(const std::shared_ptr<route_plan>& plan, const shar
     const message_ref& m = plan->msg;
     directed_delivery d{m,
                         member.session_id,
-                        delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
+                        limits_.delivered_qos(m->qos(), member.options.qos),
                         member.options.retain_as_published && m->retain(),
                         member.subscription_id,
                         group,
@@ -130,13 +121,8 @@ void worker::plan_directed(const std::shared_ptr<route_plan>& plan, const direct
         // another, within this plan (section 4.8.2).
         replan_shared(plan, d);
     } else {
-        bool allowed = acl_allows_delivery(*s, plan->msg->topic());
-        if (allowed && hooks_.inspects_delivery()) {
-            hooks_.prepare_delivery(*plan->msg);
-            allowed = hooks_.allow_delivery(*s, d.qos, d.retain);
-        }
         const std::uint32_t ids[1] = {d.subscription_id};
-        if (allowed) {
+        if (delivery_filter(*this, *plan->msg).allows(*s, d.qos, d.retain)) {
             plan_one(*plan, *s, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0),
                      d.group_key);
         }

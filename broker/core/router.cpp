@@ -3,20 +3,13 @@
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
+#include "core/delivery_filter.hpp"
 #include "core/logger.hpp"
 #include "core/retain_source_check.hpp"
 #include "core/worker.hpp"
 #include "topic/topic_name.hpp"
 
 namespace strata::core {
-
-namespace {
-
-std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_qos, bool upgrade) {
-    return upgrade ? subscription_qos : std::min(message_qos, subscription_qos);
-}
-
-}  // namespace
 
 void worker::publish(message* raw, std::string_view client_id, std::function<void(bool)> ack) {
     mutable_message_ref m(raw);
@@ -83,17 +76,13 @@ void worker::route_one(const message_ref& m) {
 
 void worker::route_local(const message_ref& m) {
     match_local(m);
-    if (plan_count_ > 0) ++local_matches_;
-    // Plugins (acl read, message_out) may hold a message back from a subscriber.
-    const bool inspected = plan_count_ > 0 && hooks_.inspects_delivery();
-    const bool acl = plan_count_ > 0 && security_->any_acl();
-    if (inspected) hooks_.prepare_delivery(*m);
+    if (plan_count_ == 0) return;
+    ++local_matches_;
+    const delivery_filter allowed(*this, *m);
     for (std::size_t i = 0; i < plan_count_; ++i) {
         auto& p = plans_[i];
-        const auto qos = delivered_qos(m->qos(), p.qos, limits_.upgrade_outgoing_qos);
-        if (acl && !acl_allows_delivery(*p.target, m->topic())) continue;
-        if (inspected && !hooks_.allow_delivery(*p.target, qos, p.retain)) continue;
-        p.target->deliver(m, qos, p.retain, p.ids);
+        const auto qos = limits_.delivered_qos(m->qos(), p.qos);
+        if (allowed.allows(*p.target, qos, p.retain)) p.target->deliver(m, qos, p.retain, p.ids);
     }
 }
 
@@ -136,7 +125,7 @@ void worker::hand_to_member(const message_ref& m, const shared_member& member, c
                             std::uint8_t reroutes, bool part_of_commit) {
     directed_delivery d{m,
                         member.session_id,
-                        delivered_qos(m->qos(), member.options.qos, limits_.upgrade_outgoing_qos),
+                        limits_.delivered_qos(m->qos(), member.options.qos),
                         member.options.retain_as_published && m->retain(),
                         member.subscription_id,
                         group_key,
@@ -197,11 +186,7 @@ void worker::deliver_directed(const directed_delivery& d) {
         bounce_shared(d);
         return;
     }
-    if (!acl_allows_delivery(*it->second, d.msg->topic())) return;
-    if (hooks_.inspects_delivery()) {
-        hooks_.prepare_delivery(*d.msg);
-        if (!hooks_.allow_delivery(*it->second, d.qos, d.retain)) return;
-    }
+    if (!delivery_filter(*this, *d.msg).allows(*it->second, d.qos, d.retain)) return;
     const std::uint32_t ids[1] = {d.subscription_id};
     it->second->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0), 0,
                         d.group_key);
@@ -330,13 +315,9 @@ void worker::send_retained(session& s, std::string_view filter, const subscripti
     retain_source_check publisher_may_write(*config_, *security_, hooks_);
     retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
         // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
-        const auto qos = delivered_qos(m->qos(), o.qos, limits_.upgrade_outgoing_qos);
-        if (!acl_allows_delivery(s, m->topic())) return;
+        const auto qos = limits_.delivered_qos(m->qos(), o.qos);
         if (!publisher_may_write.allows(*m)) return;
-        if (hooks_.inspects_delivery()) {
-            hooks_.prepare_delivery(*m);
-            if (!hooks_.allow_delivery(s, qos, true)) return;
-        }
+        if (!delivery_filter(*this, *m).allows(s, qos, true)) return;
         s.deliver(m, qos, true, id_span);
     });
 }

@@ -133,12 +133,7 @@ public:
     // The ACL rules of a session's client (null: its listener has no ACL
     // file); resolved on first use after a connect or a reload.
     const auth::client_acl* acl_of(session& s);
-    // Whether `s` may receive a message on `topic` (acl_file; plugins are asked separately).
-    bool acl_allows_delivery(session& s, std::string_view topic) {
-        if (!security_->any_acl()) return true;
-        const auto* acl = acl_of(s);
-        return !acl || acl->may_receive(topic);
-    }
+    // Whether a session may receive a message: core/delivery_filter.hpp.
 
     // ---- persistence (nullptr when the store is off) ----
     void set_persistence(std::unique_ptr<persistence> p) { persistence_ = std::move(p); }

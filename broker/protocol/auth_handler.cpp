@@ -221,8 +221,7 @@ bool connection::authenticated(const codec::connect_packet& p) {
     auto& hooks = worker_.hooks();
     if (p.has_will && hooks.wants(STRATA_EVENT_ACL)) {
         // The will is published later on this client's behalf: it must be allowed to write it (as in Mosquitto).
-        std::string topic = mount_point_;
-        topic += p.will.topic;
+        const std::string topic = mounted(p.will.topic);
         std::string reason;
         const auto rc = hooks.acl(plugin_client(), STRATA_ACCESS_WRITE, topic, {}, p.will.qos, p.will.retain,
                                   p.will.payload, &reason);

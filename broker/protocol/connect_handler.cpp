@@ -183,9 +183,7 @@ bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {
     if (!acl) return true;
     const std::string username(p.username);
     const auto rules = acl->resolve(p.has_username ? &username : nullptr, client_id_);
-    std::string topic = mount_point_;
-    topic += p.will.topic;
-    return rules.may_publish(topic);
+    return rules.may_publish(mounted(p.will.topic));
 }
 
 bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(worker_.config().allow_anonymous); }
@@ -237,8 +235,7 @@ mutable_message_ref connection::make_will(const codec::connect_packet& p) {
     auto& forwarded = worker_.scratch().forwarded_properties;
     forwarded.clear();
     if (version_ == protocol_version::v5) encode_forwarded_properties(p.will.props, forwarded);
-    std::string topic = mount_point_;
-    topic += p.will.topic;
+    const std::string topic = mounted(p.will.topic);
     message::init in;
     in.topic = topic;
     in.payload = p.will.payload;

@@ -23,6 +23,9 @@
 #include "session/session.hpp"
 #include "topic/topic_trie.hpp"
 
+namespace strata::plugin {
+class message_draft;
+}
 namespace strata::core {
 class worker;
 }
@@ -155,10 +158,37 @@ private:
     bool queue_connack(codec::connack_packet& ack);
     // This client as the ACLs know it, kept with its retained messages (check_retain_source).
     message_source publisher() const;
+    // A topic or filter of this client's as the broker sees it: behind its
+    // listener's mount_point (the client never sees the prefix).
+    std::string mounted(std::string_view topic) const {
+        std::string out;
+        out.reserve(mount_point_.size() + topic.size());
+        out += mount_point_;
+        out += topic;
+        return out;
+    }
     mutable_message_ref make_will(const codec::connect_packet& p);
 
-    // PUBLISH helpers
+    // PUBLISH from the client, step by step (publish_handler.cpp). Each step
+    // that refuses has answered the client (or is closing the connection) and
+    // returns false.
+    // Decodes, and checks what makes the packet itself wrong (a protocol violation).
+    bool decode_publish_checked(std::uint8_t flags, codec::bytes_view body, codec::publish_packet& p);
     bool resolve_topic_alias(codec::publish_packet& p);
+    // A QoS 2 PUBLISH whose packet id is still in flight: acknowledged again, not delivered again.
+    void answer_qos2_resend(std::uint16_t packet_id);
+    // Receive Maximum, memory_limit and a store that cannot write.
+    bool room_for_publish(const codec::publish_packet& p);
+    // What the broker does not take (bad UTF-8, message_size_limit, $SYS and
+    // $share topics); its QoS flow still completes with this reason code.
+    codec::reason_code broker_verdict(const codec::publish_packet& p) const;
+    // The ACL file's write check, then the plugins' (which may rewrite the message).
+    bool authorize_publish(const codec::publish_packet& p, std::string_view topic,
+                           const plugin::message_draft*& rewritten);
+    // Routes the message and acknowledges it, by one of three paths: held
+    // until PUBREL (QoS 2, store on), acknowledged once stored (QoS 1, store
+    // on), or acknowledged at once.
+    void pass_on(const codec::publish_packet& p, const message::init& in);
     void acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, codec::reason_code rc);
     // PUBREL of a QoS 2 message held with the store on: route it durably.
     void release_held(std::uint16_t packet_id, const message_ref& held);

@@ -56,115 +56,36 @@ bool connection::resolve_topic_alias(codec::publish_packet& p) {
     return true;
 }
 
+// A PUBLISH from the client, in the order a message meets its checks: the
+// packet itself, a QoS 2 resend, the broker's capacity, what the broker
+// accepts, who may publish where; then the message goes on by the path its
+// QoS and the store decide.
 void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     auto& p = worker_.scratch().publish;
-    const auto rc = codec::decode_publish(body, flags, version_, p);
-    if (rc != reason_code::success) {
-        protocol_violation(rc, "invalid PUBLISH");
-        return;
-    }
-    worker_.stats().add(worker_.stats().messages_received);
-    const auto& cfg = worker_.config();
-    const bool v5 = version_ == protocol_version::v5;
-    if (v5) {
-        if (!p.props.subscription_identifiers.empty()) {  // [MQTT-3.3.4-6]
-            protocol_violation(reason_code::protocol_error, "subscription identifier in PUBLISH");
-            return;
-        }
-        if (!resolve_topic_alias(p)) return;
-    }
-    if (topic::deeper_than(p.topic, cfg.max_topic_levels)) {  // a guard against hostile input, as Mosquitto
-        protocol_violation(reason_code::protocol_error, "topic deeper than max_topic_levels");
-        return;
-    }
-    if (p.qos > cfg.max_qos) {  // [MQTT-3.2.2-11]
-        protocol_violation(reason_code::qos_not_supported, "QoS above maximum_qos");
-        return;
-    }
-    if (p.retain && !cfg.retain_available) {  // [MQTT-3.2.2-14]
-        protocol_violation(reason_code::retain_not_supported, "retain not available");
-        return;
-    }
-    core::persistence* store = worker_.store();
+    if (!decode_publish_checked(flags, body, p)) return;
     if (p.qos == 2 && session_->inbound_pending(p.packet_id)) {
-        // A resent QoS 2 PUBLISH already received: acknowledge again, deliver
-        // once [MQTT-4.3.3-10]. If its PUBREC still waits for the store (also
-        // when the first copy came over an earlier connection), that PUBREC,
-        // sent after the commit, answers this copy too.
-        if (!session_->awaiting_commit(commit_wait_kind::pubrec, p.packet_id)) {
-            send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
-        }
+        answer_qos2_resend(p.packet_id);
         return;
     }
-    // Only MQTT 5 has a Receive Maximum: a 3.1.1 client was never told one.
-    if (v5 && p.qos > 0 &&
-        session_->inbound_count() + session_->awaiting_pubacks() >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
-        protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
-        return;
-    }
-    if (worker_.owner().memory().over_limit()) {
-        // memory_limit, as Mosquitto: the message is dropped and its publisher disconnected.
-        worker_.stats().add(worker_.stats().messages_dropped);
-        protocol_violation(reason_code::quota_exceeded, "memory_limit reached");
-        return;
-    }
-    if (p.qos > 0 && store && !store->writable()) {
-        // Disk full or failing: refuse what we could not keep; subscribers are still served.
-        worker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
-                              ": the store cannot write.");
-        if (version_ == protocol_version::v5) {
-            acknowledge_publish(p.qos, p.packet_id, reason_code::quota_exceeded);
-        } else {
-            protocol_violation(reason_code::quota_exceeded, "store cannot write");
-        }
-        return;
-    }
-
-    // Messages the broker does not accept still complete their QoS flow.
-    reason_code verdict = reason_code::success;
-    if (p.props.payload_format_indicator.value_or(0) == 1 && !codec::is_valid_utf8(codec::as_chars(p.payload))) {
-        verdict = reason_code::payload_format_invalid;
-    } else if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
-        // Dropped, and the QoS flow still completes (a plain PUBACK/PUBREC in
-        // 3.1.1, as Mosquitto). Mosquitto 2.0 answers 0x95 (Packet too large),
-        // which is no PUBACK/PUBREC reason code (tables 3.4.2.1, 3.5.2.1), and the
-        // packet did fit the Maximum Packet Size (else DISCONNECT 0x95). The limit
-        // is the broker's policy, which is what 0x83 (Implementation specific
-        // error: valid, but not accepted) says; 0x97 (Quota exceeded) is kept for
-        // a store that cannot write.
-        verdict = reason_code::implementation_specific_error;
-    } else if (reserved_for_broker(p.topic)) {
-        verdict = reason_code::not_authorized;
-    }
-    if (verdict != reason_code::success) {
+    if (!room_for_publish(p)) return;
+    if (const auto verdict = broker_verdict(p); verdict != reason_code::success) {
         worker_.log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
                             p.payload.size(), " bytes): ", codec::to_string(verdict), ".");
-        acknowledge_publish(p.qos, p.packet_id, verdict);
+        acknowledge_publish(p.qos, p.packet_id, verdict);  // the QoS flow completes
         return;
     }
-
     std::string_view topic = p.topic;
-    std::string mounted;
+    std::string mounted_topic;  // only with a mount point: no allocation otherwise
     if (!mount_point_.empty()) {
-        mounted = mount_point_;
-        mounted += p.topic;
-        topic = mounted;
+        mounted_topic = mounted(p.topic);
+        topic = mounted_topic;
     }
-    if (worker_.security().any_acl()) {
-        if (const auto* acl = worker_.acl_of(*session_); acl && !acl->may_publish(topic)) {
-            return refuse_publish(p, reason_code::not_authorized, {});
-        }
-    }
-    // Plugins (acl write, message_in) may refuse the message or rewrite it.
     const plugin::message_draft* rewritten = nullptr;
-    if (worker_.hooks().inspects_publish()) {
-        std::string reason;
-        const auto refused = worker_.hooks().check_publish(plugin_client(), topic, p, rewritten, reason);
-        if (refused != reason_code::success) return refuse_publish(p, refused, reason);
-    }
+    if (!authorize_publish(p, topic, rewritten)) return;
+
     auto& forwarded = worker_.scratch().forwarded_properties;
     forwarded.clear();
-    if (v5) encode_forwarded_properties(p.props, forwarded);
+    if (version_ == protocol_version::v5) encode_forwarded_properties(p.props, forwarded);
     message::init in;
     in.topic = topic;
     in.payload = p.payload;
@@ -183,6 +104,118 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
                             " bytes))");
     }
+    pass_on(p, in);
+}
+
+bool connection::decode_publish_checked(std::uint8_t flags, codec::bytes_view body, codec::publish_packet& p) {
+    const auto rc = codec::decode_publish(body, flags, version_, p);
+    if (rc != reason_code::success) {
+        protocol_violation(rc, "invalid PUBLISH");
+        return false;
+    }
+    worker_.stats().add(worker_.stats().messages_received);
+    const auto& cfg = worker_.config();
+    if (version_ == protocol_version::v5) {
+        if (!p.props.subscription_identifiers.empty()) {  // [MQTT-3.3.4-6]
+            protocol_violation(reason_code::protocol_error, "subscription identifier in PUBLISH");
+            return false;
+        }
+        if (!resolve_topic_alias(p)) return false;
+    }
+    if (topic::deeper_than(p.topic, cfg.max_topic_levels)) {  // a guard against hostile input, as Mosquitto
+        protocol_violation(reason_code::protocol_error, "topic deeper than max_topic_levels");
+        return false;
+    }
+    if (p.qos > cfg.max_qos) {  // [MQTT-3.2.2-11]
+        protocol_violation(reason_code::qos_not_supported, "QoS above maximum_qos");
+        return false;
+    }
+    if (p.retain && !cfg.retain_available) {  // [MQTT-3.2.2-14]
+        protocol_violation(reason_code::retain_not_supported, "retain not available");
+        return false;
+    }
+    return true;
+}
+
+void connection::answer_qos2_resend(std::uint16_t packet_id) {
+    // A resent QoS 2 PUBLISH already received: acknowledge again, deliver
+    // once [MQTT-4.3.3-10]. If its PUBREC still waits for the store (also
+    // when the first copy came over an earlier connection), that PUBREC,
+    // sent after the commit, answers this copy too.
+    if (!session_->awaiting_commit(commit_wait_kind::pubrec, packet_id)) {
+        send_ack(packet_type::pubrec, packet_id, reason_code::success);
+    }
+}
+
+bool connection::room_for_publish(const codec::publish_packet& p) {
+    // Only MQTT 5 has a Receive Maximum: a 3.1.1 client was never told one.
+    if (version_ == protocol_version::v5 && p.qos > 0 &&
+        session_->inbound_count() + session_->awaiting_pubacks() >= server_receive_maximum_) {  // [MQTT-3.3.4-9]
+        protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
+        return false;
+    }
+    if (worker_.owner().memory().over_limit()) {
+        // memory_limit, as Mosquitto: the message is dropped and its publisher disconnected.
+        worker_.stats().add(worker_.stats().messages_dropped);
+        protocol_violation(reason_code::quota_exceeded, "memory_limit reached");
+        return false;
+    }
+    const core::persistence* store = worker_.store();
+    if (p.qos > 0 && store && !store->writable()) {
+        // Disk full or failing: refuse what we could not keep; subscribers are still served.
+        worker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
+                              ": the store cannot write.");
+        if (version_ == protocol_version::v5) {
+            acknowledge_publish(p.qos, p.packet_id, reason_code::quota_exceeded);
+        } else {
+            protocol_violation(reason_code::quota_exceeded, "store cannot write");
+        }
+        return false;
+    }
+    return true;
+}
+
+reason_code connection::broker_verdict(const codec::publish_packet& p) const {
+    const auto& cfg = worker_.config();
+    if (p.props.payload_format_indicator.value_or(0) == 1 && !codec::is_valid_utf8(codec::as_chars(p.payload))) {
+        return reason_code::payload_format_invalid;
+    }
+    if (cfg.message_size_limit != 0 && p.payload.size() > cfg.message_size_limit) {
+        // Dropped, and the QoS flow still completes (a plain PUBACK/PUBREC in
+        // 3.1.1, as Mosquitto). Mosquitto 2.0 answers 0x95 (Packet too large),
+        // which is no PUBACK/PUBREC reason code (tables 3.4.2.1, 3.5.2.1), and the
+        // packet did fit the Maximum Packet Size (else DISCONNECT 0x95). The limit
+        // is the broker's policy, which is what 0x83 (Implementation specific
+        // error: valid, but not accepted) says; 0x97 (Quota exceeded) is kept for
+        // a store that cannot write.
+        return reason_code::implementation_specific_error;
+    }
+    if (reserved_for_broker(p.topic)) return reason_code::not_authorized;
+    return reason_code::success;
+}
+
+bool connection::authorize_publish(const codec::publish_packet& p, std::string_view topic,
+                                   const plugin::message_draft*& rewritten) {
+    if (worker_.security().any_acl()) {
+        if (const auto* acl = worker_.acl_of(*session_); acl && !acl->may_publish(topic)) {
+            refuse_publish(p, reason_code::not_authorized, {});
+            return false;
+        }
+    }
+    // Plugins (acl write, message_in) may refuse the message or rewrite it.
+    if (worker_.hooks().inspects_publish()) {
+        std::string reason;
+        const auto refused = worker_.hooks().check_publish(plugin_client(), topic, p, rewritten, reason);
+        if (refused != reason_code::success) {
+            refuse_publish(p, refused, reason);
+            return false;
+        }
+    }
+    return true;
+}
+
+void connection::pass_on(const codec::publish_packet& p, const message::init& in) {
+    core::persistence* store = worker_.store();
     const bool durable = store && store->durable_acks();
     if (p.qos == 2 && durable) {
         // Held until PUBREL and routed then (durable_route.cpp); PUBREC once it is stored.

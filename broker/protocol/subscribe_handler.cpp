@@ -104,9 +104,7 @@ void connection::handle_subscribe(codec::bytes_view body) {
         o.retain_handling = req.retain_handling;
         if (worker_.security().any_acl()) {
             const auto* acl = worker_.acl_of(*session_);
-            std::string checked = mount_point_;
-            checked += f.filter;
-            if (acl && !acl->may_subscribe(checked)) {
+            if (acl && !acl->may_subscribe(mounted(f.filter))) {
                 ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(reason_code::not_authorized) : 0x80);
                 worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to '", req.filter,
                                   "' denied by the ACL file.");

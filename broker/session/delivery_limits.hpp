@@ -2,6 +2,7 @@
 // thread and replaced on configuration reload; sessions read them at use.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -25,6 +26,13 @@ struct delivery_limits {
     // Set while the heap is over memory_limit (core/memory_guard.hpp): a
     // session then queues nothing, as Mosquitto. Null: no limit (tests).
     const std::atomic<bool>* over_memory_limit = nullptr;
+
+    // The QoS a message published at `message_qos` goes out at to a
+    // subscription of `subscription_qos`: the lower of the two, or the
+    // subscription's with upgrade_outgoing_qos (Mosquitto's option).
+    std::uint8_t delivered_qos(std::uint8_t message_qos, std::uint8_t subscription_qos) const {
+        return upgrade_outgoing_qos ? subscription_qos : std::min(message_qos, subscription_qos);
+    }
 };
 
 }  // namespace strata
