@@ -1,7 +1,5 @@
 #include "worker_store.hpp"
 
-#include "core/worker.hpp"
-
 namespace strata::storage {
 
 namespace {
@@ -30,13 +28,13 @@ std::uint8_t options_byte(const subscription_options& o) {
 
 }  // namespace
 
-worker_store::worker_store(store& s, core::worker& w)
-    : store_(s), worker_(w), worker_index_(static_cast<std::uint32_t>(w.index())) {}
+worker_store::worker_store(store& s, core::persistence_owner& owner)
+    : store_(s), owner_(owner), worker_index_(owner.worker_index()) {}
 
 write_set& worker_store::current() {
     if (!set_) {
         set_ = std::make_unique<write_set>();
-        worker_.request_flush();
+        owner_.request_flush();
     }
     return *set_;
 }
@@ -198,13 +196,13 @@ void worker_store::delivery_removed(const session& s, std::uint64_t journal_seq)
 }
 
 void worker_store::send_publish_when_durable(const session& s, std::uint16_t packet_id) {
-    after_commit([&w = worker_, id = s.id(), packet_id](bool) {
+    after_commit([&w = owner_, id = s.id(), packet_id](bool) {
         if (session* target = w.find_session(id)) target->send_held(packet_id);
     });
 }
 
 void worker_store::send_pubrel_when_durable(const session& s, std::uint16_t packet_id) {
-    after_commit([&w = worker_, id = s.id(), packet_id](bool) {
+    after_commit([&w = owner_, id = s.id(), packet_id](bool) {
         if (session* target = w.find_session(id); target && target->sink()) target->sink()->send_pubrel(packet_id);
     });
 }

@@ -11,15 +11,11 @@
 #include "store.hpp"
 #include "topic/topic_trie.hpp"
 
-namespace strata::core {
-class worker;
-}
-
 namespace strata::storage {
 
 class worker_store final : public core::persistence {
 public:
-    worker_store(store& s, core::worker& w);
+    worker_store(store& s, core::persistence_owner& owner);
 
     bool writable() const override { return store_.writable(); }
     bool backlogged() const override { return store_.backlogged(); }
@@ -57,7 +53,7 @@ private:
     std::uint64_t topic_id(std::string_view topic);
 
     store& store_;
-    core::worker& worker_;
+    core::persistence_owner& owner_;
     std::uint32_t worker_index_;
     std::unique_ptr<write_set> set_;
     std::unordered_map<std::string, std::uint64_t, topic::transparent_string_hash, std::equal_to<>> topic_ids_;

@@ -18,6 +18,21 @@
 
 namespace strata::core {
 
+// What the store asks of the worker it serves, and no more: storage/ sees
+// this, not the worker (docs/architecture.md, "Layers").
+class persistence_owner {
+public:
+    virtual ~persistence_owner() = default;
+    // The worker's index: a message's sequence number carries it, so two
+    // workers never make the same key.
+    virtual std::uint32_t worker_index() const = 0;
+    // The current write set has something: flush it at the end of this turn.
+    virtual void request_flush() = 0;
+    // The session with this id, if it still lives on this worker (a
+    // completion may find it gone, or taken over by a new connection).
+    virtual session* find_session(std::uint64_t id) = 0;
+};
+
 class persistence : public session_journal {
 public:
     ~persistence() override = default;

@@ -94,10 +94,10 @@ struct attach_result {
     bool session_present = false;
 };
 
-class worker {
+class worker final : public persistence_owner {
 public:
     worker(broker& owner, std::size_t index, std::shared_ptr<const config::broker_config> cfg);
-    ~worker();
+    ~worker() override;
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
@@ -150,7 +150,7 @@ public:
     void remove_connection(protocol::connection* c);
     std::size_t connection_count() const { return connections_.size(); }
     protocol::connection* find_connection(std::uint64_t id);
-    session* find_session(std::uint64_t id);
+    session* find_session(std::uint64_t id) override;
 
     // Binds a connection to the session of `client_id` on this worker, taking
     // over a live connection and creating or discarding the session as the
@@ -240,7 +240,8 @@ public:
     // during shutdown).
     void flush_outboxes();
     // Asks for flush_outboxes() at the end of the current event-loop turn.
-    void request_flush() { schedule_flush(); }
+    void request_flush() override { schedule_flush(); }
+    std::uint32_t worker_index() const override { return static_cast<std::uint32_t>(index_); }
 
 private:
     struct outbox {
