@@ -230,7 +230,7 @@ bool tcp_connection::output_backlogged() const {
 
 void tcp_connection::arm_close_deadline() {
     if (linger_timer_) return;  // already closing on a timer (or draining)
-    linger_timer_.emplace(socket_.get_executor());
+    linger_timer_ = std::make_unique<boost::asio::steady_timer>(socket_.get_executor());
     linger_timer_->expires_after(close_write_time);
     linger_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->finish_close();
@@ -380,7 +380,8 @@ void tcp_connection::drain_until_eof() {
     shut_down_ = true;
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
-    linger_timer_.emplace(socket_.get_executor());  // replaces the close deadline's timer (its wait is cancelled)
+    // Replaces the close deadline's timer (its wait is cancelled).
+    linger_timer_ = std::make_unique<boost::asio::steady_timer>(socket_.get_executor());
     linger_timer_->expires_after(linger_time);
     linger_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->finish_close();

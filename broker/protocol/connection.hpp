@@ -269,9 +269,18 @@ private:
     bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way
     std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
 
-    // Topic aliases: client -> broker (index = alias) and broker -> client.
-    std::vector<std::string> inbound_aliases_;
-    std::unordered_map<std::string, std::uint16_t, topic::transparent_string_hash, std::equal_to<>> outbound_aliases_;
+    // Topic aliases (MQTT 5): client -> broker (index = alias) and broker ->
+    // client. Made when a client first uses them, as most never do: the two
+    // empty containers would cost every connection 80 bytes.
+    struct topic_aliases {
+        std::vector<std::string> inbound;
+        std::unordered_map<std::string, std::uint16_t, topic::transparent_string_hash, std::equal_to<>> outbound;
+    };
+    topic_aliases& aliases() {
+        if (!aliases_) aliases_ = std::make_unique<topic_aliases>();
+        return *aliases_;
+    }
+    std::unique_ptr<topic_aliases> aliases_;
 
     time_point created_at_;
     time_point last_packet_at_;

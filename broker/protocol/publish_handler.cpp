@@ -43,16 +43,17 @@ bool connection::resolve_topic_alias(codec::publish_packet& p) {
         protocol_violation(reason_code::topic_alias_invalid, "topic alias out of range");
         return false;
     }
-    if (inbound_aliases_.size() <= alias) inbound_aliases_.resize(server_topic_alias_maximum_ + 1u);
+    auto& inbound = aliases().inbound;
+    if (inbound.size() <= alias) inbound.resize(server_topic_alias_maximum_ + 1u);
     if (!p.topic.empty()) {
-        inbound_aliases_[alias].assign(p.topic);
+        inbound[alias].assign(p.topic);
         return true;
     }
-    if (inbound_aliases_[alias].empty()) {
+    if (inbound[alias].empty()) {
         protocol_violation(reason_code::protocol_error, "unknown topic alias");
         return false;
     }
-    p.topic = inbound_aliases_[alias];
+    p.topic = inbound[alias];
     return true;
 }
 
@@ -399,10 +400,11 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
     std::uint32_t expiry = 0;
     if (v5) {
         if (client_topic_alias_maximum_ > 0) {
-            if (auto it = outbound_aliases_.find(topic); it != outbound_aliases_.end()) {
+            auto& outbound = aliases().outbound;
+            if (auto it = outbound.find(topic); it != outbound.end()) {
                 alias = it->second;
-            } else if (outbound_aliases_.size() < client_topic_alias_maximum_) {
-                alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
+            } else if (outbound.size() < client_topic_alias_maximum_) {
+                alias = static_cast<std::uint16_t>(outbound.size() + 1);
                 new_alias = true;
             }
         }
@@ -427,7 +429,7 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
     }
     // Before the alias is recorded: a dropped message must not define one.
     if (qos == 0 && !output_has_room(total)) return true;  // dropped as a slow consumer's; QoS 0 needs no more
-    if (new_alias) outbound_aliases_.emplace(std::string(topic), alias);
+    if (new_alias) aliases_->outbound.emplace(std::string(topic), alias);
 
     codec::byte_writer w(out_.bytes());
     const auto flags = static_cast<std::uint8_t>((dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0));

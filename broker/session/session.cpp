@@ -357,30 +357,33 @@ std::uint32_t commit_key(commit_wait_kind kind, std::uint16_t packet_id) {
 }  // namespace
 
 void session::await_commit(commit_wait_kind kind, std::uint16_t packet_id) {
-    auto& w = awaiting_commit_[commit_key(kind, packet_id)];
+    if (!awaiting_commit_) awaiting_commit_ = std::make_unique<std::unordered_map<std::uint32_t, commit_wait>>();
+    auto& w = (*awaiting_commit_)[commit_key(kind, packet_id)];
     ++w.copies;
     ++w.received;
     if (kind == commit_wait_kind::puback) ++awaiting_pubacks_;
 }
 
 bool session::awaiting_commit(commit_wait_kind kind, std::uint16_t packet_id) const {
-    return awaiting_commit_.contains(commit_key(kind, packet_id));
+    return awaiting_commit_ && awaiting_commit_->contains(commit_key(kind, packet_id));
 }
 
 void session::no_subscribers_for(commit_wait_kind kind, std::uint16_t packet_id) {
-    const auto it = awaiting_commit_.find(commit_key(kind, packet_id));
-    if (it != awaiting_commit_.end()) ++it->second.unmatched;
+    if (!awaiting_commit_) return;
+    const auto it = awaiting_commit_->find(commit_key(kind, packet_id));
+    if (it != awaiting_commit_->end()) ++it->second.unmatched;
 }
 
 std::optional<session::commit_outcome> session::commit_done(commit_wait_kind kind, std::uint16_t packet_id,
                                                             bool stored) {
-    const auto it = awaiting_commit_.find(commit_key(kind, packet_id));
-    if (it == awaiting_commit_.end()) return std::nullopt;
+    if (!awaiting_commit_) return std::nullopt;
+    const auto it = awaiting_commit_->find(commit_key(kind, packet_id));
+    if (it == awaiting_commit_->end()) return std::nullopt;
     if (kind == commit_wait_kind::puback && awaiting_pubacks_ > 0) --awaiting_pubacks_;
     it->second.refused = it->second.refused || !stored;
     if (--it->second.copies > 0) return std::nullopt;
     const commit_outcome outcome{!it->second.refused, it->second.unmatched == it->second.received};
-    awaiting_commit_.erase(it);
+    awaiting_commit_->erase(it);
     return outcome;
 }
 

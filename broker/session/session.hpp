@@ -228,15 +228,21 @@ public:
     // With the store on, the message waits here until PUBREL (the spec's
     // "method A"), so that it reaches subscribers only once; without it, the
     // message was routed at PUBLISH and only the id is kept ("method B").
-    bool inbound_pending(std::uint16_t packet_id) const { return inbound_qos2_.contains(packet_id); }
-    void inbound_add(std::uint16_t packet_id, message_ref held = {}) { inbound_qos2_.emplace(packet_id, std::move(held)); }
+    bool inbound_pending(std::uint16_t packet_id) const {
+        return inbound_qos2_ && inbound_qos2_->contains(packet_id);
+    }
+    void inbound_add(std::uint16_t packet_id, message_ref held = {}) {
+        if (!inbound_qos2_) inbound_qos2_ = std::make_unique<inbound_map>();
+        inbound_qos2_->emplace(packet_id, std::move(held));
+    }
     // The held message of `packet_id` (null for method B or an unknown id).
     message_ref inbound_message(std::uint16_t packet_id) const {
-        auto it = inbound_qos2_.find(packet_id);
-        return it == inbound_qos2_.end() ? message_ref{} : it->second;
+        if (!inbound_qos2_) return {};
+        auto it = inbound_qos2_->find(packet_id);
+        return it == inbound_qos2_->end() ? message_ref{} : it->second;
     }
-    bool inbound_release(std::uint16_t packet_id) { return inbound_qos2_.erase(packet_id) > 0; }
-    std::size_t inbound_count() const { return inbound_qos2_.size(); }
+    bool inbound_release(std::uint16_t packet_id) { return inbound_qos2_ && inbound_qos2_->erase(packet_id) > 0; }
+    std::size_t inbound_count() const { return inbound_qos2_ ? inbound_qos2_->size() : 0; }
 
     // ---- acknowledgements that wait for the store ----
     // They belong to the session and packet id, not to a connection: a client
@@ -329,7 +335,11 @@ private:
     ring_buffer<pending_delivery> queue_;
     std::uint64_t queued_bytes_ = 0;    // payload bytes of queue_
     packet_id_pool packet_ids_;
-    std::unordered_map<std::uint16_t, message_ref> inbound_qos2_;
+    // The two maps below are made on first use and kept: most sessions never
+    // receive QoS 2 or wait for the store, and an empty map still costs 56
+    // bytes in every session (idle connections are budgeted in bytes).
+    using inbound_map = std::unordered_map<std::uint16_t, message_ref>;
+    std::unique_ptr<inbound_map> inbound_qos2_;
     struct commit_wait {
         std::uint16_t copies = 0;     // still waiting
         std::uint16_t received = 0;   // all told
@@ -337,7 +347,7 @@ private:
         bool refused = false;
     };
     // Keyed by kind and packet id: (kind << 16) | packet id.
-    std::unordered_map<std::uint32_t, commit_wait> awaiting_commit_;
+    std::unique_ptr<std::unordered_map<std::uint32_t, commit_wait>> awaiting_commit_;
     std::size_t awaiting_pubacks_ = 0;
     std::uint64_t dropped_ = 0;
     session_journal* journal_ = nullptr;
