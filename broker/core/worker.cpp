@@ -95,27 +95,6 @@ const auth::client_acl* worker::acl_of(session& s) {
     return s.acl.get();
 }
 
-void worker::add_connection(protocol::connection* c) {
-    c->worker_slot = connections_.size();
-    c->id = next_connection_id_++;
-    connections_.push_back(c);
-    connections_by_id_.emplace(c->id, c);
-}
-
-void worker::remove_connection(protocol::connection* c) {
-    connections_by_id_.erase(c->id);
-    const std::size_t slot = c->worker_slot;
-    if (slot >= connections_.size() || connections_[slot] != c) return;
-    connections_[slot] = connections_.back();
-    connections_[slot]->worker_slot = slot;
-    connections_.pop_back();
-}
-
-protocol::connection* worker::find_connection(std::uint64_t id) {
-    auto it = connections_by_id_.find(id);
-    return it == connections_by_id_.end() ? nullptr : it->second;
-}
-
 session* worker::find_session(std::uint64_t id) {
     auto it = sessions_by_id_.find(id);
     return it == sessions_by_id_.end() ? nullptr : it->second;
@@ -297,16 +276,14 @@ session& worker::restore_session(const std::string& client_id, std::uint32_t exp
     return s;
 }
 
-void worker::schedule(session& s, time_point due) { timers_.push(timer_entry{due, s.id(), s.timer_generation}); }
+void worker::schedule(session& s, time_point due) { timers_.schedule(s, due); }
 
 void worker::run_timers(time_point now) {
-    while (!timers_.empty() && timers_.top().due <= now) {
-        const timer_entry t = timers_.top();
-        timers_.pop();
-        auto it = sessions_by_id_.find(t.session_id);
+    while (const auto t = timers_.next_due(now)) {
+        auto it = sessions_by_id_.find(t->session_id);
         if (it == sessions_by_id_.end()) continue;
         session& s = *it->second;
-        if (s.timer_generation != t.generation || s.online()) continue;
+        if (s.timer_generation != t->generation || s.online()) continue;
         if (s.will && now >= s.will_at) publish_will(s);
         if (now >= s.expire_at) {
             log().notice("Expiring client ", s.client_id(), ".");
@@ -328,7 +305,7 @@ void worker::start_tick_timer() {
 void worker::tick() {
     const auto now = steady_clock::now();
     // Connections only start closing here; they are removed later by their transport.
-    for (std::size_t i = 0; i < connections_.size(); ++i) connections_[i]->tick(now);
+    for (std::size_t i = 0; i < connections_.size(); ++i) connections_.at(i)->tick(now);
     run_timers(now);
     retained_.sweep(now);
     stats_.retained_messages.store(retained_.size(), std::memory_order_relaxed);
@@ -355,8 +332,7 @@ void worker::publish_all_wills() {
 }
 
 void worker::disconnect_all() {
-    const auto current = connections_;
-    for (auto* c : current) c->disconnect(codec::reason_code::server_shutting_down, true);
+    for (auto* c : connections_.snapshot()) c->disconnect(codec::reason_code::server_shutting_down, true);
 }
 
 }  // namespace strata::core

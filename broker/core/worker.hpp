@@ -26,8 +26,10 @@
 #include "codec/packets.hpp"
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
+#include "core/connection_registry.hpp"
 #include "core/interest_index.hpp"
 #include "core/persistence.hpp"
+#include "core/session_timers.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
 #include "plugin/worker_hooks.hpp"
@@ -146,10 +148,10 @@ public:
     void restore_retained(const message_ref& m) { retained_.apply(m); }
 
     // ---- connections (called by protocol::connection) ----
-    void add_connection(protocol::connection* c);
-    void remove_connection(protocol::connection* c);
+    void add_connection(protocol::connection* c) { connections_.add(c); }
+    void remove_connection(protocol::connection* c) { connections_.remove(c); }
     std::size_t connection_count() const { return connections_.size(); }
-    protocol::connection* find_connection(std::uint64_t id);
+    protocol::connection* find_connection(std::uint64_t id) { return connections_.find(id); }
     session* find_session(std::uint64_t id) override;
 
     // Binds a connection to the session of `client_id` on this worker, taking
@@ -254,12 +256,6 @@ private:
         bool retain = false;
         std::vector<std::uint32_t> ids;
     };
-    struct timer_entry {
-        time_point due;
-        std::uint64_t session_id;
-        std::uint64_t generation;
-        bool operator>(const timer_entry& o) const { return due > o.due; }
-    };
 
     void distribute(const message_ref& m);  // to this worker's subscribers and the interested workers
     // The other workers `m` must reach (remote_targets_): those with a
@@ -319,9 +315,7 @@ private:
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
     std::vector<std::uint8_t> write_scratch_;
     packet_scratch scratch_;
-    std::vector<protocol::connection*> connections_;
-    std::unordered_map<std::uint64_t, protocol::connection*> connections_by_id_;
-    std::uint64_t next_connection_id_ = 1;
+    connection_registry connections_;
     std::unique_ptr<persistence> persistence_;
     std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;
@@ -331,7 +325,7 @@ private:
     topic::topic_trie<subscriber_entry> subscriptions_;
     shared_groups shared_;
     topic::retained_store retained_;
-    std::priority_queue<timer_entry, std::vector<timer_entry>, std::greater<>> timers_;
+    session_timers timers_;
 
     sys_topics sys_;  // used by worker 0 only
     plugin::worker_hooks hooks_;
