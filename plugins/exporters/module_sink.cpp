@@ -172,7 +172,9 @@ private:
             const auto& r = rows[i];
             auto& json = fields_json_[i];
             json.clear();
-            if (!r.fields.is_null()) json = r.fields.dump();
+            // The fields came from parsing valid JSON, so they are valid UTF-8;
+            // `replace` only keeps dump() from throwing if that ever changed.
+            if (!r.fields.is_null()) json = r.fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             auto& captures = captures_[i];
             captures.clear();
             for (const auto& [name, value] : r.captures) captures.push_back({view(name), view(value)});
