@@ -128,6 +128,10 @@ struct key_spec {
     apply_fn apply = nullptr;
 };
 
+// The TLS versions a listener accepts (tls_version, http_tls_version): one
+// list, as MQTT and HTTP listeners share every OpenSSL setting.
+inline constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
+
 // A key of a later release: refused wherever it appears, whatever its value,
 // so that e.g. a password_file never silently leaves a broker open.
 constexpr key_spec later(std::string_view name, release r, key_section s, std::string_view doc) {

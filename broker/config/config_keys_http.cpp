@@ -16,7 +16,6 @@ namespace {
 using result = std::optional<std::string>;
 constexpr result ok = std::nullopt;
 
-constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
 constexpr std::string_view no_block = "must come after an 'http_listener PORT [ADDRESS]' line";
 // http_mount_point's word for "the whole tree".
 constexpr std::string_view no_mount_point = "none";

@@ -18,7 +18,6 @@ constexpr std::int64_t int32_max = std::numeric_limits<std::int32_t>::max();
 
 constexpr key_choice socket_domains[] = {{"ipv4"}, {"ipv6"}};
 constexpr key_choice protocols[] = {{"mqtt"}, {"websockets"}};
-constexpr key_choice tls_versions[] = {{"tlsv1.1"}, {"tlsv1.2"}, {"tlsv1.3"}};
 
 constexpr key_spec table[] = {
     // ---- Listeners ----

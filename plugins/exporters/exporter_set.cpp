@@ -37,12 +37,11 @@ bool same_exporter_settings(const config::exporter_config& a, const config::expo
 std::unique_ptr<exporter_set> exporter_set::create(const config::broker_config& cfg, storage::store& store,
                                                    logger& log, std::string& error) {
     std::unique_ptr<exporter_set> set(new exporter_set(store, log));
-    set->plugin_dir_ = cfg.exporter_plugin_dir;
     for (const auto& e : cfg.exporters) {
         member m;
         m.cfg = std::make_shared<const config::exporter_config>(e);
         if (!read_exporter_password(e, m.password, error)) return nullptr;
-        m.run = set->make_runner(m.cfg, m.password, std::nullopt, error);
+        m.run = set->make_runner(m.cfg, m.password, cfg.exporter_plugin_dir, std::nullopt, error);
         if (!m.run) return nullptr;
         set->members_.push_back(std::move(m));
     }
@@ -50,9 +49,9 @@ std::unique_ptr<exporter_set> exporter_set::create(const config::broker_config& 
 }
 
 std::unique_ptr<runner> exporter_set::make_runner(std::shared_ptr<const config::exporter_config> cfg,
-                                                  const std::string& password,
+                                                  const std::string& password, const std::string& plugin_dir,
                                                   std::optional<std::uint64_t> resume_at, std::string& error) {
-    auto s = load_module_sink(cfg, password, plugin_dir_, error);
+    auto s = load_module_sink(cfg, password, plugin_dir, error);
     if (!s) return nullptr;
     return std::make_unique<runner>(std::move(cfg), store_, log_, std::move(s), resume_at);
 }

@@ -52,14 +52,14 @@ private:
         std::string password;
         std::unique_ptr<runner> run;
     };
-    // A runner for `cfg` with `password`; null with `error` (file:line and why).
+    // A runner for `cfg` with `password`, its module found in `plugin_dir`
+    // (exporter_plugin_dir); null with `error` (file:line and why).
     std::unique_ptr<runner> make_runner(std::shared_ptr<const config::exporter_config> cfg,
-                                        const std::string& password, std::optional<std::uint64_t> resume_at,
-                                        std::string& error);
+                                        const std::string& password, const std::string& plugin_dir,
+                                        std::optional<std::uint64_t> resume_at, std::string& error);
 
     storage::store& store_;
     logger& log_;
-    std::string plugin_dir_;  // exporter_plugin_dir at start-up
     bool started_ = false;  // main thread
 
     mutable std::mutex members_mutex_;  // members_ (status() reads them from other threads)

@@ -223,21 +223,27 @@ std::string module_path(const config::exporter_config& cfg, const std::string& p
     return dir + "/strata_exporter_" + cfg.kind + ".so";
 }
 
+namespace {
+
+// The module of `cfg`, loaded; null with `error` naming the exporter's conf line.
+const module_api* load_for(const config::exporter_config& cfg, const std::string& plugin_dir, std::string& error) {
+    const auto* api = load(module_path(cfg, plugin_dir), error);
+    if (!api) error = cfg.defined_at + ": exporter " + cfg.name + ": " + error;
+    return api;
+}
+
+}  // namespace
+
 bool probe_module(const config::exporter_config& cfg, const std::string& plugin_dir, std::string& error) {
-    if (load(module_path(cfg, plugin_dir), error)) return true;
-    error = cfg.defined_at + ": exporter " + cfg.name + ": " + error;
-    return false;
+    return load_for(cfg, plugin_dir, error) != nullptr;
 }
 
 std::unique_ptr<sink> load_module_sink(std::shared_ptr<const config::exporter_config> shared,
                                        const std::string& password, const std::string& plugin_dir,
                                        std::string& error) {
     const auto& cfg = *shared;
-    const auto* api = load(module_path(cfg, plugin_dir), error);
-    if (!api) {
-        error = cfg.defined_at + ": exporter " + cfg.name + ": " + error;
-        return nullptr;
-    }
+    const auto* api = load_for(cfg, plugin_dir, error);
+    if (!api) return nullptr;
     auto c = std::make_unique<c_config>(std::move(shared), password);
     std::array<char, 2048> message{};
     strata_exporter* handle = api->create(&c->c, message.data(), message.size());
