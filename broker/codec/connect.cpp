@@ -20,6 +20,7 @@ reason_code decode_connect(bytes_view body, connect_packet& out) {
     if (!r.utf8(out.protocol_name) || !r.u8(level)) return r.error();
     // Mosquitto bridges set the top bit of the level; the level is the rest.
     const std::uint8_t plain_level = level & 0x7F;
+    out.bridge = level & 0x80;
     if (out.protocol_name == name_v31) {
         if (plain_level != 3) return reason_code::unsupported_protocol_version;
         out.version = protocol_version::v31;
@@ -77,7 +78,7 @@ void encode_connect(byte_buffer& out, const connect_packet& p) {
     byte_writer w(out);
     write_fixed_header(w, packet_type::connect, 0, size);
     w.string(name);
-    w.u8(static_cast<std::uint8_t>(p.version));
+    w.u8(static_cast<std::uint8_t>(static_cast<std::uint8_t>(p.version) | (p.bridge ? 0x80 : 0)));
     std::uint8_t flags = 0;
     if (p.clean_start) flags |= 0x02;
     if (p.has_will) flags |= static_cast<std::uint8_t>(0x04 | (p.will.qos << 3) | (p.will.retain ? 0x20 : 0));

@@ -55,6 +55,7 @@ struct will_fields {
 struct connect_packet {
     std::string_view protocol_name;
     protocol_version version = protocol_version::v311;
+    bool bridge = false;  // top bit of the protocol level: a Mosquitto-style bridge (try_private)
     bool clean_start = false;
     std::uint16_t keep_alive = 0;
     std::string_view client_id;

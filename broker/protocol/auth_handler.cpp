@@ -271,7 +271,7 @@ void connection::resume(std::uint32_t sequence, plugin::answer a) {
     plugin_->awaiting_resume = false;
     run_authentication(&a);
     // Packets that arrived meanwhile.
-    if (!paused() && !partial_.empty()) on_input({});
+    if (!paused() && !input_.empty()) on_input({});
     notify_transport();
 }
 

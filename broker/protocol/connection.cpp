@@ -39,61 +39,49 @@ connection::~connection() {
 
 void connection::on_input(std::span<const std::uint8_t> bytes) {
     if (state_ != connection_state::awaiting_connect && state_ != connection_state::active) return;
-    if (paused() && partial_.size() + bytes.size() > max_held_input) {
+    if (paused() && input_.held() + bytes.size() > max_held_input) {
         // Packets wait while a plugin decides; a client cannot make them pile up without bound.
         worker_.log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
         begin_close();
         return;
     }
     worker_.stats().add(worker_.stats().bytes_received, bytes.size());
-    std::span<const std::uint8_t> data = bytes;
-    const bool buffered = !partial_.empty();
-    if (buffered) {
-        partial_.insert(partial_.end(), bytes.begin(), bytes.end());
-        data = partial_;
-    }
-    const auto& cfg = worker_.config();
+    const auto data = input_.begin(bytes);
+    const std::uint32_t max_size = worker_.config().max_packet_size;
     std::size_t consumed = 0;
     bool progressed = false;
     while ((state_ == connection_state::awaiting_connect || state_ == connection_state::active) && !paused()) {
+        const std::size_t packet_start = consumed;
         codec::fixed_header h;
-        const auto status = codec::parse_fixed_header(data.subspan(consumed), h);
-        if (status == codec::frame_status::incomplete) break;
-        if (status == codec::frame_status::malformed) {
+        codec::bytes_view body;
+        const auto status = packet_framer::next(data, consumed, max_size, h, body);
+        if (status == packet_framer::status::incomplete) break;
+        if (status == packet_framer::status::malformed) {
             protocol_violation(reason_code::malformed_packet, "malformed fixed header");
             break;
         }
-        if (cfg.max_packet_size != 0 && h.total_length() > cfg.max_packet_size) {
+        if (status == packet_framer::status::too_large) {
             protocol_violation(reason_code::packet_too_large, "packet larger than max_packet_size");
             break;
         }
-        if (data.size() - consumed < h.total_length()) break;
-        const std::size_t packet_start = consumed;
-        consumed += h.total_length();
         if (!progressed) {
             last_packet_at_ = steady_clock::now();
             progressed = true;
         }
-        handle_packet(h, data.subspan(packet_start + h.header_length, h.remaining_length));
+        handle_packet(h, body);
         if (state_ == connection_state::migrating) {
             consumed = packet_start;  // the CONNECT is replayed on the home worker
             break;
         }
     }
     if (state_ == connection_state::closing || state_ == connection_state::closed) {
-        partial_.clear();
-        partial_.shrink_to_fit();
+        input_.clear();
         return;
     }
-    if (buffered) {
-        partial_.erase(partial_.begin(), partial_.begin() + static_cast<std::ptrdiff_t>(consumed));
-        if (partial_.empty()) partial_.shrink_to_fit();
-    } else if (consumed < data.size()) {
-        partial_.assign(data.begin() + static_cast<std::ptrdiff_t>(consumed), data.end());
-    }
+    input_.end(data, consumed);
 }
 
-std::vector<std::uint8_t> connection::take_unread_input() { return std::exchange(partial_, {}); }
+std::vector<std::uint8_t> connection::take_unread_input() { return input_.take(); }
 
 void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view body) {
     if (refusal_pending_) {
@@ -224,7 +212,7 @@ void connection::begin_close() {
 
 void connection::on_transport_closed() {
     if (state_ == connection_state::closed) return;
-    if (awaiting_interest_ && !partial_.empty()) {
+    if (awaiting_interest_ && !input_.empty()) {
         // A client that sent SUBSCRIBE and DISCONNECT and closed before the
         // SUBACK: what it sent still counts (a DISCONNECT keeps the will back).
         awaiting_interest_ = false;

@@ -20,6 +20,7 @@
 #include "codec/packets.hpp"
 #include "plugin/table.hpp"
 #include "protocol/output_queue.hpp"
+#include "protocol/packet_framer.hpp"
 #include "session/session.hpp"
 #include "topic/topic_trie.hpp"
 
@@ -230,7 +231,7 @@ private:
     void finish_authentication(const codec::connect_packet& p);
     void send_auth(codec::reason_code rc, std::span<const std::uint8_t> data, std::string_view reason_string);
     void refuse_publish(const codec::publish_packet& p, codec::reason_code rc, std::string_view reason_string);
-    // A decision is deferred: further packets wait (held in partial_).
+    // A decision is deferred: further packets wait (held in input_).
     bool paused() const;
     // Why the connection ends, for the disconnect event.
     void note_close(codec::reason_code rc, bool client_initiated);
@@ -248,7 +249,7 @@ private:
 
     // Input: bytes of a packet not complete yet (empty most of the time, so an
     // idle connection holds no read buffer).
-    std::vector<std::uint8_t> partial_;
+    packet_framer input_;
     output_queue out_;
 
     // Negotiated at CONNECT.

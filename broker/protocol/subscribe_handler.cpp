@@ -161,7 +161,7 @@ void connection::complete_subscribe(const codec::subscribe_ack_packet& ack, cons
     if (state_ != connection_state::active) return;
     send_suback(ack, retained, identifier);
     // What the client sent meanwhile (a posted handler: nothing is being parsed now).
-    if (!paused() && !partial_.empty()) on_input({});
+    if (!paused() && !input_.empty()) on_input({});
 }
 
 void connection::handle_unsubscribe(codec::bytes_view body) {

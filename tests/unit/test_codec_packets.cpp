@@ -164,6 +164,17 @@ TEST_CASE("CONNECT with the bridge bit in the protocol level") {
     CHECK(decode_connect(f.body, out) == reason_code::success);
     CHECK(out.version == protocol_version::v311);
     CHECK(out.client_id == "bridge");
+    CHECK(out.bridge);
+    // And the encoder sets it when asked.
+    bytes again;
+    encode_connect(again, out);
+    CHECK(again == wire);
+    p.bridge = false;
+    bytes plain;
+    encode_connect(plain, p);
+    const auto g = parse_frame(plain);
+    CHECK(decode_connect(g.body, out) == reason_code::success);
+    CHECK_FALSE(out.bridge);
 }
 
 TEST_CASE("CONNACK round trip") {

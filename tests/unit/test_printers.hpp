@@ -13,16 +13,28 @@
 
 namespace doctest {
 
+namespace strata_printers {
+
+// One element as text: strings quoted, enums and pairs as numbers.
+template <typename T>
+std::string element(const T& e) {
+    if constexpr (std::is_convertible_v<T, std::string_view>) return "\"" + std::string(e) + "\"";
+    else if constexpr (std::is_enum_v<T>) return std::to_string(static_cast<long long>(e));
+    else if constexpr (requires { e.first; e.second; }) return "(" + element(e.first) + ", " + element(e.second) + ")";
+    else if constexpr (requires { e.key; e.value; })
+        return "\"" + std::string(e.key) + "\"=\"" + std::string(e.value) + "\"";
+    else return std::to_string(+e);
+}
+
+}  // namespace strata_printers
+
 template <typename T>
 struct StringMaker<std::vector<T>> {
     static String convert(const std::vector<T>& v) {
         std::string out = "{";
         for (std::size_t i = 0; i < v.size(); ++i) {
             if (i) out += ", ";
-            if constexpr (std::is_convertible_v<T, std::string_view>) out += "\"" + std::string(v[i]) + "\"";
-            else if constexpr (requires { v[i].key; v[i].value; })
-                out += "\"" + std::string(v[i].key) + "\"=\"" + std::string(v[i].value) + "\"";
-            else out += std::to_string(+v[i]);
+            out += strata_printers::element(v[i]);
         }
         out += "}";
         return String(out.c_str());
