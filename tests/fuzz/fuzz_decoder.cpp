@@ -5,7 +5,9 @@
 // slow consumer is disconnected rather than dropped); the rest is fed (a) to every
 // decoder directly and (b) as a byte stream to a real protocol::connection on
 // a real worker, prefixed with a valid CONNECT so that the fuzzer reaches the
-// states after CONNECT as well as the CONNECT parser itself.
+// states after CONNECT as well as the CONNECT parser itself, and (c) as the
+// server's side of the stream to a protocol::client_connection (the client
+// role), after a CONNACK, with a message of its own in flight.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "config/broker_config.hpp"
 #include "core/broker.hpp"
 #include "core/logger.hpp"
+#include "protocol/client_connection.hpp"
 #include "protocol/connection.hpp"
 
 namespace {
@@ -99,6 +102,60 @@ std::vector<std::uint8_t> connect_prefix(codec::protocol_version v) {
     return out;
 }
 
+// The client role's events: it acknowledges what it gets by hand now and
+// then and publishes back, so that those paths run too.
+struct client_events final : protocol::client_handler {
+    void on_connack(const protocol::connack_info&) override {}
+    void on_message(const codec::publish_packet& p) override {
+        if (!client || p.qos == 0) return;
+        client->acknowledge(p.qos, p.packet_id);
+        codec::publish_packet back;
+        back.topic = "echo";
+        back.qos = p.qos;
+        client->publish(back, p.packet_id);
+    }
+    void on_published(std::uint64_t, codec::reason_code) override {}
+    void on_subscribe_ack(codec::packet_type, std::uint16_t, std::span<const std::uint8_t>) override {}
+    void on_closing(codec::reason_code, std::string_view) override {}
+    protocol::client_connection* client = nullptr;
+};
+
+void run_client_role(std::span<const std::uint8_t> input, std::uint8_t mode, codec::protocol_version version) {
+    protocol::client_options o;
+    o.version = version;
+    o.client_id = "fuzz";
+    o.clean_start = false;
+    o.manual_acks = mode & 0x40;
+    o.topic_alias_maximum = 4;
+    o.receive_maximum = 8;
+    client_events events;
+    protocol::client_connection client(o, events);
+    events.client = &client;
+    auto now = protocol::client_clock::time_point{} + std::chrono::hours(1);
+    client.start(now);
+    const auto connack = version == codec::protocol_version::v5 ? std::vector<std::uint8_t>{0x20, 0x03, 0x01, 0x00, 0x00}
+                                                                : std::vector<std::uint8_t>{0x20, 0x02, 0x01, 0x00};
+    if (mode & 0x08) client.on_input(connack, now);
+    codec::publish_packet mine;
+    mine.topic = "mine";
+    mine.qos = 1 + (mode & 1);
+    client.publish(mine, 1);
+    const std::size_t chunk = 1 + (mode & 0x07) * 7;
+    for (std::size_t at = 0; at < input.size(); at += chunk) {
+        client.on_input(input.subspan(at, std::min(chunk, input.size() - at)), now);
+        now += std::chrono::seconds(20);
+        client.tick(now);
+        client.take_output();
+        if (client.current_state() == protocol::client_connection::state::closing) {
+            // A new network connection resumes the session: resends run.
+            client.on_transport_closed();
+            client.start(now);
+            client.on_input(connack, now);
+        }
+    }
+    client.on_transport_closed();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -135,5 +192,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     worker.io().poll();
     worker.io().restart();
+    run_client_role(input, mode, version);
     return 0;
 }
