@@ -159,7 +159,7 @@ restore_report restore_into(store& s, core::broker& b) {
         highest_order = std::max(highest_order, rec.order);
         if (m->expired(steady_clock::now())) continue;
         const message_ref shared(std::move(m));
-        for (std::size_t i = 0; i < b.worker_count(); ++i) b.worker_at(i).restore_retained(shared);
+        b.retained().apply(shared);
         ++report.retained;
     }
     b.raise_retain_order(highest_order);

@@ -1,5 +1,5 @@
 // The broker: its worker threads and the little state they share (the client
-// registry, connection count and the order of retained updates). Listeners
+// registry, connection count, the retained messages and their order). Listeners
 // and signal handling live in the application layer around it.
 #pragma once
 
@@ -16,6 +16,7 @@
 #include "auth/security.hpp"
 #include "config/broker_config.hpp"
 #include "core/client_registry.hpp"
+#include "core/retained_messages.hpp"
 #include "core/worker.hpp"
 
 namespace strata {
@@ -44,6 +45,9 @@ public:
     void raise_retain_order(std::uint64_t at_least) {
         if (retain_order_.load(std::memory_order_relaxed) < at_least) retain_order_.store(at_least, std::memory_order_relaxed);
     }
+
+    // The retained messages, one copy for every worker.
+    retained_messages& retained() { return retained_; }
 
     // Connections currently open, for max_connections.
     std::atomic<int>& open_connections() { return open_connections_; }
@@ -82,6 +86,7 @@ private:
     std::vector<std::thread> threads_;
     client_registry registry_;
     std::atomic<std::uint64_t> retain_order_{0};
+    retained_messages retained_;
     std::atomic<int> open_connections_{0};
     auth::login_throttle login_throttle_;
     memory_guard memory_;

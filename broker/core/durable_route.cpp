@@ -166,6 +166,7 @@ void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
     if (plan->msg->retain()) persistence_->retained(*plan->msg);
     if (plan->before_commit) plan->before_commit();
     persistence_->after_commit([this, plan](bool committed) {
+        if (committed && plan->msg->retain()) broker_.retained().apply(plan->msg);
         plan->done(committed);
         // Every worker that planned deliveries releases them (planning is over: no lock needed).
         std::vector<std::uint32_t> planned = plan->targets;
@@ -185,7 +186,6 @@ void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
 void worker::release_route(const message_ref& m, bool committed) {
     auto node = planned_.extract(m.get());
     if (!committed) return;  // nothing was written; the publisher will send PUBREL again
-    if (m->retain()) retained_.apply(m);
     if (node.empty()) return;
     for (auto& d : node.mapped()) {
         if (session* s = find_session(d.session_id)) {

@@ -60,15 +60,7 @@ bool worker::find_remote_targets(const message& m) {
     remote_targets_.clear();
     if (outboxes_.size() <= 1) return false;
     interest_->match(m.topic(), [this](std::uint32_t w) { remote_targets_.push_back(w); });
-    const bool interested = !remote_targets_.empty();
-    if (m.retain()) {
-        // Every worker keeps a replica of the retained messages.
-        remote_targets_.clear();
-        for (std::uint32_t i = 0; i < outboxes_.size(); ++i) {
-            if (i != index_) remote_targets_.push_back(i);
-        }
-    }
-    return interested;
+    return !remote_targets_.empty();
 }
 
 }  // namespace strata::core

@@ -30,6 +30,9 @@ void worker::publish(message* raw, std::string_view client_id, std::function<voi
 }
 
 void worker::distribute(const message_ref& shared) {
+    // Stored before anyone is told: a subscription made meanwhile either gets
+    // it from the store or is visible here in time to be routed to.
+    if (shared->retain()) broker_.retained().apply(shared);
     const bool remote_interest = find_remote_targets(*shared);
     // The publisher's acknowledgement waits for each worker that routes the
     // message: this one and the targets (shared-group hand-offs add theirs).
@@ -64,7 +67,6 @@ void worker::route(const message_ref& m) {
 }
 
 void worker::route_one(const message_ref& m) {
-    if (m->retain()) retained_.apply(m);
     route_local(m);
     route_shared(m);
     if (persistence_ && m->commit()) {
@@ -313,13 +315,16 @@ void worker::send_retained(session& s, std::string_view filter, const subscripti
     const std::uint32_t ids[1] = {identifier};
     const std::span<const std::uint32_t> id_span(ids, identifier ? 1 : 0);
     retain_source_check publisher_may_write(*config_, *security_, hooks_);
-    retained_.match(filter, steady_clock::now(), [&](const message_ref& m) {
+    // Collected first and delivered after: no shard lock is held while a delivery runs.
+    std::vector<message_ref> matching;
+    broker_.retained().collect(filter, steady_clock::now(), matching);
+    for (const auto& m : matching) {
         // Sent because of a new subscription: the retain flag stays set [MQTT-3.3.1-8].
         const auto qos = limits_.delivered_qos(m->qos(), o.qos);
-        if (!publisher_may_write.allows(*m)) return;
-        if (!delivery_filter(*this, *m).allows(s, qos, true)) return;
+        if (!publisher_may_write.allows(*m)) continue;
+        if (!delivery_filter(*this, *m).allows(s, qos, true)) continue;
         s.deliver(m, qos, true, id_span);
-    });
+    }
 }
 
 void worker::receive_shared_add(std::string group, std::string filter, shared_member member) {

@@ -307,9 +307,9 @@ void worker::tick() {
     // Connections only start closing here; they are removed later by their transport.
     for (std::size_t i = 0; i < connections_.size(); ++i) connections_.at(i)->tick(now);
     run_timers(now);
-    retained_.sweep(now);
-    stats_.retained_messages.store(retained_.size(), std::memory_order_relaxed);
     if (index_ == 0) {
+        broker_.retained().sweep(now);
+        stats_.retained_messages.store(broker_.retained().size(), std::memory_order_relaxed);
         sys_.tick(broker_, *this, now);
         broker_.memory().sample(log());
     }

@@ -1,12 +1,14 @@
 // A worker thread: one io_context, the connections and sessions homed on it,
-// and its own replicas of the routing state. Nothing here is shared with other
-// workers except through posted, immutable messages:
+// and its own routing state. Nothing here is shared with other workers except
+// through posted, immutable messages:
 //   - subscriptions of the sessions homed here (a local topic trie);
-//   - shared-subscription groups this worker owns;
-//   - a replica of the retained messages.
-// Every published message reaches every worker (batched per event-loop turn),
-// and each worker delivers it to its own subscribers, so routing takes no lock
-// and payloads are shared, never copied, across threads.
+//   - which other workers have which filters (interest_index);
+//   - shared-subscription groups this worker owns.
+// A published message reaches the workers with a matching subscription
+// (batched per event-loop turn), and each delivers it to its own subscribers,
+// so routing takes no lock and payloads are shared, never copied, across
+// threads. The retained messages are one copy in the broker
+// (retained_messages.hpp).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +36,6 @@
 #include "core/sys_topics.hpp"
 #include "plugin/worker_hooks.hpp"
 #include "session/session.hpp"
-#include "topic/retained_store.hpp"
 #include "topic/topic_trie.hpp"
 
 namespace strata {
@@ -144,8 +145,6 @@ public:
     // the caller adds subscriptions and deliveries, then sets its journal.
     session& restore_session(const std::string& client_id, std::uint32_t expiry_interval,
                              std::uint64_t disconnected_us, std::uint8_t protocol_version);
-    // Adds a retained message from the store to this worker's replica.
-    void restore_retained(const message_ref& m) { retained_.apply(m); }
 
     // ---- connections (called by protocol::connection) ----
     void add_connection(protocol::connection* c) { connections_.add(c); }
@@ -259,8 +258,7 @@ private:
 
     void distribute(const message_ref& m);  // to this worker's subscribers and the interested workers
     // The other workers `m` must reach (remote_targets_): those with a
-    // matching subscription, or all of them for a retained message (each
-    // keeps a replica). Returns whether any of them has a matching one.
+    // matching subscription. Returns whether there are any.
     bool find_remote_targets(const message& m);
     // Records one subscription more or fewer on `filter` for `target`.
     void note_interest(std::string_view filter, std::size_t target, bool add);
@@ -324,7 +322,6 @@ private:
 
     topic::topic_trie<subscriber_entry> subscriptions_;
     shared_groups shared_;
-    topic::retained_store retained_;
     session_timers timers_;
 
     sys_topics sys_;  // used by worker 0 only

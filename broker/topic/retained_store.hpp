@@ -1,8 +1,9 @@
 // Retained messages by topic (section 3.3.1.3), as a tree of topic levels so
 // that a subscription's filter is matched against stored topics level by
-// level. Each worker thread keeps a replica; updates carry a broker-wide
-// order number and the newest one wins, so replicas converge whatever order
-// the threads see the updates in.
+// level. Not thread-safe: core::retained_messages shards the broker's one
+// copy over several of these, each behind a lock. Updates carry a broker-wide
+// order number and the newest one wins, whatever order the threads apply
+// them in.
 //
 // As in topic_trie, nothing recurses over levels (a topic may have 65,536):
 // matching and destruction keep explicit work lists.
