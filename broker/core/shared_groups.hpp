@@ -38,6 +38,7 @@ public:
     // group whose filter matches.
     template <typename Deliver>
     void route(std::string_view topic, Deliver&& deliver) {
+        if (groups_.empty()) return;  // the common case: no walk at all
         trie_.match(topic, [&](entry& e) {
             shared_group& g = *e.group;
             if (const shared_member* m = pick(g, 0)) deliver(*m, g.key);

@@ -1,5 +1,6 @@
-// The client role: CONNECT and CONNACK, both QoS flows in both directions,
-// SUBSCRIBE and UNSUBSCRIBE, keep alive and closing.
+// The client role, the network's side: CONNECT and CONNACK, the packets the
+// server sends (its PUBLISH and the acknowledgements of ours), keep alive and
+// closing. The application's side is in client_requests.cpp.
 #include "protocol/client_connection.hpp"
 
 #include <algorithm>
@@ -27,10 +28,29 @@ reason_code refusal_reason(codec::protocol_version v, std::uint8_t code) {
 // A connection that never got a CONNACK gives up after this long when keep alive is off.
 constexpr std::chrono::seconds default_connack_wait{60};
 
+using client_limits::max_string;
+using client_limits::valid_topic;
+
 }  // namespace
 
+std::optional<std::string> problem_with(const client_options& o) {
+    if (o.client_id.size() > max_string) return "the client id is longer than 65535 bytes";
+    if (o.username && o.username->size() > max_string) return "the username is longer than 65535 bytes";
+    if (o.password && o.password->size() > max_string) return "the password is longer than 65535 bytes";
+    if (o.password && !o.username && o.version != codec::protocol_version::v5) {
+        return "a password without a username needs MQTT 5";  // [MQTT-3.1.2-22]
+    }
+    if (o.will) {
+        if (!valid_topic(o.will->topic)) return "the will topic is empty, too long or has wildcards";
+        if (o.will->payload.size() > max_string) return "the will payload is longer than 65535 bytes";
+        if (o.will->qos > 2) return "the will QoS is not 0, 1 or 2";
+    }
+    if (o.receive_maximum == 0) return "a Receive Maximum of 0";  // the server must treat it as a protocol error
+    return std::nullopt;
+}
+
 client_connection::client_connection(client_options options, client_handler& handler)
-    : options_(std::move(options)), handler_(handler) {}
+    : options_(std::move(options)), handler_(handler), options_problem_(problem_with(options_)) {}
 
 std::chrono::seconds client_connection::keep_alive() const {
     return std::chrono::seconds(server_.server_keep_alive.value_or(options_.keep_alive));
@@ -44,7 +64,15 @@ bool client_connection::window_open() const {
 
 void client_connection::start(client_clock::time_point now) {
     if (state_ != state::idle) on_transport_closed();
+    ++transport_generation_;
     server_ = connack_info{};
+    started_at_ = last_sent_ = now;
+    sent_since_tick_ = false;
+    if (options_problem_) {
+        state_ = state::connecting;
+        begin_close(reason_code::implementation_specific_error, *options_problem_);
+        return;
+    }
     codec::connect_packet c;
     c.version = options_.version;
     c.bridge = options_.bridge;
@@ -72,16 +100,15 @@ void client_connection::start(client_clock::time_point now) {
         if (options_.maximum_packet_size) c.props.maximum_packet_size = options_.maximum_packet_size;
         if (options_.topic_alias_maximum) c.props.topic_alias_maximum = options_.topic_alias_maximum;
     }
-    codec::encode_connect(queue(), c);
+    codec::encode_connect(out_, c);
     state_ = state::connecting;
-    started_at_ = last_sent_ = now;
-    sent_since_tick_ = false;
 }
 
 void client_connection::on_input(std::span<const std::uint8_t> bytes, client_clock::time_point) {
     if (state_ != state::connecting && state_ != state::connected) return;
     const auto data = input_.begin(bytes);
-    const std::uint32_t max_size = v5() ? options_.maximum_packet_size : 0;
+    const std::uint32_t max_size = options_.maximum_packet_size;
+    const auto generation = transport_generation_;
     std::size_t consumed = 0;
     while (state_ == state::connecting || state_ == state::connected) {
         codec::fixed_header h;
@@ -97,6 +124,9 @@ void client_connection::on_input(std::span<const std::uint8_t> bytes, client_clo
             break;
         }
         handle_packet(h, body);
+        // A handler ended this network connection (and maybe began the next):
+        // `data` may be gone, and the rest of it belongs to no one.
+        if (transport_generation_ != generation) return;
     }
     if (state_ == state::closing) {
         input_.clear();
@@ -108,6 +138,7 @@ void client_connection::on_input(std::span<const std::uint8_t> bytes, client_clo
 void client_connection::on_transport_closed() {
     if (state_ == state::idle) return;
     state_ = state::idle;
+    ++transport_generation_;
     input_.clear();
     out_.clear();
     ping_sent_.reset();
@@ -116,8 +147,8 @@ void client_connection::on_transport_closed() {
     // so that a message we hold is not handed over twice.
     std::erase_if(inbound_, [](const auto& e) { return e.second == inbound_state::qos1_unacknowledged; });
     // SUBSCRIBE and UNSUBSCRIBE are not session state: the caller subscribes again.
-    for (auto id : pending_subscriptions_) ids_.release(id);
-    pending_subscriptions_.clear();
+    for (const auto& r : pending_requests_) ids_.release(r.packet_id);
+    pending_requests_.clear();
     for (auto& o : outgoing_) o.on_wire = false;
 }
 
@@ -204,8 +235,13 @@ void client_connection::handle_connack(codec::bytes_view body) {
     if (p.props.retain_available) server_.retain_available = *p.props.retain_available != 0;
     if (p.props.maximum_packet_size) server_.maximum_packet_size = *p.props.maximum_packet_size;
     server_.server_keep_alive = p.props.server_keep_alive;
+    if (p.props.subscription_identifier_available) {
+        server_.subscription_identifiers_available = *p.props.subscription_identifier_available != 0;
+    }
     if (p.reason != 0) {
+        const auto generation = transport_generation_;
         handler_.on_connack(server_);  // still `connecting`: nothing can be sent
+        if (transport_generation_ != generation) return;  // the handler moved on to a new connection
         begin_close(refusal_reason(options_.version, p.reason), "connection refused");
         return;
     }
@@ -214,10 +250,26 @@ void client_connection::handle_connack(codec::bytes_view body) {
         server_violation(reason_code::protocol_error, "session present after a clean start");
         return;
     }
+    // A server-assigned identifier is ours from now on, so that a reconnect resumes the session.
+    if (options_.client_id.empty() && !server_.assigned_client_id.empty()) {
+        options_.client_id = server_.assigned_client_id;
+    }
     state_ = state::connected;
+    if (!p.session_present) session_lost();
     // What was in flight goes first, before anything the handler sends now.
     send_waiting();
-    handler_.on_connack(server_);
+    if (state_ == state::connected) handler_.on_connack(server_);
+}
+
+void client_connection::session_lost() {
+    ++session_epoch_;
+    inbound_.clear();
+    for (auto& o : outgoing_) {
+        // A new message to the new session: DUP off, the whole flow again
+        // [MQTT-4.4.0-1 only allows resending with DUP within a session].
+        o.released = false;
+        o.packet[0] &= static_cast<std::uint8_t>(~0x08);
+    }
 }
 
 void client_connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
@@ -227,10 +279,15 @@ void client_connection::handle_publish(std::uint8_t flags, codec::bytes_view bod
         return;
     }
     if (v5() && !resolve_topic_alias(p)) return;
-    if (p.qos == 0) {
-        handler_.on_message(p);
+    if (p.topic.empty()) {
+        server_violation(reason_code::protocol_error, "PUBLISH without a topic");  // section 3.3.2.1
         return;
     }
+    if (p.qos == 0) {
+        handler_.on_message(p, 0);
+        return;
+    }
+    const auto token = make_token(session_epoch_, p.qos, p.packet_id);
     const auto known = inbound_.find(p.packet_id);
     if (known != inbound_.end() && p.qos == 2) {
         // A resend of a QoS 2 message we hold: not handed over again.
@@ -242,14 +299,15 @@ void client_connection::handle_publish(std::uint8_t flags, codec::bytes_view bod
         return;
     }
     if (p.qos == 1 && !options_.manual_acks) {
-        handler_.on_message(p);
+        handler_.on_message(p, token);
         if (state_ == state::connected) send_ack(packet_type::puback, p.packet_id);
         return;
     }
-    const auto id = p.packet_id;
-    inbound_[id] = p.qos == 1 ? inbound_state::qos1_unacknowledged : inbound_state::qos2_unacknowledged;
-    handler_.on_message(p);
-    if (!options_.manual_acks && state_ == state::connected) acknowledge(2, id);
+    inbound_[p.packet_id] = p.qos == 1 ? inbound_state::qos1_unacknowledged : inbound_state::qos2_unacknowledged;
+    handler_.on_message(p, token);
+    // Even when the handler closed the connection: the QoS 2 id must not stay
+    // unacknowledged, or the server's resends would be ignored for good.
+    if (!options_.manual_acks) acknowledge(token);
 }
 
 bool client_connection::resolve_topic_alias(codec::publish_packet& p) {
@@ -290,7 +348,10 @@ void client_connection::handle_ack(packet_type type, codec::bytes_view body) {
     const bool known = it != outgoing_.end() && it->on_wire;
     if (type == packet_type::puback) {
         // An acknowledgement for an id we do not know is ignored, as Mosquitto's bridge does.
-        if (known && it->qos == 1) finish_outgoing(it, a.reason);
+        if (known && it->qos == 1) {
+            finish_outgoing(it, a.reason);
+            if (state_ == state::connected) send_waiting();
+        }
         return;
     }
     if (type == packet_type::pubrec) {
@@ -302,15 +363,18 @@ void client_connection::handle_ack(packet_type type, codec::bytes_view body) {
         }
         if (static_cast<std::uint8_t>(a.reason) >= 0x80) {
             finish_outgoing(it, a.reason);  // refused: the flow ends here (MQTT 5)
+            if (state_ == state::connected) send_waiting();
             return;
         }
+        // The PUBLISH is kept: a server that loses our session gets it again.
         it->released = true;
-        it->packet.clear();
-        it->packet.shrink_to_fit();  // after PUBREC only the id is sent again
         send_ack(packet_type::pubrel, a.packet_id);
         return;
     }
-    if (known && it->qos == 2 && it->released) finish_outgoing(it, a.reason);  // PUBCOMP
+    if (known && it->qos == 2 && it->released) {  // PUBCOMP
+        finish_outgoing(it, a.reason);
+        if (state_ == state::connected) send_waiting();
+    }
 }
 
 void client_connection::handle_subscribe_ack(packet_type type, codec::bytes_view body) {
@@ -319,9 +383,16 @@ void client_connection::handle_subscribe_ack(packet_type type, codec::bytes_view
         server_violation(rc, "malformed SUBACK or UNSUBACK");
         return;
     }
-    const auto it = std::find(pending_subscriptions_.begin(), pending_subscriptions_.end(), a.packet_id);
-    if (it == pending_subscriptions_.end()) return;  // not ours: tolerated
-    pending_subscriptions_.erase(it);
+    const auto it = std::find_if(pending_requests_.begin(), pending_requests_.end(),
+                                 [&](const pending_request& r) { return r.packet_id == a.packet_id; });
+    if (it == pending_requests_.end() || it->ack != type) return;  // not ours: tolerated
+    // One reason per filter [MQTT-3.8.4-6] (a 3.1.1 UNSUBACK has none).
+    const bool counted = !(type == packet_type::unsuback && !v5());
+    if (counted && a.reasons.size() != it->filters) {
+        server_violation(reason_code::protocol_error, "acknowledgement with a reason count unlike the request's");
+        return;
+    }
+    pending_requests_.erase(it);
     ids_.release(a.packet_id);
     handler_.on_subscribe_ack(type, a.packet_id, a.reasons);
 }
@@ -339,121 +410,6 @@ void client_connection::handle_disconnect(codec::bytes_view body) {
     const std::string why =
         d.props.reason_string ? "server sent DISCONNECT: " + std::string(*d.props.reason_string) : "server sent DISCONNECT";
     begin_close(d.reason, why);
-}
-
-// ---- our messages ----------------------------------------------------------------
-
-client_connection::publish_result client_connection::publish(const codec::publish_packet& in, std::uint64_t token) {
-    if (state_ != state::connected) return publish_result::not_connected;
-    codec::publish_packet p = in;
-    p.qos = std::min(p.qos, server_.maximum_qos);
-    if (!server_.retain_available) p.retain = false;
-    p.dup = false;
-    p.packet_id = 0;
-    if (server_.maximum_packet_size && codec::publish_packet_size(options_.version, p) > server_.maximum_packet_size) {
-        return publish_result::too_large;
-    }
-    if (p.qos == 0) {
-        codec::encode_publish(queue(), options_.version, p);
-        return publish_result::sent;
-    }
-    if (!window_open()) return publish_result::window_full;
-    p.packet_id = ids_.allocate();
-    if (p.packet_id == 0) return publish_result::window_full;
-    outgoing o;
-    o.packet_id = p.packet_id;
-    o.qos = p.qos;
-    o.token = token;
-    codec::encode_publish(o.packet, options_.version, p);
-    outgoing_.push_back(std::move(o));
-    send_outgoing(outgoing_.back());
-    return publish_result::sent;
-}
-
-void client_connection::send_outgoing(outgoing& o) {
-    o.on_wire = true;
-    if (o.released) {
-        send_ack(packet_type::pubrel, o.packet_id);
-        return;
-    }
-    auto& out = queue();
-    out.insert(out.end(), o.packet.begin(), o.packet.end());
-    o.packet[0] |= 0x08;  // any later copy is a resend: DUP [MQTT-3.3.1-1]
-}
-
-// In the order first sent, as long as the server's Receive Maximum allows:
-// after a reconnect (with DUP) and whenever an acknowledgement frees room.
-void client_connection::send_waiting() {
-    std::size_t on_wire = 0;
-    for (auto& o : outgoing_) {
-        if (o.on_wire) {
-            ++on_wire;
-            continue;
-        }
-        if (on_wire >= server_.receive_maximum) return;
-        send_outgoing(o);
-        ++on_wire;
-    }
-}
-
-std::deque<client_connection::outgoing>::iterator client_connection::find_outgoing(std::uint16_t packet_id) {
-    return std::find_if(outgoing_.begin(), outgoing_.end(), [&](const outgoing& o) { return o.packet_id == packet_id; });
-}
-
-void client_connection::finish_outgoing(std::deque<outgoing>::iterator it, reason_code reason) {
-    const auto token = it->token;
-    ids_.release(it->packet_id);
-    outgoing_.erase(it);
-    if (outgoing_.empty()) ids_.shrink();
-    if (state_ == state::connected) send_waiting();
-    handler_.on_published(token, reason);
-}
-
-std::uint16_t client_connection::subscribe(std::span<const codec::subscription_request> filters,
-                                           std::uint32_t subscription_id) {
-    if (state_ != state::connected || filters.empty()) return 0;
-    codec::subscribe_packet s;
-    s.packet_id = ids_.allocate();
-    if (s.packet_id == 0) return 0;
-    s.subscriptions.assign(filters.begin(), filters.end());
-    if (subscription_id && v5()) s.props.subscription_identifiers = {subscription_id};
-    codec::encode_subscribe(queue(), options_.version, s);
-    pending_subscriptions_.push_back(s.packet_id);
-    return s.packet_id;
-}
-
-std::uint16_t client_connection::unsubscribe(std::span<const std::string_view> filters) {
-    if (state_ != state::connected || filters.empty()) return 0;
-    codec::unsubscribe_packet u;
-    u.packet_id = ids_.allocate();
-    if (u.packet_id == 0) return 0;
-    u.filters.assign(filters.begin(), filters.end());
-    codec::encode_unsubscribe(queue(), options_.version, u);
-    pending_subscriptions_.push_back(u.packet_id);
-    return u.packet_id;
-}
-
-void client_connection::acknowledge(std::uint8_t qos, std::uint16_t packet_id) {
-    const auto it = inbound_.find(packet_id);
-    if (it == inbound_.end()) return;
-    const bool connected = state_ == state::connected;
-    if (qos == 1 && it->second == inbound_state::qos1_unacknowledged) {
-        inbound_.erase(it);
-        if (connected) send_ack(packet_type::puback, packet_id);
-    } else if (qos == 2 && it->second == inbound_state::qos2_unacknowledged) {
-        // Not connected: the server sends the PUBLISH again and gets its PUBREC then.
-        it->second = inbound_state::qos2_received;
-        if (connected) send_ack(packet_type::pubrec, packet_id);
-    }
-}
-
-void client_connection::disconnect(reason_code reason) {
-    if (state_ == state::connected) {
-        codec::disconnect_packet d;
-        d.reason = reason;
-        codec::encode_disconnect(queue(), options_.version, d);
-    }
-    begin_close(reason, "disconnect requested");
 }
 
 // ---- helpers -----------------------------------------------------------------------

@@ -106,9 +106,9 @@ std::vector<std::uint8_t> connect_prefix(codec::protocol_version v) {
 // then and publishes back, so that those paths run too.
 struct client_events final : protocol::client_handler {
     void on_connack(const protocol::connack_info&) override {}
-    void on_message(const codec::publish_packet& p) override {
+    void on_message(const codec::publish_packet& p, std::uint64_t token) override {
         if (!client || p.qos == 0) return;
-        client->acknowledge(p.qos, p.packet_id);
+        client->acknowledge(token);
         codec::publish_packet back;
         back.topic = "echo";
         back.qos = p.qos;

@@ -27,7 +27,9 @@ struct recorder final : protocol::client_handler {
         connacks.push_back(info);
         if (then) then();
     }
-    void on_message(const codec::publish_packet& p) override {
+    void on_message(const codec::publish_packet& p, std::uint64_t token) override {
+        if (then_message) then_message();
+        tokens.push_back(token);
         messages.push_back(std::string(p.topic) + "=" +
                            std::string(reinterpret_cast<const char*>(p.payload.data()), p.payload.size()) +
                            " q" + std::to_string(p.qos) + (p.retain ? " r" : ""));
@@ -42,6 +44,7 @@ struct recorder final : protocol::client_handler {
     void on_closing(reason_code reason, std::string_view why) override {
         closings.push_back(reason);
         last_why = std::string(why);
+        if (then_closing) then_closing();
     }
 
     struct ack {
@@ -52,11 +55,14 @@ struct recorder final : protocol::client_handler {
     std::vector<protocol::connack_info> connacks;
     std::vector<std::string> messages;
     std::vector<std::uint16_t> ids;
+    std::vector<std::uint64_t> tokens;
     std::vector<std::pair<std::uint64_t, reason_code>> published;
     std::vector<ack> acks;
     std::vector<reason_code> closings;
     std::string last_why;
-    std::function<void()> then;  // run inside on_connack
+    std::function<void()> then;          // run inside on_connack
+    std::function<void()> then_closing;  // run inside on_closing
+    std::function<void()> then_message;  // run inside on_message
 };
 
 const auto t0 = clock_type::time_point{} + std::chrono::hours(1);
@@ -329,12 +335,12 @@ TEST_CASE("manual acknowledgements wait for the application, across a reconnect"
     f.feed(make_bytes({0x3C, 0x06, 0x00, 0x01, 't', 0x00, 0x05, 'b'}));
     CHECK(f.events.messages.size() == 2);
     CHECK(f.out().empty());
-    f.client.acknowledge(1, 4);
+    f.client.acknowledge(f.events.tokens[0]);
     CHECK(f.out() == make_bytes({0x40, 0x02, 0x00, 0x04}));
     // The connection drops before the QoS 2 message is stored; once it is, the
     // server's resend gets the PUBREC and the message is not handed over again.
     f.client.on_transport_closed();
-    f.client.acknowledge(2, 5);
+    f.client.acknowledge(f.events.tokens[1]);
     f.client.start(t0);
     f.out();
     f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
@@ -465,6 +471,169 @@ TEST_CASE("disconnect() sends DISCONNECT and nothing follows") {
     CHECK(f.publish("t", "x", 0, 0) == result::not_connected);
     f.feed(make_bytes({0x30, 0x04, 0x00, 0x01, 't', 'x'}));
     CHECK(f.events.messages.empty());
+}
+
+TEST_CASE("a handler that reconnects inside on_closing: the old input ends there") {
+    fixture f(v5_options());
+    f.connect();
+    f.events.then_closing = [&] {
+        f.client.on_transport_closed();
+        f.client.start(t0);
+    };
+    // The server's DISCONNECT and, in the same read, bytes that look like a CONNACK.
+    f.feed(make_bytes({0xE0, 0x01, 0x8B, 0x20, 0x03, 0x00, 0x00, 0x00}));
+    CHECK(f.events.closings == std::vector<reason_code>{reason_code::server_shutting_down});
+    CHECK(f.events.connacks.size() == 1);
+    CHECK(f.client.current_state() == protocol::client_connection::state::connecting);
+    f.out();
+    f.events.then_closing = nullptr;
+    f.feed(make_bytes({0x20, 0x03, 0x00, 0x00, 0x00}));
+    CHECK(f.client.current_state() == protocol::client_connection::state::connected);
+}
+
+TEST_CASE("a server without our session gets what was in flight again, as new messages") {
+    auto o = v311_options();
+    o.clean_start = false;
+    fixture f(o);
+    f.connect();
+    CHECK(f.publish("t", "a", 1, 1) == result::sent);
+    CHECK(f.publish("t", "b", 2, 2) == result::sent);
+    f.feed(make_bytes({0x50, 0x02, 0x00, 0x02}));  // PUBREC: the server had it
+    f.out();
+    f.client.on_transport_closed();
+    f.client.start(t0);
+    f.out();
+    f.feed(make_bytes({0x20, 0x02, 0x00, 0x00}));  // session not present: the server lost it
+    // Both again, without DUP, the QoS 2 one from its PUBLISH.
+    CHECK(f.out() == make_bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 'a',
+                                 0x34, 0x06, 0x00, 0x01, 't', 0x00, 0x02, 'b'}));
+    f.feed(make_bytes({0x40, 0x02, 0x00, 0x01, 0x50, 0x02, 0x00, 0x02}));
+    CHECK(f.out() == make_bytes({0x62, 0x02, 0x00, 0x02}));
+    f.feed(make_bytes({0x70, 0x02, 0x00, 0x02}));
+    CHECK(f.events.published.size() == 2);
+}
+
+TEST_CASE("the inbound QoS 2 state of a lost session is dropped, and its tokens are void") {
+    auto o = v311_options();
+    o.clean_start = false;
+    o.manual_acks = true;
+    fixture f(o);
+    f.connect();
+    const auto q2 = make_bytes({0x34, 0x06, 0x00, 0x01, 't', 0x00, 0x05, 'b'});
+    f.feed(q2);
+    f.client.acknowledge(f.events.tokens[0]);
+    CHECK(f.out() == make_bytes({0x50, 0x02, 0x00, 0x05}));
+    f.feed(make_bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x06, 'c'}));  // QoS 1, not acknowledged yet
+    f.client.on_transport_closed();
+    f.client.start(t0);
+    f.out();
+    f.feed(make_bytes({0x20, 0x02, 0x00, 0x00}));
+    // The new session reuses id 5 for a new message: it is handed over.
+    f.feed(q2);
+    CHECK(f.events.messages.size() == 3);
+    // The old session's QoS 1 token acknowledges nothing in the new one.
+    f.feed(make_bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x06, 'd'}));
+    f.out();
+    f.client.acknowledge(f.events.tokens[1]);
+    CHECK(f.out().empty());
+    f.client.acknowledge(f.events.tokens[3]);
+    CHECK(f.out() == make_bytes({0x40, 0x02, 0x00, 0x06}));
+}
+
+TEST_CASE("an automatic QoS 2 acknowledgement survives a handler that drops the connection") {
+    auto o = v311_options();
+    o.clean_start = false;
+    fixture f(o);
+    f.connect();
+    f.events.then_message = [&] { f.client.disconnect(); };
+    f.feed(make_bytes({0x34, 0x06, 0x00, 0x01, 't', 0x00, 0x07, 'x'}));
+    CHECK(f.out() == make_bytes({0xE0, 0x00}));  // our DISCONNECT; no PUBREC on a closing connection
+    f.events.then_message = nullptr;
+    f.client.on_transport_closed();
+    f.client.start(t0);
+    f.out();
+    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
+    // The server's resend gets its PUBREC, and the message is not handed over twice.
+    f.feed(make_bytes({0x3C, 0x06, 0x00, 0x01, 't', 0x00, 0x07, 'x'}));
+    CHECK(f.out() == make_bytes({0x50, 0x02, 0x00, 0x07}));
+    CHECK(f.events.messages.size() == 1);
+}
+
+TEST_CASE("in flight that the new server cannot take ends with the reason, not on the wire") {
+    auto o = v5_options();
+    o.clean_start = false;
+    fixture f(o);
+    f.connect();
+    CHECK(f.publish("t", "x", 2, 7) == result::sent);
+    f.out();
+    f.client.on_transport_closed();
+    f.client.start(t0);
+    f.out();
+    // Session present, Maximum QoS 1.
+    f.feed(make_bytes({0x20, 0x05, 0x01, 0x00, 0x02, 0x24, 0x01}));
+    CHECK(f.out().empty());
+    REQUIRE(f.events.published.size() == 1);
+    CHECK(f.events.published[0].first == 7);
+    CHECK(f.events.published[0].second == reason_code::qos_not_supported);
+}
+
+TEST_CASE("publish: no subscription identifiers or topic alias go out; bad topics are refused") {
+    fixture f(v5_options());
+    f.connect();
+    codec::publish_packet p;
+    p.topic = "t";
+    p.payload = codec::as_bytes("x");
+    p.props.subscription_identifiers = {3};
+    p.props.topic_alias = 1;
+    CHECK(f.client.publish(p, 0) == result::sent);
+    CHECK(f.out() == make_bytes({0x30, 0x05, 0x00, 0x01, 't', 0x00, 'x'}));
+    CHECK(f.publish("a/+", "x", 0, 0) == result::invalid);
+    CHECK(f.publish("", "x", 0, 0) == result::invalid);
+    CHECK(f.publish(std::string(70000, 'a'), "x", 0, 0) == result::invalid);
+    const codec::subscription_request too_long[] = {{std::string_view(p.topic.data(), 0), 0, false, false, 0}};
+    CHECK(f.client.subscribe(too_long) == 0);
+}
+
+TEST_CASE("options that MQTT cannot carry refuse to start, with the reason") {
+    auto o = v311_options();
+    o.password = "secret";
+    CHECK(protocol::problem_with(o).has_value());
+    fixture f(o);
+    f.client.start(t0);
+    CHECK(f.out().empty());
+    CHECK(f.events.closings == std::vector<reason_code>{reason_code::implementation_specific_error});
+    CHECK(f.events.last_why.find("username") != std::string::npos);
+    o.version = protocol_version::v5;
+    CHECK_FALSE(protocol::problem_with(o).has_value());
+}
+
+TEST_CASE("a SUBACK whose reason count differs from the request is the server's error") {
+    fixture f(v311_options());
+    f.connect();
+    const codec::subscription_request filters[] = {{"a", 1, false, false, 0}, {"b", 1, false, false, 0}};
+    CHECK(f.client.subscribe(filters) == 1);
+    f.out();
+    f.feed(make_bytes({0x90, 0x03, 0x00, 0x01, 0x01}));
+    CHECK(f.events.acks.empty());
+    CHECK(f.events.closings == std::vector<reason_code>{reason_code::protocol_error});
+}
+
+TEST_CASE("MQTT 5: a PUBLISH without topic or alias is the server's error; an assigned id is kept") {
+    auto o = v5_options("");
+    o.clean_start = false;
+    o.session_expiry = 60;
+    fixture f(o);
+    // CONNACK with Assigned Client Identifier "srv".
+    f.connect(make_bytes({0x20, 0x09, 0x00, 0x00, 0x06, 0x12, 0x00, 0x03, 's', 'r', 'v'}));
+    f.feed(make_bytes({0x30, 0x04, 0x00, 0x00, 0x00, 'x'}));
+    CHECK(f.events.closings == std::vector<reason_code>{reason_code::protocol_error});
+    f.client.on_transport_closed();
+    f.client.start(t0);
+    const auto wire = f.out();
+    const auto frame = codec::test::parse_frame(wire);
+    codec::connect_packet c;
+    REQUIRE(codec::decode_connect(frame.body, c) == reason_code::success);
+    CHECK(c.client_id == "srv");
 }
 
 }  // TEST_SUITE

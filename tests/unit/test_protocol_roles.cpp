@@ -61,7 +61,7 @@ struct wired_client final : protocol::client_handler {
     }
 
     void on_connack(const protocol::connack_info& info) override { connacks.push_back(info); }
-    void on_message(const codec::publish_packet& p) override {
+    void on_message(const codec::publish_packet& p, std::uint64_t) override {
         messages.push_back(std::string(p.topic) + "=" + payload_of(p) + " q" + std::to_string(p.qos));
     }
     void on_published(std::uint64_t token, reason_code reason) override { published.emplace_back(token, reason); }
