@@ -31,6 +31,7 @@
 #include "core/connection_registry.hpp"
 #include "core/interest_index.hpp"
 #include "core/persistence.hpp"
+#include "core/publish_intake.hpp"
 #include "core/session_timers.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
@@ -182,6 +183,9 @@ public:
     // then runs once it is durable (see persistence::store_message).
     void publish(message* m, std::string_view client_id = {}, std::function<void(bool)> ack = {});
 
+    // What a client publishes, by QoS and durability (publish_intake.hpp).
+    publish_intake& intake() { return intake_; }
+
     // ---- QoS 2 with the store on (durable_route.cpp) ----
     // Stores a QoS 2 message received from a client; it is routed only at
     // PUBREL, with route_durably().
@@ -315,6 +319,7 @@ private:
     packet_scratch scratch_;
     connection_registry connections_;
     std::unique_ptr<persistence> persistence_;
+    publish_intake intake_{*this};
     std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;
     std::uint64_t next_session_number_ = 1;

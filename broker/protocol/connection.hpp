@@ -107,8 +107,8 @@ public:
     void send_pubrel(std::uint16_t packet_id) override;
     std::uint16_t client_receive_maximum() const override { return client_receive_maximum_; }
 
-    // The store committed (or refused) what this session's client sent: its
-    // PUBACK, PUBREC or PUBCOMP now (or the refusal).
+    // The broker took (or the store committed, or refused) what this
+    // session's client sent: its PUBACK, PUBREC or PUBCOMP now (or the refusal).
     void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool no_subscribers) override;
 
     // ---- plugin side (auth_handler.cpp) ----
@@ -186,19 +186,13 @@ private:
     // The ACL file's write check, then the plugins' (which may rewrite the message).
     bool authorize_publish(const codec::publish_packet& p, std::string_view topic,
                            const plugin::message_draft*& rewritten);
-    // Routes the message and acknowledges it, by one of three paths: held
-    // until PUBREL (QoS 2, store on), acknowledged once stored (QoS 1, store
-    // on), or acknowledged at once.
+    // Hands the message to the broker (core/publish_intake.hpp: one of three
+    // paths); its acknowledgement comes back through acknowledge_stored().
     void pass_on(const codec::publish_packet& p, const message::init& in);
     void acknowledge_publish(std::uint8_t qos, std::uint16_t packet_id, codec::reason_code rc);
-    // PUBREL of a QoS 2 message held with the store on: route it durably.
-    void release_held(std::uint16_t packet_id, const message_ref& held);
     void send_ack(codec::packet_type type, std::uint16_t packet_id, codec::reason_code rc);
     // False (and the connection closing) for an acknowledgement of the wrong kind.
     bool ack_fits_flow(codec::packet_type type, std::uint16_t packet_id);
-    // The completion of a commit an acknowledgement waits for: it goes to
-    // the session (by id), whichever connection it has by then.
-    std::function<void(bool)> when_stored(commit_wait_kind kind, std::uint16_t packet_id);
 
     // Slow consumers (output_limit.cpp): whether a QoS 0 PUBLISH of
     // `packet_bytes` fits under max_client_output_bytes; if not, it is dropped

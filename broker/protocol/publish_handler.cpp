@@ -161,8 +161,7 @@ bool connection::room_for_publish(const codec::publish_packet& p) {
         protocol_violation(reason_code::quota_exceeded, "memory_limit reached");
         return false;
     }
-    const core::persistence* store = worker_.store();
-    if (p.qos > 0 && store && !store->writable()) {
+    if (!worker_.intake().can_keep(p.qos)) {
         // Disk full or failing: refuse what we could not keep; subscribers are still served.
         worker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
                               ": the store cannot write.");
@@ -216,74 +215,7 @@ bool connection::authorize_publish(const codec::publish_packet& p, std::string_v
 }
 
 void connection::pass_on(const codec::publish_packet& p, const message::init& in) {
-    core::persistence* store = worker_.store();
-    const bool durable = store && store->durable_acks();
-    if (p.qos == 2 && durable) {
-        // Held until PUBREL and routed then (durable_route.cpp); PUBREC once it is stored.
-        mutable_message_ref held(message::create(in));
-        worker_.store_held(*held, client_id_);
-        if (session_->journaled()) store->save_inbound(*session_, p.packet_id, held.get());
-        session_->inbound_add(p.packet_id, message_ref(held));
-        session_->await_commit(commit_wait_kind::pubrec, p.packet_id);
-        store->after_stored(when_stored(commit_wait_kind::pubrec, p.packet_id));
-        return;
-    }
-    if (p.qos == 2) {
-        // PUBREC first, then the message goes on, as Mosquitto orders them;
-        // so, as from Mosquitto, a PUBREC never says "no matching subscribers".
-        session_->inbound_add(p.packet_id);
-        acknowledge_publish(2, p.packet_id, reason_code::success);
-        worker_.publish(message::create(in), client_id_);
-        return;
-    }
-    if (p.qos == 1 && durable) {
-        // The acknowledgement promises the message survives a crash: it goes
-        // out when the store has committed it and every delivery record.
-        session_->await_commit(commit_wait_kind::puback, p.packet_id);
-        worker_.publish(message::create(in), client_id_, when_stored(commit_wait_kind::puback, p.packet_id));
-        if (!worker_.last_publish_matched()) session_->no_subscribers_for(commit_wait_kind::puback, p.packet_id);
-        return;
-    }
-    worker_.publish(message::create(in), client_id_);
-    // MQTT 5 publishers hear of a message that matched no subscription, as from Mosquitto.
-    const bool matched = p.qos == 0 || worker_.last_publish_matched();
-    acknowledge_publish(p.qos, p.packet_id, matched ? reason_code::success : reason_code::no_matching_subscribers);
-}
-
-void connection::release_held(std::uint16_t packet_id, const message_ref& held) {
-    session_->await_commit(commit_wait_kind::pubcomp, packet_id);
-    worker_.route_durably(
-        held,
-        [&w = worker_, sid = session_->id(), packet_id] {
-            // In the same write set as the delivery records: both or neither.
-            // (A session that ended meanwhile took its records with it.)
-            if (session* s = w.find_session(sid); s && s->journaled()) w.store()->remove_inbound(*s, packet_id);
-        },
-        [&w = worker_, sid = session_->id(), packet_id, held, done = when_stored(commit_wait_kind::pubcomp, packet_id)](
-            bool committed) {
-            // Nothing was written: keep it held, the client sends PUBREL again.
-            if (!committed) {
-                if (session* again = w.find_session(sid)) again->inbound_add(packet_id, held);
-            }
-            done(committed);
-        });
-}
-
-std::function<void(bool)> connection::when_stored(commit_wait_kind kind, std::uint16_t packet_id) {
-    return [&w = worker_, sid = session_->id(), kind, packet_id](bool committed) {
-        session* s = w.find_session(sid);
-        if (!s) return;  // the session ended meanwhile: nobody waits for the answer
-        const auto outcome = s->commit_done(kind, packet_id, committed);
-        if (!outcome) return;  // another copy still waits
-        if (kind == commit_wait_kind::pubrec && !outcome->stored) {
-            // A refusing PUBREC ends the flow and frees the id for the client
-            // (MQTT 5 section 4.3.3): the session and the store forget it too,
-            // or a restart would take the next PUBLISH with this id for a resent one.
-            s->inbound_release(packet_id);
-            if (auto* store = w.store(); store && s->journaled()) store->remove_inbound(*s, packet_id);
-        }
-        if (s->sink()) s->sink()->acknowledge_stored(kind, packet_id, outcome->stored, outcome->no_subscribers);
-    };
+    worker_.intake().accept(*session_, p.qos, p.packet_id, in);
 }
 
 void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool no_subscribers) {
@@ -338,21 +270,7 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             // A PUBREL resent while the first one's commit is under way: its
             // PUBCOMP follows the commit, over whichever connection is there then.
             if (session_->awaiting_commit(commit_wait_kind::pubcomp, id)) break;
-            const message_ref held = session_->inbound_message(id);
-            const bool known = session_->inbound_release(id);
-            core::persistence* store = worker_.store();
-            if (held && store) {
-                release_held(id, held);  // PUBCOMP once its deliveries are durable
-                break;
-            }
-            if (known && store && session_->journaled()) {
-                // PUBCOMP frees the id for the client: only once the store has forgotten it too.
-                store->remove_inbound(*session_, id);
-                session_->await_commit(commit_wait_kind::pubcomp, id);
-                store->after_commit(when_stored(commit_wait_kind::pubcomp, id));
-                break;
-            }
-            send_ack(packet_type::pubcomp, id, known ? reason_code::success : reason_code::packet_identifier_not_found);
+            if (const auto rc = worker_.intake().release(*session_, id)) send_ack(packet_type::pubcomp, id, *rc);
             break;
         }
         case packet_type::pubcomp: session_->on_pubcomp(id); break;

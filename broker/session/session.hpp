@@ -41,8 +41,9 @@ public:
                               std::span<const std::uint32_t> subscription_ids) = 0;
     virtual void send_pubrel(std::uint16_t packet_id) = 0;
     // What the client sent (perhaps over an earlier connection of this
-    // session) is committed, or refused by the store: the acknowledgement
-    // that waited for it (see session::await_commit).
+    // session) is taken: at once, or committed, or refused by the store
+    // (`stored` false); the acknowledgement that waited for it goes out
+    // (core/publish_intake.hpp, session::await_commit).
     // `no_subscribers`: the message matched no subscription (MQTT 5: 0x10).
     virtual void acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored,
                                     bool no_subscribers) = 0;
