@@ -30,6 +30,7 @@
 #include "core/broker_stats.hpp"
 #include "core/connection_registry.hpp"
 #include "core/interest_index.hpp"
+#include "core/client_access.hpp"
 #include "core/persistence.hpp"
 #include "core/publish_intake.hpp"
 #include "core/session_timers.hpp"
@@ -185,6 +186,8 @@ public:
 
     // What a client publishes, by QoS and durability (publish_intake.hpp).
     publish_intake& intake() { return intake_; }
+    // What a client may do: log in, publish, subscribe (client_access.hpp).
+    client_access& access() { return access_; }
 
     // ---- QoS 2 with the store on (durable_route.cpp) ----
     // Stores a QoS 2 message received from a client; it is routed only at
@@ -320,6 +323,7 @@ private:
     connection_registry connections_;
     std::unique_ptr<persistence> persistence_;
     publish_intake intake_{*this};
+    client_access access_{*this};
     std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;
     std::uint64_t next_session_number_ = 1;

@@ -76,7 +76,7 @@ void connection::handle_connect(codec::bytes_view body) {
     }
     // The back-off after failed logins (auth/login_throttle.hpp) holds every
     // CONNECT from the address, whatever its credentials, until it ends.
-    if (const auto blocked = worker_.owner().login_throttle().blocked_for(address_of(peer_), steady_clock::now());
+    if (const auto blocked = worker_.access().login_blocked_for(address_of(peer_));
         blocked.count() > 0) {
         return refuse_connect_later(blocked);
     }
@@ -138,26 +138,7 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
 reason_code connection::check_credentials(const codec::connect_packet& p) {
     // The certificate is the credential on these listeners; no password is checked (as in Mosquitto).
     if (transport_.certificate_username()) return reason_code::success;
-    const auto& passwords = worker_.security().for_listener(listener_.index).passwords;
-    if (!p.has_username || !passwords) {
-        // Without a username, or without a password file, the client is anonymous.
-        return anonymous_allowed() ? reason_code::success : reason_code::not_authorized;
-    }
-    auto& throttle = worker_.owner().login_throttle();
-    const auto address = address_of(peer_);
-    if (passwords->verify(p.username, p.has_password ? codec::as_chars(p.password) : std::string_view{})) {
-        throttle.succeeded(address);
-        return reason_code::success;
-    }
-    const auto blocked = throttle.failed(address, std::chrono::steady_clock::now());
-    // Mosquitto 2.0 answers a wrong password with "not authorized" (3.1.1: 5), not "bad username or password".
-    if (blocked.count() > 0) {
-        worker_.log().warning("Failed login for user '", p.username, "' from ", address,
-                              "; further connections from this address are refused for ", blocked.count(), " ms.");
-    } else {
-        worker_.log().notice("Failed login for user '", p.username, "' from ", address, ".");
-    }
-    return reason_code::not_authorized;
+    return worker_.access().check_password(listener_.index, anonymous_allowed(), address_of(peer_), p);
 }
 
 // At most this long, so that a client blocked for minutes does not hold a
@@ -179,11 +160,9 @@ void connection::refuse_connect_later(std::chrono::milliseconds delay) {
 }
 
 bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {
-    const auto& acl = worker_.security().for_listener(listener_.index).acl;
-    if (!acl) return true;
     const std::string username(p.username);
-    const auto rules = acl->resolve(p.has_username ? &username : nullptr, client_id_);
-    return rules.may_publish(mounted(p.will.topic));
+    return worker_.access().may_publish_will(listener_.index, p.has_username ? &username : nullptr, client_id_,
+                                                    mounted(p.will.topic));
 }
 
 bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(worker_.config().allow_anonymous); }

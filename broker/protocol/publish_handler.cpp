@@ -196,22 +196,11 @@ reason_code connection::broker_verdict(const codec::publish_packet& p) const {
 
 bool connection::authorize_publish(const codec::publish_packet& p, std::string_view topic,
                                    const plugin::message_draft*& rewritten) {
-    if (worker_.security().any_acl()) {
-        if (const auto* acl = worker_.acl_of(*session_); acl && !acl->may_publish(topic)) {
-            refuse_publish(p, reason_code::not_authorized, {});
-            return false;
-        }
-    }
-    // Plugins (acl write, message_in) may refuse the message or rewrite it.
-    if (worker_.hooks().inspects_publish()) {
-        std::string reason;
-        const auto refused = worker_.hooks().check_publish(plugin_client(), topic, p, rewritten, reason);
-        if (refused != reason_code::success) {
-            refuse_publish(p, refused, reason);
-            return false;
-        }
-    }
-    return true;
+    std::string reason;
+    const auto verdict = worker_.access().may_publish(*session_, plugin_client(), topic, p, rewritten, reason);
+    if (verdict == reason_code::success) return true;
+    refuse_publish(p, verdict, reason);
+    return false;
 }
 
 void connection::pass_on(const codec::publish_packet& p, const message::init& in) {

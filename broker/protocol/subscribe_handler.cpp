@@ -102,24 +102,11 @@ void connection::handle_subscribe(codec::bytes_view body) {
         o.no_local = req.no_local;
         o.retain_as_published = req.retain_as_published;
         o.retain_handling = req.retain_handling;
-        if (worker_.security().any_acl()) {
-            const auto* acl = worker_.acl_of(*session_);
-            if (acl && !acl->may_subscribe(mounted(f.filter))) {
-                ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(reason_code::not_authorized) : 0x80);
-                worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to '", req.filter,
-                                  "' denied by the ACL file.");
-                continue;
-            }
-        }
-        if (worker_.hooks().inspects_subscribe()) {
-            // Plugins (acl subscribe, subscribe) may refuse the filter or lower its QoS.
-            const auto refused = worker_.hooks().check_subscribe(plugin_client(), mount_point_, f, o, identifier);
-            if (refused != reason_code::success) {
-                ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(refused) : 0x80);
-                worker_.log().log(config::log_subscribe, "Client ", client_id_, " subscription to '", req.filter,
-                                  "' refused by a plugin.");
-                continue;
-            }
+        const auto verdict = worker_.access().may_subscribe(*session_, plugin_client(), req.filter,
+                                                                   mounted(f.filter), mount_point_, f, o, identifier);
+        if (verdict != reason_code::success) {
+            ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(verdict) : 0x80);
+            continue;
         }
         std::string filter = mounted_filter(mount_point_, req.filter, f);
         const bool is_new = worker_.subscribe(*session_, filter, o, identifier);
@@ -180,13 +167,10 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
     for (auto raw : p.filters) {
         topic::subscription_filter f;
         topic::parse_subscription_filter(raw, f);  // well formed: checked above
-        if (worker_.hooks().inspects_unsubscribe()) {
-            // Plugins (acl unsubscribe, unsubscribe) may keep the subscription.
-            const auto refused = worker_.hooks().check_unsubscribe(plugin_client(), mount_point_, f);
-            if (refused != reason_code::success) {
-                ack.reasons.push_back(static_cast<std::uint8_t>(refused));
-                continue;
-            }
+        if (const auto refused = worker_.access().may_unsubscribe(plugin_client(), mount_point_, f);
+            refused != reason_code::success) {
+            ack.reasons.push_back(static_cast<std::uint8_t>(refused));
+            continue;
         }
         const bool existed = worker_.unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
         ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
