@@ -206,7 +206,7 @@ restore_report restore_into(store& s, core::broker& b) {
                     continue;
                 }
             }
-            if (pd.msg && !sess.subscriptions().empty()) pd.shared_group = shared_group_for(sess, pd.msg->topic());
+            if (pd.msg && sess.has_subscriptions()) pd.shared_group = shared_group_for(sess, pd.msg->topic());
             if (dr.state == delivery_state::queued) sess.restore_queued(std::move(pd));
             else sess.restore_in_flight(std::move(pd), dr.packet_id, dr.state == delivery_state::released);
             ++report.deliveries;

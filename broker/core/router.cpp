@@ -299,6 +299,7 @@ void worker::remove_subscription(session& s, subscription& sub) {
 }
 
 bool worker::unsubscribe(session& s, std::string_view filter) {
+    if (!s.has_subscriptions()) return false;
     auto& subs = s.subscriptions();
     auto it = subs.find(filter);
     if (it == subs.end()) return false;

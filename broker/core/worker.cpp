@@ -175,7 +175,7 @@ attach_result worker::attach(protocol::connection& c, const std::string& client_
     // A new life of this client id: records an ended one left on their way
     // to the store cannot be taken for this one's (1 in 16 million apart).
     s->set_incarnation(static_cast<std::uint32_t>(client_id_random_() % 0xFFFFFF) + 1);
-    sessions_.emplace(client_id, std::move(created));
+    sessions_.emplace(s->client_id(), std::move(created));
     sessions_by_id_.emplace(id, s);
     stats_.add(stats_.sessions);
     s->attach(&c);
@@ -232,8 +232,10 @@ void worker::publish_will(session& s) {
 }
 
 void worker::end_session(session& s, bool release_client_id) {
-    for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
-    s.subscriptions().clear();
+    if (s.has_subscriptions()) {
+        for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
+        s.subscriptions().clear();
+    }
     hand_on_shared(s);  // after the removals, so that no owner picks this session again
     if (s.journaled()) {
         persistence_->remove_session(s);
@@ -242,7 +244,7 @@ void worker::end_session(session& s, bool release_client_id) {
     // A connection still authenticating with this id keeps the claim (see end_authentication).
     if (release_client_id && !authenticating_.contains(s.client_id())) broker_.registry().release(s.client_id(), index_);
     sessions_by_id_.erase(s.id());
-    const std::string client_id = s.client_id();
+    const std::string client_id = s.client_id();  // the map's key is a view of s's own
     sessions_.erase(client_id);  // destroys s
     stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
 }
@@ -252,7 +254,7 @@ session& worker::restore_session(const std::string& client_id, std::uint32_t exp
     const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
     auto created = std::make_unique<session>(client_id, id, limits_);
     session& s = *created;
-    sessions_.emplace(client_id, std::move(created));
+    sessions_.emplace(s.client_id(), std::move(created));
     sessions_by_id_.emplace(id, &s);
     stats_.add(stats_.sessions);
     s.expiry_interval = expiry_interval;

@@ -324,7 +324,8 @@ private:
     std::unique_ptr<persistence> persistence_;
     publish_intake intake_{*this};
     client_access access_{*this};
-    std::unordered_map<std::string, std::unique_ptr<session>> sessions_;
+    // Keyed by a view of each session's own client id (one copy of it, not two).
+    std::unordered_map<std::string_view, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;
     std::uint64_t next_session_number_ = 1;
     std::mt19937_64 client_id_random_{std::random_device{}()};

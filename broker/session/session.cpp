@@ -387,4 +387,9 @@ std::optional<session::commit_outcome> session::commit_done(commit_wait_kind kin
     return outcome;
 }
 
+const session::subscription_map& session::subscriptions() const {
+    static const subscription_map none;  // an immutable constant, not state
+    return subscriptions_ ? *subscriptions_ : none;
+}
+
 }  // namespace strata

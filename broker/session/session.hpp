@@ -267,13 +267,16 @@ public:
     void no_subscribers_for(commit_wait_kind kind, std::uint16_t packet_id);
 
     // ---- subscriptions (managed by the worker) ----
-    std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>& subscriptions() {
-        return subscriptions_;
+    using subscription_map =
+        std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>;
+    // Made on first use: many devices never subscribe, and an empty map
+    // would cost every session 56 bytes.
+    subscription_map& subscriptions() {
+        if (!subscriptions_) subscriptions_ = std::make_unique<subscription_map>();
+        return *subscriptions_;
     }
-    const std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>>&
-    subscriptions() const {
-        return subscriptions_;
-    }
+    const subscription_map& subscriptions() const;
+    bool has_subscriptions() const { return subscriptions_ && !subscriptions_->empty(); }
 
     // MQTT level of the last connection (3, 4 or 5), kept in the store.
     std::uint8_t protocol_version = 4;
@@ -327,7 +330,7 @@ private:
     const delivery_limits& limits_;
     delivery_sink* sink_ = nullptr;
     std::shared_ptr<session_presence> presence_;
-    std::unordered_map<std::string, subscription, topic::transparent_string_hash, std::equal_to<>> subscriptions_;
+    std::unique_ptr<subscription_map> subscriptions_;
     ring_buffer<inflight_delivery> inflight_;  // in send order
     std::size_t parked_ = 0;       // entries of inflight_ with `parked` set
     std::size_t parked_from_ = 0;  // no parked entry sits before this index
