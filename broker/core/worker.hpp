@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -118,6 +119,9 @@ public:
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
     // Buffer where TLS transports stage plaintext before encrypting it.
     std::vector<std::uint8_t>& write_scratch() { return write_scratch_; }
+    // The gather list of the write a transport is making now. async_write
+    // copies it, so one per worker serves every connection.
+    std::vector<boost::asio::const_buffer>& iov_scratch() { return iov_scratch_; }
     // The plugin callbacks as this worker calls them (empty without plugins).
     plugin::worker_hooks& hooks() { return hooks_; }
 
@@ -319,6 +323,7 @@ private:
 
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
     std::vector<std::uint8_t> write_scratch_;
+    std::vector<boost::asio::const_buffer> iov_scratch_;
     packet_scratch scratch_;
     connection_registry connections_;
     std::unique_ptr<persistence> persistence_;

@@ -255,8 +255,10 @@ void tcp_connection::output_ready() {
 void tcp_connection::flush() {
     if (write_in_flight_ || !socket_.is_open()) return;
     if (conn_->state() == protocol::connection_state::migrating) return;  // the next worker writes
+    auto& iov = worker_.iov_scratch();  // async_write below keeps its own copy
+    iov.clear();
     if (layers_) {
-        if (!fill_layered_write()) {
+        if (!fill_layered_write(iov)) {
             if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
             return;
         }
@@ -267,36 +269,35 @@ void tcp_connection::flush() {
             return;
         }
         writing_.swap(out);
-        iov_.clear();
-        for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
+        for (const auto& seg : writing_.segments()) iov.emplace_back(writing_.data(seg), seg.length);
     }
     write_in_flight_ = true;
-    const std::size_t total = asio::buffer_size(iov_);
+    const std::size_t total = asio::buffer_size(iov);
     worker_.stats().add(worker_.stats().bytes_sent, total);
     // Most writes fit the socket's buffer: write now, and wait for the
     // socket only for what does not fit (a completion handler posted per
     // write would cost a turn of the event loop per message).
     boost::system::error_code ec;
-    const std::size_t written = socket_.write_some(iov_, ec);
+    const std::size_t written = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
     if (ec || written == total) {
         on_written(ec);
         return;
     }
-    drop_written(written);
-    asio::async_write(socket_, iov_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    drop_written(iov, written);
+    asio::async_write(socket_, iov, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->on_written(ec);
     });
 }
 
-void tcp_connection::drop_written(std::size_t n) {
+void tcp_connection::drop_written(std::vector<boost::asio::const_buffer>& iov, std::size_t n) {
     std::size_t whole = 0;
-    while (whole < iov_.size() && n >= iov_[whole].size()) n -= iov_[whole++].size();
-    iov_.erase(iov_.begin(), iov_.begin() + static_cast<std::ptrdiff_t>(whole));
-    if (n > 0 && !iov_.empty()) iov_.front() += n;
+    while (whole < iov.size() && n >= iov[whole].size()) n -= iov[whole++].size();
+    iov.erase(iov.begin(), iov.begin() + static_cast<std::ptrdiff_t>(whole));
+    if (n > 0 && !iov.empty()) iov.front() += n;
 }
 
-bool tcp_connection::fill_layered_write() {
+bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& iov) {
     auto& layers = *layers_;
     auto& out = conn_->output();
     // Plaintext goes to the wire directly without TLS, else through a staging
@@ -323,7 +324,6 @@ bool tcp_connection::fill_layered_write() {
             layers.ws->take_control(plain);
         }
     }
-    iov_.clear();
     if (layers.tls) {
         if (send_mqtt) {
             for (const auto& seg : writing_.segments()) {
@@ -335,15 +335,15 @@ bool tcp_connection::fill_layered_write() {
         layers.tls->write(plain);
         if (farewell) layers.tls->shutdown();
         layers.tls->take_output(layers.wire);
-        if (!layers.wire.empty()) iov_.emplace_back(layers.wire.data(), layers.wire.size());
+        if (!layers.wire.empty()) iov.emplace_back(layers.wire.data(), layers.wire.size());
     } else {
         // Framing bytes, then the MQTT bytes by reference (no copy).
-        if (!layers.wire.empty()) iov_.emplace_back(layers.wire.data(), layers.wire.size());
+        if (!layers.wire.empty()) iov.emplace_back(layers.wire.data(), layers.wire.size());
         if (send_mqtt) {
-            for (const auto& seg : writing_.segments()) iov_.emplace_back(writing_.data(seg), seg.length);
+            for (const auto& seg : writing_.segments()) iov.emplace_back(writing_.data(seg), seg.length);
         }
     }
-    return !iov_.empty();
+    return !iov.empty();
 }
 
 void tcp_connection::on_written(const boost::system::error_code& ec) {

@@ -73,9 +73,10 @@ private:
     bool deliver_plaintext(std::span<std::uint8_t> plain);
     void after_input();
     void flush();
-    // After a partial write: the part of iov_ still to write.
-    void drop_written(std::size_t n);
-    bool fill_layered_write();
+    // After a partial write: the part of `iov` still to write.
+    static void drop_written(std::vector<boost::asio::const_buffer>& iov, std::size_t n);
+    // Fills `iov` with what goes on the wire (TLS records, WebSocket frames).
+    bool fill_layered_write(std::vector<boost::asio::const_buffer>& iov);
     void on_written(const boost::system::error_code& ec);
     void finish_close();
     // Closes the socket if what is queued has not been written in time (a
@@ -98,8 +99,7 @@ private:
     std::shared_ptr<const listener_context> listener_;
     std::unique_ptr<stream_layers> layers_;
     std::optional<protocol::connection> conn_;
-    protocol::output_queue writing_;
-    std::vector<boost::asio::const_buffer> iov_;
+    protocol::output_queue writing_;  // what the write in flight refers to
     // Only while closing: made then (a steady_timer is 112 bytes that an open connection need not carry).
     std::unique_ptr<boost::asio::steady_timer> linger_timer_;
     bool write_in_flight_ = false;
