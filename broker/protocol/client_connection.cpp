@@ -75,7 +75,10 @@ void client_connection::start(client_clock::time_point now) {
     }
     codec::connect_packet c;
     c.version = options_.version;
-    c.bridge = options_.bridge;
+    // MQTT 5 has no bridge bit: Mosquitto 2.0 closes a connection whose
+    // level is 0x85; a v5 bridge subscribes with No Local and Retain As
+    // Published instead.
+    c.bridge = options_.bridge && !v5();
     c.clean_start = options_.clean_start;
     c.keep_alive = options_.keep_alive;
     c.client_id = options_.client_id;

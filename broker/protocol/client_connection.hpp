@@ -11,7 +11,8 @@
 // the in-flight window.
 //
 // Behaviour a bridge peer expects (Mosquitto's bridge tests look at it):
-// - the protocol level carries the bridge bit (0x80) when `bridge` is set;
+// - the protocol level carries the bridge bit (0x80) when `bridge` is set
+//   (MQTT 3.1 and 3.1.1; Mosquitto refuses it with MQTT 5);
 // - acknowledgements for packet ids it does not know are ignored, not an error;
 // - after a reconnect that resumes the session, unacknowledged PUBLISH go out
 //   again with DUP set, and PUBREL for QoS 2 messages the server has received;
@@ -58,7 +59,10 @@ struct client_will {
 
 struct client_options {
     codec::protocol_version version = codec::protocol_version::v311;
-    bool bridge = false;                  // bridge bit in the protocol level (Mosquitto's try_private)
+    // The bridge bit in the protocol level (Mosquitto's try_private), MQTT
+    // 3.1 and 3.1.1 only: Mosquitto then treats us as a bridge (it does not
+    // send our own messages back to us).
+    bool bridge = false;
     std::string client_id;
     bool clean_start = true;
     std::uint16_t keep_alive = 60;        // seconds; 0 = no PINGREQ

@@ -235,6 +235,7 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     codec::connack_packet ack;
 
     keep_alive_ = p.keep_alive;
+    bridge_ = p.bridge && !v5;
     if (v5 && (p.keep_alive > cfg.max_keepalive || (p.keep_alive == 0 && cfg.max_keepalive < 65535))) {
         keep_alive_ = cfg.max_keepalive;
         ack.props.server_keep_alive = keep_alive_;  // [MQTT-3.2.2-21]
@@ -307,11 +308,13 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     if (cfg.log.connection_messages) {
         // Mosquitto's format, which log readers parse: u'name' when there is a username.
         if (p.has_username) {
-            worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p",
+            worker_.log().notice(bridge_ ? "New bridge connected from " : "New client connected from ", peer_, " as ",
+                                 client_id_, " (p",
                                  protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'",
                                  p.username, "').");
         } else {
-            worker_.log().notice("New client connected from ", peer_, " as ", client_id_, " (p",
+            worker_.log().notice(bridge_ ? "New bridge connected from " : "New client connected from ", peer_, " as ",
+                                 client_id_, " (p",
                                  protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
         }
     }

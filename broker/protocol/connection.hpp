@@ -259,6 +259,11 @@ private:
     std::uint16_t server_topic_alias_maximum_ = 0;
     std::uint32_t connect_session_expiry_ = 0;  // as the client asked in CONNECT
     bool will_suppressed_ = false;          // normal DISCONNECT received or will already handled
+    // An MQTT 3.1/3.1.1 bridge (the bridge bit of CONNECT's protocol level):
+    // as in Mosquitto, its subscriptions do not send its own messages back
+    // (No Local) and keep the retain flag (Retain As Published), so that a
+    // topic bridged both ways does not loop.
+    bool bridge_ = false;
     bool refusal_pending_ = false;          // CONNECT from a blocked address: refused after a delay
     bool awaiting_interest_ = false;        // a SUBACK waits for the other workers (complete_subscribe)
     bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way

@@ -102,6 +102,10 @@ void connection::handle_subscribe(codec::bytes_view body) {
         o.no_local = req.no_local;
         o.retain_as_published = req.retain_as_published;
         o.retain_handling = req.retain_handling;
+        if (bridge_ && !v5) {
+            o.no_local = true;
+            o.retain_as_published = true;
+        }
         const auto verdict = worker_.access().may_subscribe(*session_, plugin_client(), req.filter,
                                                                    mounted(f.filter), mount_point_, f, o, identifier);
         if (verdict != reason_code::success) {

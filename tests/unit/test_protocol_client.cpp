@@ -128,6 +128,16 @@ TEST_CASE("CONNECT as the specification writes it, with the bridge bit") {
     CHECK(f.client.current_state() == protocol::client_connection::state::connecting);
 }
 
+TEST_CASE("MQTT 5 has no bridge bit") {
+    auto o = v5_options();
+    o.bridge = true;
+    fixture f(o);
+    f.client.start(t0);
+    const auto wire = f.out();
+    REQUIRE(wire.size() > 8);
+    CHECK(wire[8] == 0x05);  // the level, without 0x80
+}
+
 TEST_CASE("MQTT 5 CONNECT carries session expiry and receive maximum") {
     auto o = v5_options();
     o.session_expiry = 300;
