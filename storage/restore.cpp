@@ -145,7 +145,7 @@ restore_report restore_into(store& s, core::broker& b) {
         b.worker_at(i).set_persistence(std::make_unique<worker_store>(s, b.worker_at(i)));
     }
 
-    // Retained messages: into every worker's replica.
+    // Retained messages: into the broker's one copy (core/retained_messages).
     std::uint64_t highest_order = 0;
     std::unique_ptr<rocksdb::Iterator> r(s.db().NewIterator(rocksdb::ReadOptions(), s.retained()));
     for (r->SeekToFirst(); r->Valid(); r->Next()) {

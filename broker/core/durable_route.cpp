@@ -48,6 +48,11 @@ void worker::route_durably(const message_ref& m, std::function<void()> before_co
     auto plan = std::make_shared<route_plan>();
     plan->msg = m;
     plan->origin = static_cast<std::uint32_t>(index_);
+    // Into the retained store before the targets are chosen, as distribute()
+    // does: a subscription made while the plan commits then finds it there.
+    // Should the commit fail, the client's resent PUBREL routes the same
+    // message (same order number) again, so it is not taken back.
+    if (m->retain()) broker_.retained().apply(m);
     find_remote_targets(*m);
     plan->targets = remote_targets_;
     plan->remaining.store(static_cast<int>(plan->targets.size() + 1), std::memory_order_relaxed);
@@ -166,7 +171,6 @@ void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
     if (plan->msg->retain()) persistence_->retained(*plan->msg);
     if (plan->before_commit) plan->before_commit();
     persistence_->after_commit([this, plan](bool committed) {
-        if (committed && plan->msg->retain()) broker_.retained().apply(plan->msg);
         plan->done(committed);
         // Every worker that planned deliveries releases them (planning is over: no lock needed).
         std::vector<std::uint32_t> planned = plan->targets;

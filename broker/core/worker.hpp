@@ -182,8 +182,9 @@ public:
     void release_unused_claim(const std::string& client_id);
 
     // ---- routing ----
-    // Publishes a message accepted from a client (or a will): local delivery,
-    // shared groups owned here, retained replica, and every other worker.
+    // Publishes a message accepted from a client (or a will): the retained
+    // store, local delivery, shared groups owned here, and the other workers
+    // with a matching subscription.
     // With the store on, the message is stored; `ack` (QoS 1/2 of a client)
     // then runs once it is durable (see persistence::store_message).
     void publish(message* m, std::string_view client_id = {}, std::function<void(bool)> ack = {});

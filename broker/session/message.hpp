@@ -105,7 +105,7 @@ public:
     // Seconds left, rounded up so that a message is never forwarded with 0 [MQTT-3.3.2-6].
     std::uint32_t remaining_expiry(time_point now) const;
 
-    // Global order of retained messages (last writer wins in every replica).
+    // Global order of retained messages (the newest wins in the retained store).
     std::uint64_t retain_order() const { return retain_order_; }
     void set_retain_order(std::uint64_t o) { retain_order_ = o; }
 
