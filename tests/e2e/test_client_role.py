@@ -22,16 +22,27 @@ class Mosquitto:
     def __init__(self, workdir):
         workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
-        self.port = free_port()
-        conf = workdir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
-        if os.geteuid() == 0:
-            lines.append("user root")  # else it drops to a user that cannot read the test's files
-        conf.write_text("\n".join(lines) + "\n")
         self.log_path = workdir / "mosquitto.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([MOSQUITTO_BIN, "-c", str(conf), "-v"], stdout=self._log, stderr=subprocess.STDOUT)
-        wait_port(self.port, timeout=15, proc=self.proc, what="mosquitto", output=self.log)
+        # free_port() only finds a port that was free a moment ago: under a
+        # parallel test run another server may take it first, and Mosquitto
+        # then exits with "Address already in use". That, and only that, is
+        # tried again on another port.
+        for attempt in range(3):
+            self.port = free_port()
+            conf = workdir / "mosquitto.conf"
+            lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+            if os.geteuid() == 0:
+                lines.append("user root")  # else it drops to a user that cannot read the test's files
+            conf.write_text("\n".join(lines) + "\n")
+            self.proc = subprocess.Popen([MOSQUITTO_BIN, "-c", str(conf), "-v"], stdout=self._log,
+                                         stderr=subprocess.STDOUT)
+            try:
+                wait_port(self.port, timeout=15, proc=self.proc, what="mosquitto", output=self.log)
+                return
+            except RuntimeError:
+                if attempt == 2 or "Address already in use" not in self.log():
+                    raise
 
     def log(self):
         return self.log_path.read_text(errors="replace")
