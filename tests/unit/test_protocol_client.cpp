@@ -600,8 +600,18 @@ TEST_CASE("publish: no subscription identifiers or topic alias go out; bad topic
     CHECK(f.publish("a/+", "x", 0, 0) == result::invalid);
     CHECK(f.publish("", "x", 0, 0) == result::invalid);
     CHECK(f.publish(std::string(70000, 'a'), "x", 0, 0) == result::invalid);
-    const codec::subscription_request too_long[] = {{std::string_view(p.topic.data(), 0), 0, false, false, 0}};
+    // Filters and identifiers that MQTT cannot encode are refused, not truncated.
+    const codec::subscription_request empty[] = {{std::string_view(), 0, false, false, 0}};
+    CHECK(f.client.subscribe(empty) == 0);
+    const std::string long_filter(70000, 'f');
+    const codec::subscription_request too_long[] = {{long_filter, 0, false, false, 0}};
     CHECK(f.client.subscribe(too_long) == 0);
+    const codec::subscription_request fine[] = {{"t", 0, false, false, 0}};
+    CHECK(f.client.subscribe(fine, 268435456) == 0);  // over the largest Variable Byte Integer
+    const std::string_view long_unsubscribe[] = {long_filter};
+    CHECK(f.client.unsubscribe(long_unsubscribe) == 0);
+    CHECK(f.out().empty());
+    CHECK(f.client.subscribe(fine, 268435455) == 1);
 }
 
 TEST_CASE("options that MQTT cannot carry refuse to start, with the reason") {
