@@ -63,12 +63,16 @@ void client_connection::send_waiting() {
     // What this server cannot take as it was encoded (after a reconnect to a
     // server with other limits) ends with the reason; the caller may publish
     // it again, re-encoded.
+    // From the front each time: the handler may publish or reconnect.
     for (;;) {
+        reason_code why = reason_code::success;
         const auto unfit = std::find_if(outgoing_.begin(), outgoing_.end(), [&](const outgoing& o) {
-            return !o.on_wire && unfit_for_server(o) != reason_code::success;
+            if (o.on_wire) return false;
+            why = unfit_for_server(o);
+            return why != reason_code::success;
         });
         if (unfit == outgoing_.end()) break;
-        finish_outgoing(unfit, unfit_for_server(*unfit));
+        finish_outgoing(unfit, why);
         if (state_ != state::connected) return;
     }
     std::size_t on_wire = 0;

@@ -307,15 +307,13 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
 
     if (cfg.log.connection_messages) {
         // Mosquitto's format, which log readers parse: u'name' when there is a username.
+        const std::string_view what = bridge_ ? "New bridge connected from " : "New client connected from ";
         if (p.has_username) {
-            worker_.log().notice(bridge_ ? "New bridge connected from " : "New client connected from ", peer_, " as ",
-                                 client_id_, " (p",
-                                 protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'",
-                                 p.username, "').");
+            worker_.log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+                                 p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'", p.username, "').");
         } else {
-            worker_.log().notice(bridge_ ? "New bridge connected from " : "New client connected from ", peer_, " as ",
-                                 client_id_, " (p",
-                                 protocol_number(version_), ", c", p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
+            worker_.log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+                                 p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
         }
     }
     worker_.stats().add(worker_.stats().clients_connected);
