@@ -78,6 +78,19 @@ def run_checked(cmd, what, output=None, **kwargs):
     return result
 
 
+def stop_process(proc, timeout):
+    """SIGTERM, then SIGKILL if `proc` has not ended within `timeout`
+    seconds; nothing when it has ended already (or never started)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_port(port, timeout=60, proc=None, what="server", output=None):
     """Waits until 127.0.0.1:port accepts connections; fails with the
     server's own output (`output()`) if it exits or does not listen in time."""
@@ -132,13 +145,7 @@ class MariaDB:
         return read_output(self.log, self.out)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
     def sql(self, statement, database=DATABASE):
         """Runs SQL as root over the socket; returns the rows as lists of strings."""

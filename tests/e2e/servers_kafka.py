@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from conftest import REPO, STRATA_BIN
-from servers import free_port, run_checked, tail, wait_port
+from servers import free_port, run_checked, stop_process, tail, wait_port
 
 BUILD = pathlib.Path(os.environ.get("STRATA_BUILD_DIR", STRATA_BIN.parent.parent))
 JAVA = os.environ.get("JAVA", shutil.which("java") or "java")
@@ -136,13 +136,7 @@ class Kafka:
 
     def stop(self, timeout=60):
         """A clean stop (SIGTERM: Kafka's controlled shutdown); the data stays."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         if self._log:
             self._log.close()
             self._log = None

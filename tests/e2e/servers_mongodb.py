@@ -14,7 +14,7 @@ import subprocess
 import pymongo
 import pytest
 
-from servers import DATABASE, PASSWORD, USER, free_port, read_output, wait_port
+from servers import DATABASE, PASSWORD, USER, free_port, read_output, stop_process, wait_port
 
 
 def ferretdb_binary():
@@ -61,13 +61,7 @@ class FerretDB:
         return read_output(self.log)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
     def client(self, **options):
         return pymongo.MongoClient("127.0.0.1", self.port, username=USER, password=PASSWORD, authSource=DATABASE,

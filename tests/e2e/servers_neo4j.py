@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 from conftest import STRATA_BIN
-from servers import free_port
+from servers import free_port, stop_process
 
 USER, PASSWORD = "neo4j", "strata-pw"
 BUILD = pathlib.Path(os.environ.get("STRATA_BUILD_DIR", STRATA_BIN.parent.parent))
@@ -85,12 +85,7 @@ class Neo4j:
         """Stops the JVM (SIGTERM: Neo4j shuts down cleanly) and waits until it is gone."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 120)
         if self.proc.stdin:
             self.proc.stdin.close()
 

@@ -11,7 +11,7 @@ import pytest
 
 from clients import mosquitto_pub
 from conftest import MOSQUITTO_BIN, STRATA_BIN
-from servers import free_port, wait_port
+from servers import free_port, stop_process, wait_port
 
 PROBE = STRATA_BIN.parent / "strata_client_probe"
 
@@ -48,12 +48,7 @@ class Mosquitto:
         return self.log_path.read_text(errors="replace")
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, 10)
         self._log.close()
 
 
@@ -65,10 +60,6 @@ def server(request, broker_factory, tmp_path):
         m.stop()
     else:
         yield broker_factory()
-
-
-def server_log(server):
-    return server.log()
 
 
 def probe(server, version, client_id, *args, timeout=30):
@@ -86,7 +77,7 @@ def messages(lines):
 def test_qos_0_1_2_round_trip_through_the_server(server, version):
     rc, lines = probe(server, version, f"probe-{version}", "--sub", "t/#:2",
                       "--pub", "t/0:0:zero", "--pub", "t/1:1:one", "--pub", "t/2:2:two", "--expect", "3")
-    assert rc == 0, "\n".join(lines) + "\n" + server_log(server)
+    assert rc == 0, "\n".join(lines) + "\n" + server.log()
     assert lines[0] == "connack 0 0"
     assert "suback 2" in lines
     assert messages(lines) == ["message t/0 0 zero", "message t/1 1 one", "message t/2 2 two"]
@@ -140,7 +131,7 @@ def test_a_session_resumed_gets_what_was_queued(server, version):
     assert lines[0] == "connack 0 0"
     mosquitto_pub(server, "q/1", "while away", qos=1)
     rc, lines = probe(server, version, "keeper", *keep, "--expect", "1")
-    assert rc == 0, "\n".join(lines) + "\n" + server_log(server)
+    assert rc == 0, "\n".join(lines) + "\n" + server.log()
     assert lines[0] == "connack 1 0"
     assert messages(lines) == ["message q/1 1 while away"]
 
@@ -157,9 +148,9 @@ def test_a_bridge_does_not_get_its_own_messages_back(server, bridge):
 
     args = (["--bridge"] if bridge else []) + ["--sub", "t/#:1", "--pub", "t/1:1:own", "--expect", "1" if bridge else "2"]
     rc, lines = probe_while(server, 4, "edge-bridge" if bridge else "plain-client", args, "published", marker)
-    assert rc == 0, "\n".join(lines) + "\n" + server_log(server)
+    assert rc == 0, "\n".join(lines) + "\n" + server.log()
     if bridge:
         assert messages(lines) == ["message t/marker 1 from elsewhere"]
-        assert "New bridge connected from" in server_log(server)
+        assert "New bridge connected from" in server.log()
     else:
         assert messages(lines) == ["message t/1 1 own", "message t/marker 1 from elsewhere"]

@@ -37,7 +37,7 @@ public:
     int ready = 0;
 };
 
-// One broker with a single worker driven by hand.
+// One broker with a single worker (or `threads` of them) driven by hand.
 struct harness {
     explicit harness(const std::function<void(config::broker_config&)>& tweak = {}) {
         auto c = std::make_shared<config::broker_config>();
@@ -51,10 +51,18 @@ struct harness {
         broker = std::make_unique<core::broker>(cfg, *log);
     }
     core::worker& worker() { return broker->worker_at(0); }
-    // Runs work posted to the worker's event loop.
+    // Runs work posted to the workers' event loops until none has any left.
     void poll() {
-        worker().io().poll();
-        worker().io().restart();
+        for (int round = 0; round < 100; ++round) {
+            std::size_t ran = 0;
+            for (std::size_t i = 0; i < broker->worker_count(); ++i) {
+                auto& io = broker->worker_at(i).io();
+                ran += io.poll();
+                io.restart();
+            }
+            if (ran == 0) return;
+        }
+        FAIL("the workers kept posting work");
     }
 
     std::shared_ptr<const config::broker_config> cfg;
@@ -73,8 +81,14 @@ struct packet {
 struct client {
     client(harness& h, protocol_version v, std::string mount_point = "")
         : client(h, v, make_listener(std::move(mount_point))) {}
-    client(harness& h, protocol_version v, protocol::listener_settings settings)
-        : owner(h), version(v), listener(std::move(settings)), conn(h.worker(), transport, "test-peer", listener) {}
+    client(harness& h, protocol_version v, protocol::listener_settings settings, std::size_t worker_index = 0)
+        : owner(h),
+          version(v),
+          listener(std::move(settings)),
+          conn(h.broker->worker_at(worker_index), transport, "test-peer", listener) {}
+    // A client whose connection lives on worker `worker_index`.
+    client(harness& h, std::size_t worker_index, protocol_version v)
+        : client(h, v, make_listener(""), worker_index) {}
 
     static protocol::listener_settings make_listener(std::string mount_point) {
         protocol::listener_settings l;
@@ -93,12 +107,17 @@ struct client {
         owner.poll();
     }
 
-    // Everything the connection wrote since the last call, split into packets.
-    std::vector<packet> take() {
+    // Everything the connection wrote since the last call, as bytes.
+    bytes take_bytes() {
         auto& out = conn.output();
         bytes all;
         for (const auto& seg : out.segments()) all.insert(all.end(), out.data(seg), out.data(seg) + seg.length);
         out.clear();
+        return all;
+    }
+    // The same, split into packets.
+    std::vector<packet> take() {
+        const bytes all = take_bytes();
         std::vector<packet> packets;
         std::size_t at = 0;
         while (at < all.size()) {

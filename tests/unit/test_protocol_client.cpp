@@ -75,13 +75,17 @@ struct fixture {
         return bytes(b.begin(), b.end());
     }
     void feed(const bytes& b) { client.on_input(b, t0); }
-    // start() and an accepted CONNACK; the output is discarded.
-    void connect(const bytes& connack = {}) {
+    // A network connection: start(), its CONNECT discarded, and the server's `connack`.
+    void open(const bytes& connack) {
         client.start(t0);
         out();
-        if (!connack.empty()) feed(connack);
-        else if (client.version() == protocol_version::v5) feed(make_bytes({0x20, 0x03, 0x00, 0x00, 0x00}));
-        else feed(make_bytes({0x20, 0x02, 0x00, 0x00}));
+        feed(connack);
+    }
+    // open() with a CONNACK that accepts (default: plain success), which must connect.
+    void connect(const bytes& connack = {}) {
+        if (!connack.empty()) open(connack);
+        else if (client.version() == protocol_version::v5) open(make_bytes({0x20, 0x03, 0x00, 0x00, 0x00}));
+        else open(make_bytes({0x20, 0x02, 0x00, 0x00}));
         REQUIRE(client.current_state() == protocol::client_connection::state::connected);
     }
     protocol::client_connection::publish_result publish(std::string_view topic, std::string_view payload,
@@ -171,9 +175,7 @@ TEST_CASE("CONNECT with credentials and a will decodes to what was asked for") {
 
 TEST_CASE("a refused CONNACK is reported and closes") {
     fixture f(v311_options());
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x00, 0x05}));
+    f.open(make_bytes({0x20, 0x02, 0x00, 0x05}));
     REQUIRE(f.events.connacks.size() == 1);
     CHECK(f.events.connacks[0].reason == 5);
     REQUIRE(f.events.closings.size() == 1);
@@ -247,9 +249,7 @@ TEST_CASE("after a reconnect, PUBLISH goes out again with DUP and PUBREL again")
     f.out();
     f.client.on_transport_closed();
     CHECK(f.publish("t", "c", 1, 3) == result::not_connected);
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));  // session present
+    f.connect(make_bytes({0x20, 0x02, 0x01, 0x00}));  // session present
     CHECK(f.out() == make_bytes({0x3A, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 'a',  // DUP PUBLISH
                                  0x62, 0x02, 0x00, 0x02}));                      // PUBREL
     f.feed(make_bytes({0x40, 0x02, 0x00, 0x01, 0x70, 0x02, 0x00, 0x02}));
@@ -266,18 +266,14 @@ TEST_CASE("what the handler publishes on CONNACK follows the resends and is sent
     f.out();
     f.client.on_transport_closed();
     f.events.then = [&] { CHECK(f.publish("t", "b", 1, 2) == result::sent); };
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
+    f.connect(make_bytes({0x20, 0x02, 0x01, 0x00}));
     CHECK(f.out() == make_bytes({0x3A, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 'a',
                                  0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x02, 'b'}));
 }
 
 TEST_CASE("a clean start that finds a session present is the server's protocol error") {
     fixture f(v311_options());
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
+    f.open(make_bytes({0x20, 0x02, 0x01, 0x00}));
     REQUIRE(f.events.closings.size() == 1);
     CHECK(f.events.closings[0] == reason_code::protocol_error);
 }
@@ -293,10 +289,8 @@ TEST_CASE("the server's Receive Maximum bounds the window, also after a reconnec
     CHECK(f.publish("t", "3", 1, 3) == result::window_full);
     f.out();
     f.client.on_transport_closed();
-    f.client.start(t0);
-    f.out();
     // Now the server takes one at a time: the second waits for the first.
-    f.feed(make_bytes({0x20, 0x06, 0x01, 0x00, 0x03, 0x21, 0x00, 0x01}));
+    f.connect(make_bytes({0x20, 0x06, 0x01, 0x00, 0x03, 0x21, 0x00, 0x01}));
     CHECK(f.out() == make_bytes({0x3A, 0x07, 0x00, 0x01, 't', 0x00, 0x01, 0x00, '1'}));
     f.feed(make_bytes({0x40, 0x02, 0x00, 0x01}));
     CHECK(f.out() == make_bytes({0x3A, 0x07, 0x00, 0x01, 't', 0x00, 0x02, 0x00, '2'}));
@@ -351,9 +345,7 @@ TEST_CASE("manual acknowledgements wait for the application, across a reconnect"
     // server's resend gets the PUBREC and the message is not handed over again.
     f.client.on_transport_closed();
     f.client.acknowledge(f.events.tokens[1]);
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
+    f.connect(make_bytes({0x20, 0x02, 0x01, 0x00}));
     f.feed(make_bytes({0x3C, 0x06, 0x00, 0x01, 't', 0x00, 0x05, 'b'}));
     CHECK(f.out() == make_bytes({0x50, 0x02, 0x00, 0x05}));
     CHECK(f.events.messages.size() == 2);
@@ -445,9 +437,7 @@ TEST_CASE("keep alive: PINGREQ after silence, closing without PINGRESP or CONNAC
 TEST_CASE("what the server must not send closes the connection with the reason") {
     SUBCASE("a packet before CONNACK") {
         fixture f(v5_options());
-        f.client.start(t0);
-        f.out();
-        f.feed(make_bytes({0xD0, 0x00}));
+        f.open(make_bytes({0xD0, 0x00}));
         CHECK(f.events.closings == std::vector<reason_code>{reason_code::protocol_error});
     }
     SUBCASE("a PUBLISH with QoS 3") {
@@ -511,9 +501,7 @@ TEST_CASE("a server without our session gets what was in flight again, as new me
     f.feed(make_bytes({0x50, 0x02, 0x00, 0x02}));  // PUBREC: the server had it
     f.out();
     f.client.on_transport_closed();
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x00, 0x00}));  // session not present: the server lost it
+    f.connect(make_bytes({0x20, 0x02, 0x00, 0x00}));  // session not present: the server lost it
     // Both again, without DUP, the QoS 2 one from its PUBLISH.
     CHECK(f.out() == make_bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 'a',
                                  0x34, 0x06, 0x00, 0x01, 't', 0x00, 0x02, 'b'}));
@@ -535,9 +523,7 @@ TEST_CASE("the inbound QoS 2 state of a lost session is dropped, and its tokens 
     CHECK(f.out() == make_bytes({0x50, 0x02, 0x00, 0x05}));
     f.feed(make_bytes({0x32, 0x06, 0x00, 0x01, 't', 0x00, 0x06, 'c'}));  // QoS 1, not acknowledged yet
     f.client.on_transport_closed();
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x00, 0x00}));
+    f.connect(make_bytes({0x20, 0x02, 0x00, 0x00}));
     // The new session reuses id 5 for a new message: it is handed over.
     f.feed(q2);
     CHECK(f.events.messages.size() == 3);
@@ -560,9 +546,7 @@ TEST_CASE("an automatic QoS 2 acknowledgement survives a handler that drops the 
     CHECK(f.out() == make_bytes({0xE0, 0x00}));  // our DISCONNECT; no PUBREC on a closing connection
     f.events.then_message = nullptr;
     f.client.on_transport_closed();
-    f.client.start(t0);
-    f.out();
-    f.feed(make_bytes({0x20, 0x02, 0x01, 0x00}));
+    f.connect(make_bytes({0x20, 0x02, 0x01, 0x00}));
     // The server's resend gets its PUBREC, and the message is not handed over twice.
     f.feed(make_bytes({0x3C, 0x06, 0x00, 0x01, 't', 0x00, 0x07, 'x'}));
     CHECK(f.out() == make_bytes({0x50, 0x02, 0x00, 0x07}));
@@ -577,10 +561,8 @@ TEST_CASE("in flight that the new server cannot take ends with the reason, not o
     CHECK(f.publish("t", "x", 2, 7) == result::sent);
     f.out();
     f.client.on_transport_closed();
-    f.client.start(t0);
-    f.out();
     // Session present, Maximum QoS 1.
-    f.feed(make_bytes({0x20, 0x05, 0x01, 0x00, 0x02, 0x24, 0x01}));
+    f.connect(make_bytes({0x20, 0x05, 0x01, 0x00, 0x02, 0x24, 0x01}));
     CHECK(f.out().empty());
     REQUIRE(f.events.published.size() == 1);
     CHECK(f.events.published[0].first == 7);

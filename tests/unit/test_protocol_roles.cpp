@@ -39,11 +39,7 @@ struct wired_client final : protocol::client_handler {
                 server->send(bytes(b.begin(), b.end()));
                 moved = true;
             }
-            auto& out = server->conn.output();
-            if (!out.empty()) {
-                bytes all;
-                for (const auto& seg : out.segments()) all.insert(all.end(), out.data(seg), out.data(seg) + seg.length);
-                out.clear();
+            if (const bytes all = server->take_bytes(); !all.empty()) {
                 role.on_input(all, protocol::client_clock::now());
                 moved = true;
             }
@@ -168,11 +164,7 @@ TEST_CASE("client role: our QoS 2 message interrupted after PUBREC is completed 
     // Deliver the PUBLISH, and the PUBREC back, but lose the PUBREL on the way.
     const auto first = pub.role.take_output();
     pub.server->send(bytes(first.begin(), first.end()));
-    auto& out = pub.server->conn.output();
-    bytes pubrec;
-    for (const auto& seg : out.segments()) pubrec.insert(pubrec.end(), out.data(seg), out.data(seg) + seg.length);
-    out.clear();
-    pub.role.on_input(pubrec, protocol::client_clock::now());
+    pub.role.on_input(pub.server->take_bytes(), protocol::client_clock::now());
     pub.role.take_output();  // the PUBREL, lost
     pub.drop();
     pub.connect();

@@ -1,5 +1,5 @@
 // Retained messages as one copy for the whole broker (core/retained_messages):
-// the sharded store itself, and two workers driven by hand, where a retained
+// the sharded store itself, and two workers driven by hand (protocol_test_util), where a retained
 // PUBLISH must not reach a worker that has no subscriber for it, and a later
 // subscriber on that worker must still get it.
 #include <doctest/doctest.h>
@@ -31,51 +31,11 @@ std::vector<std::string> topics_of(const std::vector<message_ref>& ms) {
     return out;
 }
 
-// A client whose connection lives on worker `index` of `h`'s broker.
-struct worker_client {
-    worker_client(harness& h, std::size_t index, protocol_version v)
-        : owner(h), version(v), conn(h.broker->worker_at(index), transport, "peer", listener) {
-        listener.port = 1883;
-    }
-    // Feeds bytes, then runs every worker until none has work left.
-    void send(const bytes& b) {
-        conn.on_input(b);
-        run_all();
-    }
-    void run_all() {
-        for (int round = 0; round < 100; ++round) {
-            std::size_t ran = 0;
-            for (std::size_t i = 0; i < owner.broker->worker_count(); ++i) {
-                auto& io = owner.broker->worker_at(i).io();
-                ran += io.poll();
-                io.restart();
-            }
-            if (ran == 0) return;
-        }
-        FAIL("the workers kept posting work");
-    }
-    std::vector<codec::packet_type> take_types() {
-        std::vector<codec::packet_type> types;
-        auto& out = conn.output();
-        bytes all;
-        for (const auto& seg : out.segments()) all.insert(all.end(), out.data(seg), out.data(seg) + seg.length);
-        out.clear();
-        std::size_t at = 0;
-        while (at < all.size()) {
-            codec::fixed_header fh;
-            REQUIRE(codec::parse_fixed_header(codec::bytes_view(all).subspan(at), fh) == codec::frame_status::complete);
-            types.push_back(fh.type);
-            at += fh.total_length();
-        }
-        return types;
-    }
-
-    harness& owner;
-    protocol_version version;
-    protocol::listener_settings listener;
-    capture_transport transport;
-    protocol::connection conn;
-};
+std::vector<codec::packet_type> types_of(const std::vector<packet>& packets) {
+    std::vector<codec::packet_type> types;
+    for (const auto& p : packets) types.push_back(p.type());
+    return types;
+}
 
 }  // namespace
 
@@ -115,9 +75,9 @@ TEST_CASE("a retained PUBLISH stays on its worker without subscribers there; a l
         CAPTURE(static_cast<int>(v));
         harness h([](config::broker_config& c) { c.threads = 2; });
         REQUIRE(h.broker->worker_count() == 2);
-        worker_client pub(h, 0, v);
+        client pub(h, 0, v);
         pub.send(connect_bytes(v, "pub"));
-        CHECK(pub.take_types() == std::vector<codec::packet_type>{packet_type::connack});
+        CHECK(types_of(pub.take()) == std::vector<codec::packet_type>{packet_type::connack});
 
         pub.conn.on_input(publish_bytes(v, "status/dev1", "online", 1, 1, true));
         // Worker 0 routes it; nothing at all is posted to worker 1.
@@ -127,13 +87,13 @@ TEST_CASE("a retained PUBLISH stays on its worker without subscribers there; a l
         auto& w1 = h.broker->worker_at(1).io();
         CHECK(w1.poll() == 0);
         w1.restart();
-        CHECK(pub.take_types() == std::vector<codec::packet_type>{packet_type::puback});
+        CHECK(types_of(pub.take()) == std::vector<codec::packet_type>{packet_type::puback});
 
-        worker_client sub(h, 1, v);
+        client sub(h, 1, v);
         sub.send(connect_bytes(v, "sub"));
-        CHECK(sub.take_types() == std::vector<codec::packet_type>{packet_type::connack});
+        CHECK(types_of(sub.take()) == std::vector<codec::packet_type>{packet_type::connack});
         sub.send(subscribe_bytes(v, 1, {test::sub("status/#", 1)}));
-        CHECK(sub.take_types() == std::vector<codec::packet_type>{packet_type::suback, packet_type::publish});
+        CHECK(types_of(sub.take()) == std::vector<codec::packet_type>{packet_type::suback, packet_type::publish});
     }
 }
 
