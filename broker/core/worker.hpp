@@ -35,6 +35,7 @@
 #include "core/persistence.hpp"
 #include "core/publish_intake.hpp"
 #include "core/session_timers.hpp"
+#include "core/worker_port.hpp"
 #include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
 #include "plugin/worker_hooks.hpp"
@@ -72,14 +73,6 @@ struct subscriber_entry {
     std::uint32_t identifier = 0;
 };
 
-// Decoding scratch shared by the connections of a worker (packets are
-// handled one at a time), so that an idle connection does not carry it.
-struct packet_scratch {
-    codec::publish_packet publish;
-    codec::ack_packet ack;
-    codec::byte_buffer forwarded_properties;
-};
-
 // A message for one session on another worker (a shared-subscription pick).
 struct directed_delivery {
     message_ref msg;
@@ -94,11 +87,8 @@ struct directed_delivery {
     bool part_of_commit = true;
 };
 
-// Result of attaching a connection to a session (CONNECT).
-struct attach_result {
-    session* s = nullptr;
-    bool session_present = false;
-};
+using protocol::attach_result;
+using protocol::packet_scratch;
 
 class worker final : public persistence_owner {
 public:
@@ -115,6 +105,8 @@ public:
     const delivery_limits& limits() const { return limits_; }
     worker_stats& stats() { return stats_; }
     packet_scratch& scratch() { return scratch_; }
+    // What this worker's connections see of the broker (protocol/broker_port.hpp).
+    protocol::broker_port& port() { return port_; }
     // Buffer that transports read into before handing bytes to a connection.
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
     // Buffer where TLS transports stage plaintext before encrypting it.
@@ -330,6 +322,7 @@ private:
     std::unique_ptr<persistence> persistence_;
     publish_intake intake_{*this};
     client_access access_{*this};
+    worker_port port_{*this};
     // Keyed by a view of each session's own client id (one copy of it, not two).
     std::unordered_map<std::string_view, std::unique_ptr<session>> sessions_;
     std::unordered_map<std::uint64_t, session*> sessions_by_id_;

@@ -52,7 +52,7 @@ tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // strata batches its writes itself
     socket_.non_blocking(true, ec);
-    conn_.emplace(worker_, *this, describe_peer(socket_), listener_->settings);
+    conn_.emplace(worker_.port(), *this, describe_peer(socket_), listener_->settings);
 }
 
 tcp_connection::~tcp_connection() {

@@ -2,9 +2,7 @@
 // *_handler.cpp files next to this one.
 #include "protocol/connection.hpp"
 
-#include "core/broker.hpp"
 #include "core/logger.hpp"
-#include "core/worker.hpp"
 #include "protocol/plugin_state.hpp"
 
 namespace strata::protocol {
@@ -19,35 +17,35 @@ constexpr std::size_t max_held_input = 1 << 20;
 
 }  // namespace
 
-connection::connection(core::worker& w, transport& t, std::string peer, const listener_settings& listener)
-    : worker_(w),
+connection::connection(broker_port& broker, transport& t, std::string peer, const listener_settings& listener)
+    : broker_(broker),
       transport_(t),
       peer_(std::move(peer)),
       listener_(listener),
       mount_point_(listener.mount_point),
       created_at_(steady_clock::now()),
       last_packet_at_(created_at_) {
-    worker_.add_connection(this);
+    broker_.add_connection(this);
 }
 
 connection::~connection() {
     // Only reached with a session attached when the worker itself is being
     // destroyed: mark the session offline and touch nothing else.
     if (session_) session_->detach();
-    worker_.remove_connection(this);
+    broker_.remove_connection(this);
 }
 
 void connection::on_input(std::span<const std::uint8_t> bytes) {
     if (state_ != connection_state::awaiting_connect && state_ != connection_state::active) return;
     if (paused() && input_.held() + bytes.size() > max_held_input) {
         // Packets wait while a plugin decides; a client cannot make them pile up without bound.
-        worker_.log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
+        broker_.log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
         begin_close();
         return;
     }
-    worker_.stats().add(worker_.stats().bytes_received, bytes.size());
+    broker_.stats().add(broker_.stats().bytes_received, bytes.size());
     const auto data = input_.begin(bytes);
-    const std::uint32_t max_size = worker_.config().max_packet_size;
+    const std::uint32_t max_size = broker_.config().max_packet_size;
     std::size_t consumed = 0;
     bool progressed = false;
     while ((state_ == connection_state::awaiting_connect || state_ == connection_state::active) && !paused()) {
@@ -93,7 +91,7 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
     if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect &&
         !(h.type == packet_type::auth && plugin_)) {
         // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
-        worker_.log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
+        broker_.log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
         begin_close();
         return;
     }
@@ -139,20 +137,20 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
 
 void connection::tick(time_point now) {
     if (state_ == connection_state::awaiting_connect && !refusal_pending_) {
-        const auto limit = std::chrono::seconds(worker_.config().connect_timeout);
+        const auto limit = std::chrono::seconds(broker_.config().connect_timeout);
         if (limit.count() > 0 && now - created_at_ > limit) {
-            worker_.log().notice("Client from ", peer_, " sent no CONNECT within ", worker_.config().connect_timeout,
+            broker_.log().notice("Client from ", peer_, " sent no CONNECT within ", broker_.config().connect_timeout,
                                  " s, closing.");
             begin_close();
         }
         return;
     }
     // Not while the broker itself is not reading (the store's backpressure).
-    if (state_ != connection_state::active || keep_alive_ == 0 || worker_.intake_paused()) return;
+    if (state_ != connection_state::active || keep_alive_ == 0 || broker_.intake_paused()) return;
     // The server closes after one and a half keep-alive periods of silence (section 3.1.2.10).
     const auto limit = std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
     if (now - last_packet_at_ > limit) {
-        worker_.log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
+        broker_.log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
         disconnect(reason_code::keep_alive_timeout);
     }
 }
@@ -172,7 +170,7 @@ void connection::disconnect(reason_code rc, bool suppress_will) {
 void connection::protocol_violation(reason_code rc, std::string_view what) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
     note_close(rc, false);
-    worker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+    broker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
     if (version_ == codec::protocol_version::v5 && state_ == connection_state::active) {
         codec::disconnect_packet d;
@@ -198,14 +196,14 @@ void connection::begin_close() {
     if (plugin_) plugin_closing();
     log_slow_drops();
     if (state_ == connection_state::active) {
-        worker_.stats().add(worker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
+        broker_.stats().add(broker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
     }
     state_ = connection_state::closing;
     if (session_) {
         auto* s = session_;
         session_ = nullptr;
         s->detach();
-        worker_.detach(*s, !will_suppressed_);
+        broker_.detach(*s, !will_suppressed_);
     }
     notify_transport();
 }
@@ -220,7 +218,7 @@ void connection::on_transport_closed() {
         if (state_ == connection_state::closed) return;
     }
     if (state_ == connection_state::active) {
-        worker_.log().notice("Client ", client_id_, " closed its connection.");
+        broker_.log().notice("Client ", client_id_, " closed its connection.");
     }
     begin_close();
     state_ = connection_state::closed;

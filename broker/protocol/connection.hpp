@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "codec/packets.hpp"
+#include "protocol/broker_port.hpp"
 #include "plugin/table.hpp"
 #include "protocol/output_queue.hpp"
 #include "protocol/packet_framer.hpp"
@@ -26,9 +27,6 @@
 
 namespace strata::plugin {
 class message_draft;
-}
-namespace strata::core {
-class worker;
 }
 
 namespace strata::protocol {
@@ -62,7 +60,7 @@ struct listener_settings {
 
 class connection final : public delivery_sink {
 public:
-    connection(core::worker& w, transport& t, std::string peer, const listener_settings& listener);
+    connection(broker_port& broker, transport& t, std::string peer, const listener_settings& listener);
     ~connection() override;
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -233,7 +231,7 @@ private:
     void notify_transport();
     bool wants_problem_information() const { return request_problem_information_; }
 
-    core::worker& worker_;
+    broker_port& broker_;
     transport& transport_;
     std::string peer_;
     const listener_settings& listener_;

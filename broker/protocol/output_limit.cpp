@@ -9,46 +9,43 @@
 // is over the cap, so that answers to its own packets cannot pile up either.
 // memory_limit bounds the whole broker's heap: over it, every outgoing
 // PUBLISH is dropped and its receiver disconnected, as in Mosquitto.
-#include <boost/asio/post.hpp>
 
-#include "core/broker.hpp"
 #include "core/logger.hpp"
-#include "core/worker.hpp"
 #include "protocol/connection.hpp"
 
 namespace strata::protocol {
 
 bool connection::output_has_room(std::uint32_t packet_bytes) {
-    const auto& cfg = worker_.config();
+    const auto& cfg = broker_.config();
     const std::uint64_t cap = cfg.max_client_output_bytes;
     // An empty queue takes any packet, so a message larger than the cap still goes, alone.
     if (cap == 0 || out_.empty() || out_.size() + packet_bytes <= cap) return true;
-    worker_.stats().add(worker_.stats().messages_dropped);
+    broker_.stats().add(broker_.stats().messages_dropped);
     if (slow_drops_++ == 0 && cfg.slow_client == config::slow_client_action::drop_qos0) {
-        worker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+        broker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
                              " bytes wait for it): dropping QoS 0 messages to it.");
     }
     if (cfg.slow_client == config::slow_client_action::disconnect && !slow_disconnect_posted_) {
         slow_disconnect_posted_ = true;
         // Not from here: this runs inside a fan-out that holds the session, and
         // closing detaches the session (and may end it) under the router.
-        boost::asio::post(worker_.io(), [&w = worker_, id = id] {
-            if (auto* c = w.find_connection(id)) c->disconnect_slow_client();
+        broker_.defer([&port = broker_, id = id] {
+            if (auto* c = port.find_connection(id)) c->disconnect_slow_client();
         });
     }
     return false;
 }
 
 bool connection::over_memory_limit() {
-    if (!worker_.owner().memory().over_limit()) return false;
-    worker_.stats().add(worker_.stats().messages_dropped);
+    if (!broker_.memory_over_limit()) return false;
+    broker_.stats().add(broker_.stats().messages_dropped);
     if (!slow_disconnect_posted_) {
         slow_disconnect_posted_ = true;
         // Posted for the same reason as a slow client's disconnect.
-        boost::asio::post(worker_.io(), [&w = worker_, id = id] {
-            auto* c = w.find_connection(id);
+        broker_.defer([&port = broker_, id = id] {
+            auto* c = port.find_connection(id);
             if (!c || c->state_ != connection_state::active) return;
-            w.log().notice("Client ", c->client_id_, " from ", c->peer_,
+            port.log().notice("Client ", c->client_id_, " from ", c->peer_,
                            ": a message for it was dropped, the broker is over memory_limit; disconnecting.");
             c->disconnect(codec::reason_code::quota_exceeded);
         });
@@ -58,7 +55,7 @@ bool connection::over_memory_limit() {
 
 void connection::disconnect_slow_client() {
     if (state_ != connection_state::active) return;
-    worker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+    broker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
                          " bytes wait for it), disconnecting.");
     // What has not reached the socket yet is dropped: the client was not
     // reading it, and the DISCONNECT should not wait behind it. QoS 1/2
@@ -69,7 +66,7 @@ void connection::disconnect_slow_client() {
 
 void connection::log_slow_drops() const {
     if (slow_drops_ == 0) return;
-    worker_.log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
+    broker_.log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
                          " QoS 0 messages were dropped because it did not read fast enough.");
 }
 

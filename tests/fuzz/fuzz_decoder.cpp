@@ -173,7 +173,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     {
         protocol::listener_settings listener;
         listener.port = 1883;
-        protocol::connection conn(worker, transport, "fuzz", listener);
+        protocol::connection conn(worker.port(), transport, "fuzz", listener);
         if (mode & 0x08) {
             const auto prefix = connect_prefix(version);
             conn.on_input(prefix);

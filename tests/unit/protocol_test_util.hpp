@@ -85,7 +85,7 @@ struct client {
         : owner(h),
           version(v),
           listener(std::move(settings)),
-          conn(h.broker->worker_at(worker_index), transport, "test-peer", listener) {}
+          conn(h.broker->worker_at(worker_index).port(), transport, "test-peer", listener) {}
     // A client whose connection lives on worker `worker_index`.
     client(harness& h, std::size_t worker_index, protocol_version v)
         : client(h, v, make_listener(""), worker_index) {}
