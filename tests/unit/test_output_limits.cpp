@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;
@@ -25,7 +25,7 @@ void flood(client& p, std::string_view topic, int count, std::size_t size, std::
 
 }  // namespace
 
-TEST_SUITE("protocol") {
+TEST_SUITE("broker") {
 
 TEST_CASE("slow consumer, drop_qos0: QoS 0 beyond max_client_output_bytes is dropped and counted") {
     harness h([](config::broker_config& c) { c.max_client_output_bytes = 1000; });

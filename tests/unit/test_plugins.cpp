@@ -1,5 +1,5 @@
 // The plugin host and its hook points, through real connections on one
-// worker (protocol_test_util.hpp): a built-in plugin registers test callbacks
+// worker (broker_test_util.hpp): a built-in plugin registers test callbacks
 // through the same C table a .so gets (docs/plugins.md).
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "plugin/host.hpp"
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;

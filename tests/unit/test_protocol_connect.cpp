@@ -1,8 +1,9 @@
 // Connection lifecycle: CONNECT / CONNACK, refusals, sessions, takeover,
-// keep-alive and DISCONNECT (sections 3.1, 3.2, 3.14, 4.1).
+// keep-alive and DISCONNECT (sections 3.1, 3.2, 3.14, 4.1). The protocol
+// layer alone: the broker is fake_broker_port.hpp.
 #include <doctest/doctest.h>
 
-#include "protocol_test_util.hpp"
+#include "fake_broker_port.hpp"
 
 using namespace strata;
 using namespace strata::test;
@@ -10,7 +11,7 @@ using namespace strata::test;
 TEST_SUITE("protocol") {
 
 TEST_CASE("CONNECT / CONNACK in 3.1.1") {
-    harness h;
+    fake_broker_port h;
     client c(h, v311);
     c.send(connect_bytes(v311, "c311"));
     const auto all = c.take();
@@ -23,7 +24,7 @@ TEST_CASE("CONNECT / CONNACK in 3.1.1") {
 }
 
 TEST_CASE("CONNECT / CONNACK in 3.1") {
-    harness h;
+    fake_broker_port h;
     client c(h, protocol_version::v31);
     const auto r = connect(c, "c31");
     CHECK_FALSE(r.ack.session_present);
@@ -31,7 +32,7 @@ TEST_CASE("CONNECT / CONNACK in 3.1") {
 }
 
 TEST_CASE("CONNECT / CONNACK in 5.0 with the broker's limits") {
-    harness h([](config::broker_config& c) {
+    fake_broker_port h([](config::broker_config& c) {
         c.max_inflight_messages = 7;
         c.max_topic_alias = 3;
         c.max_qos = 1;
@@ -52,7 +53,7 @@ TEST_CASE("CONNECT / CONNACK in 5.0 with the broker's limits") {
 }
 
 TEST_CASE("assigned client identifier") {
-    harness h;
+    fake_broker_port h;
     SUBCASE("5.0: the CONNACK carries the identifier [MQTT-3.2.2-16]") {
         client a(h, v5), b(h, v5);
         const auto ra = connect(a, "");
@@ -71,7 +72,7 @@ TEST_CASE("assigned client identifier") {
 }
 
 TEST_CASE("session present") {
-    harness h;
+    fake_broker_port h;
     SUBCASE("3.1.1: clean session 0 keeps the session") {
         {
             client a(h, v311);
@@ -103,7 +104,7 @@ TEST_CASE("session present") {
 
 TEST_CASE("refusals") {
     SUBCASE("allow_anonymous false: 0x87 in 5.0, return code 5 in 3.1.1") {
-        harness h([](config::broker_config& c) { c.allow_anonymous = false; });
+        fake_broker_port h([](config::broker_config& c) { c.allow_anonymous = false; });
         client a(h, v5);
         a.send(connect_bytes(v5, "x"));
         auto pa = a.take_one(packet_type::connack);
@@ -115,12 +116,12 @@ TEST_CASE("refusals") {
         CHECK(b.closing());
     }
     SUBCASE("per-listener allow_anonymous overrides the global setting") {
-        harness closed([](config::broker_config& c) { c.allow_anonymous = false; });
+        fake_broker_port closed([](config::broker_config& c) { c.allow_anonymous = false; });
         protocol::listener_settings open_listener;
         open_listener.allow_anonymous = true;
         client a(closed, v5, open_listener);
         connect(a, "a");
-        harness open;
+        fake_broker_port open;
         protocol::listener_settings closed_listener;
         closed_listener.allow_anonymous = false;
         client b(open, v5, closed_listener);
@@ -129,21 +130,21 @@ TEST_CASE("refusals") {
         CHECK(as_connack(p, v5).reason == 0x87);
     }
     SUBCASE("3.1.1 empty client id without clean session: return code 2 [MQTT-3.1.3-8]") {
-        harness h;
+        fake_broker_port h;
         client a(h, v311);
         a.send(connect_bytes(v311, "", false));
         CHECK(a.take_one(packet_type::connack).body == bytes{0x00, 0x02});
         CHECK(a.closing());
     }
     SUBCASE("empty client id when zero-length ids are not allowed") {
-        harness h([](config::broker_config& c) { c.allow_zero_length_clientid = false; });
+        fake_broker_port h([](config::broker_config& c) { c.allow_zero_length_clientid = false; });
         client a(h, v5);
         a.send(connect_bytes(v5, ""));
         auto p = a.take_one(packet_type::connack);
         CHECK(as_connack(p, v5).reason == 0x80);  // Mosquitto's answer
     }
     SUBCASE("authentication method: 0x8C") {
-        harness h;
+        fake_broker_port h;
         client a(h, v5);
         a.send(connect_bytes(v5, "x", true, [](codec::connect_packet& p) { p.props.authentication_method = "SCRAM"; }));
         auto p = a.take_one(packet_type::connack);
@@ -151,7 +152,7 @@ TEST_CASE("refusals") {
         CHECK(a.closing());
     }
     SUBCASE("unknown protocol level: 3.1.1 CONNACK with return code 1 [MQTT-3.1.2-2]") {
-        harness h;
+        fake_broker_port h;
         client a(h, v311);
         bytes wire = connect_bytes(v311, "x");
         wire[8] = 6;  // the level byte after 0x10, length, 0x00 0x04 "MQTT"
@@ -160,7 +161,7 @@ TEST_CASE("refusals") {
         CHECK(a.closing());
     }
     SUBCASE("unknown protocol name: closed without CONNACK") {
-        harness h;
+        fake_broker_port h;
         client a(h, v311);
         bytes wire = connect_bytes(v311, "x");
         wire[4] = 'X';
@@ -169,7 +170,7 @@ TEST_CASE("refusals") {
         CHECK(a.closing());
     }
     SUBCASE("malformed CONNECT in 5.0: CONNACK 0x81") {
-        harness h;
+        fake_broker_port h;
         client a(h, v5);
         bytes wire = connect_bytes(v5, "x");
         wire[9] |= 0x01;  // reserved flag bit [MQTT-3.1.2-3]
@@ -179,7 +180,7 @@ TEST_CASE("refusals") {
         CHECK(a.closing());
     }
     SUBCASE("will topic with a wildcard: 0x90") {
-        harness h;
+        fake_broker_port h;
         client a(h, v5);
         a.send(connect_bytes(v5, "x", true, [](codec::connect_packet& p) {
             p.has_will = true;
@@ -191,7 +192,7 @@ TEST_CASE("refusals") {
 }
 
 TEST_CASE("the first packet must be CONNECT [MQTT-3.1.0-1]") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     a.send(publish_bytes(v5, "t", "x"));
     CHECK(a.take().empty());  // closed without a reply
@@ -205,7 +206,7 @@ TEST_CASE("the first packet must be CONNECT [MQTT-3.1.0-1]") {
 }
 
 TEST_CASE("a second CONNECT is a protocol error [MQTT-3.1.0-2]") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     connect(a, "twice");
     a.send(connect_bytes(v5, "twice"));
@@ -220,7 +221,7 @@ TEST_CASE("a second CONNECT is a protocol error [MQTT-3.1.0-2]") {
 }
 
 TEST_CASE("packets split across reads and several packets in one read") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     a.send_bytewise(connect_bytes(v5, "slow"));
     auto ack = a.take_one(packet_type::connack);
@@ -242,7 +243,7 @@ TEST_CASE("packets split across reads and several packets in one read") {
 }
 
 TEST_CASE("PINGREQ / PINGRESP and a PINGREQ with a body") {
-    harness h;
+    fake_broker_port h;
     client a(h, v311);
     connect(a, "ping");
     bytes ping;
@@ -255,7 +256,7 @@ TEST_CASE("PINGREQ / PINGRESP and a PINGREQ with a body") {
 }
 
 TEST_CASE("malformed packets after CONNECT: DISCONNECT 0x81 in 5.0 [MQTT-4.13.1-1]") {
-    harness h;
+    fake_broker_port h;
     const bytes cases[] = {
         {0x60, 0x02, 0x00, 0x01},              // PUBREL with flags 0 [MQTT-2.1.3-1]
         {0xC1, 0x00},                          // PINGREQ with a reserved flag
@@ -283,7 +284,7 @@ TEST_CASE("malformed packets after CONNECT: DISCONNECT 0x81 in 5.0 [MQTT-4.13.1-
 }
 
 TEST_CASE("packets from the server side are protocol errors") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     connect(a, "srv");
     codec::connack_packet ack;
@@ -295,7 +296,7 @@ TEST_CASE("packets from the server side are protocol errors") {
 }
 
 TEST_CASE("max_packet_size: a larger packet gets DISCONNECT 0x95") {
-    harness h([](config::broker_config& c) { c.max_packet_size = 100; });
+    fake_broker_port h([](config::broker_config& c) { c.max_packet_size = 100; });
     client a(h, v5);
     connect(a, "big");
     a.send(publish_bytes(v5, "t", std::string(200, 'x')));
@@ -304,7 +305,7 @@ TEST_CASE("max_packet_size: a larger packet gets DISCONNECT 0x95") {
 }
 
 TEST_CASE("session takeover: the old connection gets DISCONNECT 0x8E [MQTT-3.1.4-3]") {
-    harness h;
+    fake_broker_port h;
     client old(h, v5);
     connect(old, "same", false, [](codec::connect_packet& p) { p.props.session_expiry_interval = 100; });
     subscribe(old, {sub("t/#", 1)});
@@ -315,17 +316,21 @@ TEST_CASE("session takeover: the old connection gets DISCONNECT 0x8E [MQTT-3.1.4
     CHECK(as_disconnect(d, v5).reason == reason_code::session_taken_over);
     CHECK(old.closing());
     old.conn.on_transport_closed();  // must not end the session now held by `now`
-    // The subscription moved along with the session.
-    client pub(h, v5);
-    connect(pub, "pub");
-    pub.send(publish_bytes(v5, "t/1", "hello"));
+    CHECK(h.detached.empty());
+    // The subscription moved along with the session, and deliveries to it reach `now`.
+    CHECK(h.subscriptions["same"].contains("t/#"));
+    message::init in;
+    in.topic = "t/1";
+    const std::string payload = "hello";
+    in.payload = codec::as_bytes(payload);
+    h.session_of("same")->deliver(message::create(in), 0, false, {});
     auto got = now.take_one(packet_type::publish);
     CHECK(payload_of(as_publish(got, v5)) == "hello");
     CHECK(old.take().empty());
 }
 
 TEST_CASE("session takeover in 3.1.1 closes the old connection without a packet") {
-    harness h;
+    fake_broker_port h;
     client old(h, v311);
     connect(old, "same311");
     client now(h, v311);
@@ -335,7 +340,7 @@ TEST_CASE("session takeover in 3.1.1 closes the old connection without a packet"
 }
 
 TEST_CASE("keep alive: silence for 1.5 periods gets DISCONNECT 0x8D") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     connect(a, "ka", true, [](codec::connect_packet& p) { p.keep_alive = 10; });
     a.conn.tick(steady_clock::now() + std::chrono::seconds(3));
@@ -359,7 +364,7 @@ TEST_CASE("keep alive: silence for 1.5 periods gets DISCONNECT 0x8D") {
 }
 
 TEST_CASE("connect timeout closes a connection that sends nothing") {
-    harness h([](config::broker_config& c) { c.connect_timeout = 10; });
+    fake_broker_port h([](config::broker_config& c) { c.connect_timeout = 10; });
     client a(h, v5);
     a.conn.tick(steady_clock::now() + std::chrono::seconds(1));
     CHECK_FALSE(a.closing());
@@ -369,7 +374,7 @@ TEST_CASE("connect timeout closes a connection that sends nothing") {
 }
 
 TEST_CASE("DISCONNECT") {
-    harness h;
+    fake_broker_port h;
     SUBCASE("3.1.1 DISCONNECT closes; with a body it is malformed") {
         client a(h, v311);
         connect(a, "d1");
@@ -415,7 +420,7 @@ TEST_CASE("DISCONNECT") {
 }
 
 TEST_CASE("AUTH without an authentication method is a protocol error; reserved in 3.1.1") {
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     connect(a, "auth");
     bytes wire;
@@ -433,7 +438,7 @@ TEST_CASE("AUTH without an authentication method is a protocol error; reserved i
 TEST_CASE("a DISCONNECT from the server respects the client's Maximum Packet Size [MQTT-3.14.2-3]") {
     // The reason string is optional and must be left out when it would make
     // the packet larger than the client accepts.
-    harness h;
+    fake_broker_port h;
     client a(h, v5);
     connect(a, "small", true, [](codec::connect_packet& p) { p.props.maximum_packet_size = 16; });
     a.send(publish_bytes(v5, "t", "x", 0, 0, false, [](codec::publish_packet& p) { p.props.topic_alias = 0; }));

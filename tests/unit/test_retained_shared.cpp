@@ -1,5 +1,5 @@
 // Retained messages as one copy for the whole broker (core/retained_messages):
-// the sharded store itself, and two workers driven by hand (protocol_test_util), where a retained
+// the sharded store itself, and two workers driven by hand (broker_test_util.hpp), where a retained
 // PUBLISH must not reach a worker that has no subscriber for it, and a later
 // subscriber on that worker must still get it.
 #include <doctest/doctest.h>
@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "core/retained_messages.hpp"
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;

@@ -1,7 +1,9 @@
-// Harness for the protocol tests (test_protocol_*.cpp): a real
-// protocol::connection on a real core::broker with one worker and no threads,
-// fed raw bytes built by the codec's encoders; what the connection writes is
-// split into packets and decoded with the codec's decoders.
+// A test client for the protocol layer's server role: a real
+// protocol::connection on a client_host (a broker_port and a way to run its
+// deferred work), fed raw bytes built by the codec's encoders; what the
+// connection writes is split into packets and decoded with the codec's
+// decoders. Hosts: fake_broker_port.hpp (no broker) and
+// broker_test_util.hpp (a real core::broker).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -15,9 +17,7 @@
 
 #include "codec/packets.hpp"
 #include "config/broker_config.hpp"
-#include "core/broker.hpp"
 #include "core/logger.hpp"
-#include "core/worker.hpp"
 #include "protocol/connection.hpp"
 #include "test_printers.hpp"
 
@@ -31,43 +31,19 @@ using bytes = std::vector<std::uint8_t>;
 constexpr auto v311 = protocol_version::v311;
 constexpr auto v5 = protocol_version::v5;
 
+// Where a test client's connection lives.
+class client_host {
+public:
+    virtual ~client_host() = default;
+    virtual protocol::broker_port& port_of(std::size_t worker_index) = 0;
+    // Runs the work the broker side deferred until none is left.
+    virtual void poll() = 0;
+};
+
 class capture_transport final : public protocol::transport {
 public:
     void output_ready() override { ++ready; }
     int ready = 0;
-};
-
-// One broker with a single worker (or `threads` of them) driven by hand.
-struct harness {
-    explicit harness(const std::function<void(config::broker_config&)>& tweak = {}) {
-        auto c = std::make_shared<config::broker_config>();
-        c->threads = 1;
-        c->allow_anonymous = true;
-        c->log.types = 0;  // quiet
-        c->sys_interval = 0;
-        if (tweak) tweak(*c);
-        cfg = c;
-        log = std::make_unique<logger>(c->log);
-        broker = std::make_unique<core::broker>(cfg, *log);
-    }
-    core::worker& worker() { return broker->worker_at(0); }
-    // Runs work posted to the workers' event loops until none has any left.
-    void poll() {
-        for (int round = 0; round < 100; ++round) {
-            std::size_t ran = 0;
-            for (std::size_t i = 0; i < broker->worker_count(); ++i) {
-                auto& io = broker->worker_at(i).io();
-                ran += io.poll();
-                io.restart();
-            }
-            if (ran == 0) return;
-        }
-        FAIL("the workers kept posting work");
-    }
-
-    std::shared_ptr<const config::broker_config> cfg;
-    std::unique_ptr<logger> log;
-    std::unique_ptr<core::broker> broker;
 };
 
 // A packet written by the connection.
@@ -79,15 +55,15 @@ struct packet {
 
 // A client: the connection under test plus its transport.
 struct client {
-    client(harness& h, protocol_version v, std::string mount_point = "")
+    client(client_host& h, protocol_version v, std::string mount_point = "")
         : client(h, v, make_listener(std::move(mount_point))) {}
-    client(harness& h, protocol_version v, protocol::listener_settings settings, std::size_t worker_index = 0)
+    client(client_host& h, protocol_version v, protocol::listener_settings settings, std::size_t worker_index = 0)
         : owner(h),
           version(v),
           listener(std::move(settings)),
-          conn(h.broker->worker_at(worker_index).port(), transport, "test-peer", listener) {}
+          conn(h.port_of(worker_index), transport, "test-peer", listener) {}
     // A client whose connection lives on worker `worker_index`.
-    client(harness& h, std::size_t worker_index, protocol_version v)
+    client(client_host& h, std::size_t worker_index, protocol_version v)
         : client(h, v, make_listener(""), worker_index) {}
 
     static protocol::listener_settings make_listener(std::string mount_point) {
@@ -143,7 +119,7 @@ struct client {
         return conn.state() == protocol::connection_state::closing || conn.state() == protocol::connection_state::closed;
     }
 
-    harness& owner;
+    client_host& owner;
     protocol_version version;
     protocol::listener_settings listener;  // outlives the connection
     capture_transport transport;

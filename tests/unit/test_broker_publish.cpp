@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;
@@ -15,7 +15,7 @@ constexpr protocol_version both[] = {v311, v5};
 
 }  // namespace
 
-TEST_SUITE("protocol") {
+TEST_SUITE("broker") {
 
 TEST_CASE("inbound QoS 0, 1 and 2 acknowledgements") {
     for (auto v : both) {

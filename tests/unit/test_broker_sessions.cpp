@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <set>
 
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;
@@ -23,7 +23,7 @@ void publish_retained(harness& h, std::string_view topic, std::string_view paylo
 
 }  // namespace
 
-TEST_SUITE("protocol") {
+TEST_SUITE("broker") {
 
 TEST_CASE("SUBSCRIBE: granted QoS, maximum QoS") {
     harness h([](config::broker_config& c) { c.max_qos = 1; });

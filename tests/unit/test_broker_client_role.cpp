@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "protocol/client_connection.hpp"
-#include "protocol_test_util.hpp"
+#include "broker_test_util.hpp"
 
 using namespace strata;
 using namespace strata::test;
@@ -87,7 +87,7 @@ protocol::client_options options(protocol_version v, std::string id, bool clean 
 
 }  // namespace
 
-TEST_SUITE("protocol roles") {
+TEST_SUITE("broker") {
 
 TEST_CASE("client role against server role: subscribe, then QoS 0, 1 and 2 both ways") {
     for (auto v : {protocol_version::v31, v311, v5}) {
