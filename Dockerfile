@@ -31,7 +31,8 @@ FROM debian:12-slim
 # (/usr/local/lib/strata/strata_exporter_KIND.so, loaded when the conf names
 # the kind): an image for a broker alone can leave them out.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 librocksdb7.8 libssl3 libsimdjson14 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libstdc++6 libssl3 libsimdjson14 \
+      libsnappy1v5 zlib1g libbz2-1.0 liblz4-1 libzstd1 \
       libsqlite3-0 libmariadb3 libpq5 libmongoc-1.0-0 librdkafka1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/strata --create-home --shell /usr/sbin/nologin strata
