@@ -30,6 +30,7 @@
 #include "config/broker_config.hpp"
 #include "core/broker_stats.hpp"
 #include "core/connection_registry.hpp"
+#include "core/input_blocks.hpp"
 #include "core/interest_index.hpp"
 #include "core/client_access.hpp"
 #include "core/persistence.hpp"
@@ -109,6 +110,20 @@ public:
     protocol::broker_port& port() { return port_; }
     // Buffer that transports read into before handing bytes to a connection.
     std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
+    // Read buffers of the connections that receive often (input_blocks.hpp).
+    input_block_pool& input_blocks() { return input_blocks_; }
+    // The transport whose input handler runs now, and how many flushes other
+    // transports posted meanwhile: a reader that was the only one to produce
+    // output writes it when its handler ends, without a turn of the event
+    // loop (net/tcp_connection.cpp, "input_turn").
+    struct input_turn {
+        const void* reader = nullptr;
+        std::uint32_t other_flushes = 0;
+    };
+    input_turn& turn() { return turn_; }
+    // Messages for other workers or a store write set wait for the end of
+    // this event-loop turn (schedule_flush).
+    bool outboxes_pending() const { return flush_scheduled_; }
     // Buffer where TLS transports stage plaintext before encrypting it.
     std::vector<std::uint8_t>& write_scratch() { return write_scratch_; }
     // The gather list of the write a transport is making now. async_write
@@ -317,6 +332,8 @@ private:
     std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
     std::vector<std::uint8_t> write_scratch_;
     std::vector<boost::asio::const_buffer> iov_scratch_;
+    input_block_pool input_blocks_;
+    input_turn turn_;
     packet_scratch scratch_;
     connection_registry connections_;
     std::unique_ptr<persistence> persistence_;

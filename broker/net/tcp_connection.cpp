@@ -21,6 +21,10 @@ namespace {
 
 // Reads per readiness event before other connections get a turn.
 constexpr int max_reads_per_wakeup = 4;
+// A connection whose input arrives less than this apart reads into an input
+// block (wait_readable): a device publishing every few seconds does, one
+// that only sends PINGREQ does not.
+constexpr auto busy_gap = std::chrono::seconds(10);
 // How long a closing connection waits for the peer to close after our last byte.
 constexpr auto linger_time = std::chrono::seconds(2);
 // How long a closing connection may take to write what is queued for it.
@@ -79,8 +83,24 @@ void tcp_connection::start(std::vector<std::uint8_t> replay) {
 }
 
 void tcp_connection::wait_readable() {
+    if (busy_) {
+        if (!block_) block_ = worker_.input_blocks().acquire();
+        socket_.async_read_some(asio::buffer(*block_),
+                                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                                    self->on_received(ec, n);
+                                });
+        return;
+    }
+    if (block_) worker_.input_blocks().release(std::move(block_));
     socket_.async_wait(tcp::socket::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+bool tcp_connection::note_input_time() {
+    const auto now = steady_clock::now();
+    busy_ = now - last_input_at_ < busy_gap;
+    last_input_at_ = now;
+    return busy_;
 }
 
 void tcp_connection::on_readable(const boost::system::error_code& ec) {
@@ -89,8 +109,58 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
         finish_close();
         return;
     }
-    if (!read_available(worker_.read_scratch())) return;
-    after_input();
+    note_input_time();
+    begin_input_turn();
+    const bool open = read_available(worker_.read_scratch());
+    end_input_turn();
+    if (open) after_input();
+}
+
+void tcp_connection::on_received(const boost::system::error_code& ec, std::size_t n) {
+    if (ec) {  // EOF, reset, or the socket was closed (operation_aborted)
+        if (ec != asio::error::operation_aborted) conn_->on_transport_closed();
+        finish_close();
+        return;
+    }
+    note_input_time();
+    begin_input_turn();
+    bool open = true;
+    // A full block: more may be waiting, read on through the worker's buffer.
+    if (take_input(std::span<std::uint8_t>(block_->data(), n), worker_.read_scratch()) && n == block_->size() &&
+        (conn_->state() == protocol::connection_state::active ||
+         conn_->state() == protocol::connection_state::awaiting_connect)) {
+        open = read_available(worker_.read_scratch());
+    }
+    end_input_turn();
+    if (open) after_input();
+}
+
+// input_turn: output that a client's input produced for that client alone
+// (a PUBACK with no subscriber, a PINGRESP, a SUBACK) is written as soon as
+// the input is processed, which saves the event loop a turn (and an
+// epoll_wait) per packet. When the input produced output for other
+// connections too, or messages for other workers, every flush is posted for
+// the end of the turn as before: acknowledgements then never overtake the
+// deliveries they follow, so a saturating publisher cannot run ahead of its
+// subscribers, and one write per connection gathers the whole turn.
+void tcp_connection::begin_input_turn() { worker_.turn() = {this, 0}; }
+
+void tcp_connection::end_input_turn() {
+    auto& turn = worker_.turn();
+    turn.reader = nullptr;
+    if (!flush_wanted_) return;
+    flush_wanted_ = false;
+    if (turn.other_flushes == 0 && !worker_.outboxes_pending()) {
+        flush();
+    } else {
+        output_ready();
+    }
+}
+
+bool tcp_connection::take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch) {
+    if (layers_) return input_through_layers(raw, scratch);
+    conn_->on_input(raw);
+    return true;
 }
 
 void tcp_connection::read_pending_input() {
@@ -114,11 +184,7 @@ bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
             finish_close();
             return false;
         }
-        if (layers_) {
-            if (!input_through_layers(std::span<std::uint8_t>(scratch.data(), n), scratch)) break;
-        } else {
-            conn_->on_input(std::span<const std::uint8_t>(scratch.data(), n));
-        }
+        if (!take_input(std::span<std::uint8_t>(scratch.data(), n), scratch)) break;
         if (conn_->state() != protocol::connection_state::active &&
             conn_->state() != protocol::connection_state::awaiting_connect) {
             break;
@@ -240,6 +306,12 @@ void tcp_connection::arm_close_deadline() {
 void tcp_connection::output_ready() {
     if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
+    auto& turn = worker_.turn();
+    if (turn.reader == this) {
+        flush_wanted_ = true;  // end_input_turn decides
+        return;
+    }
+    if (turn.reader) ++turn.other_flushes;
     // One flush per connection and event-loop turn gathers what the turn
     // produced. (Flushing a client's acknowledgements at the end of the
     // handler that read its input saves a turn per message, but lets a

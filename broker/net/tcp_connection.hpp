@@ -16,6 +16,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/input_blocks.hpp"
 #include "protocol/connection.hpp"
 
 namespace strata::core {
@@ -62,8 +63,20 @@ public:
     void read_pending_input() override;
 
 private:
+    // Waits for input: with a read into an input block when the connection
+    // received something within the last `busy_gap`, else with async_wait
+    // (core/input_blocks.hpp says why).
     void wait_readable();
     void on_readable(const boost::system::error_code& ec);
+    void on_received(const boost::system::error_code& ec, std::size_t n);
+    // Brackets the processing of input read by a handler (see input_turn).
+    void begin_input_turn();
+    void end_input_turn();
+    // Input has arrived now: whether the connection counts as busy.
+    bool note_input_time();
+    // Passes bytes read from the socket to the layers or the state machine;
+    // false when the layers closed the connection.
+    bool take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch);
     // Reads what the socket has received, without waiting, through `scratch`;
     // false when the socket closed.
     bool read_available(std::vector<std::uint8_t>& scratch);
@@ -102,6 +115,10 @@ private:
     protocol::output_queue writing_;  // what the write in flight refers to
     // Only while closing: made then (a steady_timer is 112 bytes that an open connection need not carry).
     std::unique_ptr<boost::asio::steady_timer> linger_timer_;
+    std::unique_ptr<core::input_block> block_;  // while reading with a buffer (wait_readable)
+    time_point last_input_at_{};                // when input last arrived
+    bool busy_ = false;                         // two inputs less than busy_gap apart
+    bool flush_wanted_ = false;                 // output came during our own input handler
     bool write_in_flight_ = false;
     bool flush_posted_ = false;
     bool shut_down_ = false;

@@ -4,10 +4,11 @@ amount of seeded random bytes."""
 import random
 import socket
 import struct
+import time
 
 import pytest
 
-from rawmqtt import (PUBACK, PUBREC, V311, V5, RawClient, assert_broker_healthy, connect,
+from rawmqtt import (PUBACK, PUBLISH, PUBREC, V311, V5, RawClient, assert_broker_healthy, connect,
                      expect_error_close, open_client, publish, subscribe)
 
 
@@ -122,4 +123,43 @@ def test_seeded_random_bytes(broker):
         except (AssertionError, OSError):  # closed by the broker, reset, or undecodable: fine
             pass
         c.close()
+    assert_broker_healthy(broker)
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_busy_connection_packets_of_every_size_around_its_read_block(broker, version):
+    """A connection that sends often reads into a 512-byte block of its own
+    (docs/architecture.md, "Connections"). Packets just under, at and over
+    that size, several in one segment, a packet cut across two segments, and
+    one far larger than the block, all arrive whole and in order."""
+    sub = open_client(broker, f"block-sub-{version}", version=version)
+    sub.subscribe(1, [("block/t", 0)])  # no acknowledgements to send
+    pub = open_client(broker, f"block-pub-{version}", version=version)
+    sizes = list(range(470, 530)) + [1000, 4096, 70000]
+    sent = []
+    pid = 0
+    for n in sizes:
+        pid += 1
+        payload = bytes((pid + i) % 251 for i in range(n))
+        sent.append(payload)
+        pub.publish("block/t", payload, qos=1, pid=pid)
+        assert pub.expect(PUBACK).pid == pid
+    # Three packets in one segment, then one cut in two segments.
+    burst = b""
+    for n in (200, 600, 300):
+        pid += 1
+        payload = bytes([pid % 256]) * n
+        sent.append(payload)
+        burst += publish("block/t", payload, qos=1, pid=pid, version=version)
+    pub.send(burst)
+    pid += 1
+    cut = publish("block/t", b"c" * 700, qos=1, pid=pid, version=version)
+    sent.append(b"c" * 700)
+    pub.send(cut[:513])
+    time.sleep(0.05)
+    pub.send(cut[513:])
+    acks = [pub.expect(PUBACK).pid for _ in range(4)]
+    assert acks == list(range(pid - 3, pid + 1))
+    got = sub.recv_n(len(sent), timeout=20)
+    assert [p.payload for p in got if p.type == PUBLISH] == sent
     assert_broker_healthy(broker)
