@@ -67,6 +67,45 @@ TEST_CASE("packet_id_pool: no reuse while in use, increasing order, wrap-around"
     }
 }
 
+TEST_CASE("packet_id_pool: few ids in use and many, and back, never hand out one in use") {
+    // Up to 8 ids in use live in a small array; a 9th makes a bitmap, which
+    // goes when nothing is in use. Random use around that bound, with
+    // restores (reserve) and shrinks whenever the pool is empty.
+    packet_id_pool pool;
+    std::set<std::uint16_t> in_use;
+    std::mt19937 rng(11);
+    std::uint16_t restored = 40000;
+    for (int i = 0; i < 100'000; ++i) {
+        const auto roll = rng() % 10;
+        if (roll < 5 && in_use.size() < 12) {
+            const auto id = pool.allocate();
+            REQUIRE(id != 0);
+            REQUIRE(in_use.insert(id).second);
+        } else if (roll == 5 && in_use.size() < 12) {
+            restored = static_cast<std::uint16_t>(restored % 65535 + 1);
+            if (in_use.contains(restored)) continue;
+            pool.reserve(restored);
+            in_use.insert(restored);
+        } else if (!in_use.empty()) {
+            auto it = in_use.begin();
+            std::advance(it, static_cast<long>(rng() % in_use.size()));
+            pool.release(*it);
+            pool.release(*it);  // twice: harmless
+            in_use.erase(it);
+        }
+        if (in_use.empty()) pool.shrink();
+    }
+    // Whatever is still in use is still refused: fill the pool and check.
+    std::set<std::uint16_t> handed_out;
+    for (std::uint32_t n = in_use.size(); n < 65535; ++n) {
+        const auto id = pool.allocate();
+        REQUIRE(id != 0);
+        REQUIRE_FALSE(in_use.contains(id));
+        REQUIRE(handed_out.insert(id).second);
+    }
+    CHECK(pool.allocate() == 0);
+}
+
 TEST_CASE("packet_id_pool: shrink only when idle") {
     packet_id_pool pool;
     pool.shrink();  // nothing allocated yet
