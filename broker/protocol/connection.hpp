@@ -1,6 +1,7 @@
 // The MQTT connection state machine, free of I/O: the transport hands it the
 // bytes it read and writes out what it puts in output(); timers arrive as
-// tick() calls from the worker. One connection lives on one worker thread.
+// tick() calls from the worker. One connection lives on one worker thread,
+// and sees the rest of the broker only through its broker_port.
 //
 // Lifecycle: awaiting_connect -> active -> closing (output is flushed, then
 // the transport closes the socket and calls on_transport_closed()).
