@@ -35,7 +35,6 @@ public:
     void release(std::unique_ptr<input_block> b) {
         if (b && free_.size() < kept_free) free_.push_back(std::move(b));
     }
-    std::size_t free_count() const { return free_.size(); }
 
 private:
     // At most this many spare blocks (512 KB) stay with the worker.

@@ -96,19 +96,20 @@ void tcp_connection::wait_readable() {
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
-bool tcp_connection::note_input_time() {
+void tcp_connection::note_input_time() {
     const auto now = steady_clock::now();
     busy_ = now - last_input_at_ < busy_gap;
     last_input_at_ = now;
-    return busy_;
+}
+
+void tcp_connection::read_failed(const boost::system::error_code& ec) {
+    // EOF, reset, or the socket was closed here (operation_aborted).
+    if (ec != asio::error::operation_aborted) conn_->on_transport_closed();
+    finish_close();
 }
 
 void tcp_connection::on_readable(const boost::system::error_code& ec) {
-    if (ec) {
-        if (ec != asio::error::operation_aborted) conn_->on_transport_closed();
-        finish_close();
-        return;
-    }
+    if (ec) return read_failed(ec);
     note_input_time();
     begin_input_turn();
     const bool open = read_available(worker_.read_scratch());
@@ -117,11 +118,7 @@ void tcp_connection::on_readable(const boost::system::error_code& ec) {
 }
 
 void tcp_connection::on_received(const boost::system::error_code& ec, std::size_t n) {
-    if (ec) {  // EOF, reset, or the socket was closed (operation_aborted)
-        if (ec != asio::error::operation_aborted) conn_->on_transport_closed();
-        finish_close();
-        return;
-    }
+    if (ec) return read_failed(ec);
     note_input_time();
     begin_input_turn();
     bool open = true;

@@ -72,8 +72,10 @@ private:
     // Brackets the processing of input read by a handler (see input_turn).
     void begin_input_turn();
     void end_input_turn();
-    // Input has arrived now: whether the connection counts as busy.
-    bool note_input_time();
+    // Input has arrived now: sets whether the connection counts as busy.
+    void note_input_time();
+    // A wait or read ended with `ec`: the connection is gone.
+    void read_failed(const boost::system::error_code& ec);
     // Passes bytes read from the socket to the layers or the state machine;
     // false when the layers closed the connection.
     bool take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch);

@@ -1,7 +1,6 @@
 // CONNECT: validation, session attachment and CONNACK (sections 3.1, 3.2).
 #include <algorithm>
 
-
 #include "auth/acl_file.hpp"  // session::acl is reset here
 #include "codec/utf8.hpp"
 #include "core/logger.hpp"
