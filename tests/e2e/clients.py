@@ -585,11 +585,18 @@ class MosquittoSub:
         raise AssertionError(f"unexpected message {m!r}")
 
     def wait(self, timeout=TIMEOUT):
-        """Wait for the process to exit (e.g. with -C); returns its exit code."""
+        """Wait for the process to exit (e.g. with -C); returns its exit code.
+        Also waits for the reader to take the last lines from the pipe, so that
+        output() is complete when this returns: the process can exit before the
+        reader thread has read what it printed last."""
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"mosquitto_sub still running after {timeout}s:\n{self.output()}")
+        self._reader.join(timeout)
+        if self._reader.is_alive():  # a child holding the pipe open: say so rather than read half
+            raise AssertionError(f"mosquitto_sub exited but its output did not end:\n{self.output()}")
+        return rc
 
     def stop(self, graceful=False):
         """Stop mosquitto_sub. By default it is killed (SIGKILL: no DISCONNECT,
