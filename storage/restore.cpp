@@ -181,7 +181,7 @@ restore_report restore_into(store& s, core::broker& b) {
         sess.has_username = rec.has_username;
         sess.username = rec.username;
         sess.listener = rec.listener;
-        for (const auto& sub : rec.subscriptions) w.subscribe(sess, sub.filter, options_of(sub.options), sub.identifier);
+        for (const auto& sub : rec.subscriptions) w.routing().subscribe(sess, sub.filter, options_of(sub.options), sub.identifier);
 
         std::unique_ptr<rocksdb::Iterator> d(s.db().NewIterator(rocksdb::ReadOptions(), s.sessions()));
         const std::string deliveries = delivery_prefix(client_id);

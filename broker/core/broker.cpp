@@ -29,10 +29,10 @@ broker::~broker() {
 
 void broker::share_restored_interest() {
     for (auto& from : workers_) {
-        const auto changes = from->take_pending_interest();
+        const auto changes = from->routing().take_pending_interest();
         if (changes.empty()) continue;
         for (auto& to : workers_) {
-            if (to != from) to->apply_interest(changes);
+            if (to != from) to->routing().apply_interest(changes);
         }
     }
 }

@@ -4,37 +4,38 @@
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
+#include "core/router.hpp"
 #include "core/worker.hpp"
 
 namespace strata::core {
 
-void worker::note_interest(std::string_view filter, std::size_t target, bool add) {
+void router::note_interest(std::string_view filter, std::size_t target, bool add) {
     if (outboxes_.size() <= 1) return;  // one worker: nobody else routes
     interest_change c{std::string(filter), static_cast<std::uint32_t>(target), add};
     // A shared group owned by another worker: this worker routes to it too.
     interest_->apply(c);
     pending_interest_.push_back(std::move(c));
-    schedule_flush();
+    home_.request_flush();
 }
 
-void worker::post_pending_interest(const std::function<void()>* ack) {
+void router::post_pending_interest(const std::function<void()>* ack) {
     if (pending_interest_.empty()) return;
     auto changes = std::make_shared<const std::vector<interest_change>>(std::exchange(pending_interest_, {}));
     for (std::size_t i = 0; i < outboxes_.size(); ++i) {
-        if (i == index_) continue;
-        worker& target = broker_.worker_at(i);
+        if (i == home_.index()) continue;
+        worker& target = home_.owner().worker_at(i);
         if (!ack) {
-            boost::asio::post(target.io(), [&target, changes] { target.apply_interest(*changes); });
+            boost::asio::post(target.io(), [&target, changes] { target.routing().apply_interest(*changes); });
             continue;
         }
-        boost::asio::post(target.io(), [&target, changes, &origin = *this, done = *ack] {
-            target.apply_interest(*changes);
+        boost::asio::post(target.io(), [&target, changes, &origin = home_, done = *ack] {
+            target.routing().apply_interest(*changes);
             boost::asio::post(origin.io(), done);
         });
     }
 }
 
-void worker::when_interest_visible(std::function<void()> then) {
+void router::when_interest_visible(std::function<void()> then) {
     if (pending_interest_.empty()) {
         then();
         return;
@@ -52,15 +53,20 @@ void worker::when_interest_visible(std::function<void()> then) {
     post_pending_interest(&answered);
 }
 
-void worker::apply_interest(const std::vector<interest_change>& changes) {
+void router::apply_interest(const std::vector<interest_change>& changes) {
     for (const auto& c : changes) interest_->apply(c);
 }
 
-bool worker::find_remote_targets(const message& m) {
+bool router::find_remote_targets(const message& m) {
     remote_targets_.clear();
     if (outboxes_.size() <= 1) return false;
     interest_->match(m.topic(), [this](std::uint32_t w) { remote_targets_.push_back(w); });
     return !remote_targets_.empty();
+}
+
+std::span<const std::uint32_t> router::remote_targets(const message& m) {
+    find_remote_targets(m);
+    return remote_targets_;
 }
 
 }  // namespace strata::core

@@ -16,7 +16,7 @@ void publish_intake::accept(session& s, std::uint8_t qos, std::uint16_t packet_i
     const bool durable = store && store->durable_acks();
     if (qos == 2 && durable) {
         mutable_message_ref held(message::create(in));
-        worker_.store_held(*held, s.client_id());
+        worker_.durable_routing().store_held(*held, s.client_id());
         if (s.journaled()) store->save_inbound(s, packet_id, held.get());
         s.inbound_add(packet_id, message_ref(held));
         s.await_commit(commit_wait_kind::pubrec, packet_id);
@@ -36,13 +36,13 @@ void publish_intake::accept(session& s, std::uint8_t qos, std::uint16_t packet_i
         // out when the store has committed it and every delivery record.
         s.await_commit(commit_wait_kind::puback, packet_id);
         worker_.publish(message::create(in), s.client_id(), when_stored(s, commit_wait_kind::puback, packet_id));
-        if (!worker_.last_publish_matched()) s.no_subscribers_for(commit_wait_kind::puback, packet_id);
+        if (!worker_.routing().last_publish_matched()) s.no_subscribers_for(commit_wait_kind::puback, packet_id);
         return;
     }
     worker_.publish(message::create(in), s.client_id());
     // MQTT 5 publishers hear of a message that matched no subscription, as from Mosquitto.
     if (qos == 1 && s.sink()) {
-        s.sink()->acknowledge_stored(commit_wait_kind::puback, packet_id, true, !worker_.last_publish_matched());
+        s.sink()->acknowledge_stored(commit_wait_kind::puback, packet_id, true, !worker_.routing().last_publish_matched());
     }
 }
 
@@ -66,7 +66,7 @@ std::optional<reason_code> publish_intake::release(session& s, std::uint16_t pac
 
 void publish_intake::route_held(session& s, std::uint16_t packet_id, const message_ref& held) {
     s.await_commit(commit_wait_kind::pubcomp, packet_id);
-    worker_.route_durably(
+    worker_.durable_routing().route(
         held,
         [&w = worker_, sid = s.id(), packet_id] {
             // In the same write set as the delivery records: both or neither.

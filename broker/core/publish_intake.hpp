@@ -10,7 +10,7 @@
 // acknowledges durably, else the last):
 //   - QoS 2: held until PUBREL, stored now; PUBREC once stored; at PUBREL the
 //     message is routed so that its deliveries are committed together
-//     (durable_route.cpp), and PUBCOMP follows that commit;
+//     (durable_router.cpp), and PUBCOMP follows that commit;
 //   - QoS 1: routed now; PUBACK once the message and its delivery records are
 //     committed;
 //   - otherwise: acknowledged and routed at once (QoS 2: PUBREC first, then

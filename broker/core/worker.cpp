@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include <boost/asio/post.hpp>
+
 #include "core/broker.hpp"
 #include "core/logger.hpp"
 #include "protocol/connection.hpp"
@@ -46,11 +48,6 @@ worker::~worker() {
 }
 
 logger& worker::log() { return broker_.log(); }
-
-void worker::set_peer_count(std::size_t n) {
-    outboxes_.resize(n);
-    interest_.emplace(static_cast<std::uint32_t>(index_), n);
-}
 
 void worker::run() {
     auto guard = boost::asio::make_work_guard(*io_);
@@ -222,6 +219,38 @@ void worker::detach(session& s, bool publish_will_allowed) {
     if (s.expire_at != time_point::max()) schedule(s, s.expire_at);
 }
 
+void worker::publish(message* raw, std::string_view client_id, std::function<void(bool)> ack) {
+    mutable_message_ref m(raw);
+    if (m->retain()) m->set_retain_order(broker_.next_retain_order());
+    // The broker's own $SYS messages are not kept.
+    if (persistence_ && !m->topic().starts_with("$SYS")) {
+        persistence_->store_message(*m, client_id, std::move(ack));
+        if (m->retain()) persistence_->retained(*m);
+        schedule_flush();
+    } else if (persistence_ && ack) {
+        // Nothing to keep (a plugin rewrote the message onto $SYS): still
+        // acknowledged, after what this client sent before is committed, so
+        // its acknowledgements keep their order [MQTT-4.6.0-2].
+        persistence_->after_commit(std::move(ack));
+        schedule_flush();
+    }
+    router_.distribute(message_ref(std::move(m)));
+}
+
+void worker::schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    // Runs after the current handler: every message of this event-loop turn
+    // travels to each other worker in one post.
+    boost::asio::post(*io_, [this] { flush_outboxes(); });
+}
+
+void worker::flush_outboxes() {
+    flush_scheduled_ = false;
+    if (persistence_) persistence_->flush();
+    router_.post_outboxes();
+}
+
 void worker::publish_will(session& s) {
     mutable_message_ref will = std::move(s.will);
     s.will.reset();
@@ -232,11 +261,7 @@ void worker::publish_will(session& s) {
 }
 
 void worker::end_session(session& s, bool release_client_id) {
-    if (s.has_subscriptions()) {
-        for (auto& [filter, sub] : s.subscriptions()) remove_subscription(s, sub);
-        s.subscriptions().clear();
-    }
-    hand_on_shared(s);  // after the removals, so that no owner picks this session again
+    router_.remove_all(s);
     if (s.journaled()) {
         persistence_->remove_session(s);
         schedule_flush();

@@ -1,14 +1,15 @@
-// A worker thread: one io_context, the connections and sessions homed on it,
-// and its own routing state. Nothing here is shared with other workers except
-// through posted, immutable messages:
-//   - subscriptions of the sessions homed here (a local topic trie);
-//   - which other workers have which filters (interest_index);
-//   - shared-subscription groups this worker owns.
-// A published message reaches the workers with a matching subscription
-// (batched per event-loop turn), and each delivers it to its own subscribers,
-// so routing takes no lock and payloads are shared, never copied, across
-// threads. The retained messages are one copy in the broker
-// (retained_messages.hpp).
+// A worker thread: one io_context, and the connections and sessions homed on
+// it. The worker owns them and composes the parts that do the work, each in
+// its own file:
+//   - connection_registry: the live connections;
+//   - router: subscriptions, fan-out, shared groups, routing by interest and
+//     the batched hand-off to other workers (router.hpp);
+//   - durable_router: QoS 2 planned and committed with the store on;
+//   - publish_intake and client_access: what a client's packets may do and
+//     which durability path they take;
+//   - session_timers: will delays and session expiry.
+// Nothing here is shared with other workers except through posted, immutable
+// messages; the retained messages are one copy in the broker.
 #pragma once
 
 #include <cstdint>
@@ -31,17 +32,16 @@
 #include "core/broker_stats.hpp"
 #include "core/client_access.hpp"
 #include "core/connection_registry.hpp"
+#include "core/durable_router.hpp"
 #include "core/input_blocks.hpp"
-#include "core/interest_index.hpp"
 #include "core/persistence.hpp"
 #include "core/publish_intake.hpp"
+#include "core/router.hpp"
 #include "core/session_timers.hpp"
-#include "core/shared_groups.hpp"
 #include "core/sys_topics.hpp"
 #include "core/worker_port.hpp"
 #include "plugin/worker_hooks.hpp"
 #include "session/session.hpp"
-#include "topic/topic_trie.hpp"
 
 namespace strata {
 class logger;
@@ -53,40 +53,6 @@ class connection;
 namespace strata::core {
 
 class broker;
-struct route_plan;
-
-// A delivery decided when a QoS 2 message was planned, made at its release.
-struct planned_delivery {
-    std::uint64_t session_id = 0;
-    std::uint8_t qos = 0;
-    bool retain = false;
-    std::vector<std::uint32_t> ids;
-    std::uint64_t journal_seq = 0;  // its record, for journaled sessions
-    std::string record_key;         // that record's key in the store (empty: none)
-    shared_group_key group;         // the shared group that chose the session, if one did
-};
-
-// A subscription as stored in the worker's trie: copies of what fan-out needs.
-struct subscriber_entry {
-    session* owner = nullptr;
-    topic::trie_slot* slot = nullptr;
-    subscription_options options;
-    std::uint32_t identifier = 0;
-};
-
-// A message for one session on another worker (a shared-subscription pick).
-struct directed_delivery {
-    message_ref msg;
-    std::uint64_t session_id = 0;
-    std::uint8_t qos = 0;
-    bool retain = false;
-    std::uint32_t subscription_id = 0;
-    shared_group_key group_key;  // the shared group that picked the session
-    std::uint8_t reroutes = 0;   // times it was handed on because its member had left
-    // Its publisher's acknowledgement waits for it (see message::commit);
-    // false for a message handed on after its publisher was answered.
-    bool part_of_commit = true;
-};
 
 using protocol::attach_result;
 using protocol::packet_scratch;
@@ -133,7 +99,7 @@ public:
     plugin::worker_hooks& hooks() { return hooks_; }
 
     // Sizes the outboxes for the other workers (called once all exist).
-    void set_peer_count(std::size_t n);
+    void set_peer_count(std::size_t n) { router_.set_peer_count(n); }
 
     // Runs the event loop on the calling thread until stop().
     void run();
@@ -188,43 +154,20 @@ public:
     // id is free again unless a session or an authentication here holds it.
     void release_unused_claim(const std::string& client_id);
 
-    // ---- routing ----
-    // Publishes a message accepted from a client (or a will): the retained
-    // store, local delivery, shared groups owned here, and the other workers
-    // with a matching subscription.
-    // With the store on, the message is stored; `ack` (QoS 1/2 of a client)
-    // then runs once it is durable (see persistence::store_message).
+    // ---- publishing ----
+    // Publishes a message accepted from a client (or a will): to the store,
+    // then to the router. With the store on, `ack` (QoS 1/2 of a client) runs
+    // once the message is durable (see persistence::store_message).
     void publish(message* m, std::string_view client_id = {}, std::function<void(bool)> ack = {});
 
+    // Subscriptions and fan-out (router.hpp).
+    router& routing() { return router_; }
+    // QoS 2 with the store on (durable_router.hpp).
+    durable_router& durable_routing() { return durable_; }
     // What a client publishes, by QoS and durability (publish_intake.hpp).
     publish_intake& intake() { return intake_; }
     // What a client may do: log in, publish, subscribe (client_access.hpp).
     client_access& access() { return access_; }
-
-    // ---- QoS 2 with the store on (durable_route.cpp) ----
-    // Stores a QoS 2 message received from a client; it is routed only at
-    // PUBREL, with route_durably().
-    void store_held(message& m, std::string_view client_id);
-    // Routes a held QoS 2 message so that its deliveries become durable
-    // together: every worker plans the deliveries of its sessions, the
-    // records are committed in one write set (with what `before_commit` adds),
-    // `done(committed)` runs, and only then do subscribers receive it.
-    void route_durably(const message_ref& m, std::function<void()> before_commit, std::function<void(bool)> done);
-    // Adds or replaces a subscription of `s`; returns true if it is new.
-    bool subscribe(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
-    // Removes a subscription; false if it did not exist.
-    bool unsubscribe(session& s, std::string_view filter);
-    // Sends the retained messages matching a new subscription.
-    void send_retained(session& s, std::string_view filter, const subscription_options& o, std::uint32_t identifier);
-    // Runs `then` once every other worker routes by the subscriptions made so
-    // far (at once when nothing changed): a SUBACK waits for this
-    // (interest_routing.cpp).
-    void when_interest_visible(std::function<void()> then);
-    bool interest_pending() const { return !pending_interest_.empty(); }
-    // Whether the last publish() from a client found a subscriber: a local
-    // one, a shared group owned here, or another worker's (for MQTT 5's 0x10,
-    // No matching subscribers). True when it could not tell.
-    bool last_publish_matched() const { return last_publish_matched_; }
 
     // ---- backpressure ----
     // True while the store's writer is behind its bound: transports read no
@@ -247,14 +190,7 @@ public:
     // Sends DISCONNECT (server shutting down) to every connection and closes it.
     void disconnect_all();
 
-    // ---- cross-worker inbox (runs on this worker's thread) ----
-    void receive(std::vector<message_ref> broadcast, std::vector<directed_delivery> directed);
-    void receive_shared_add(std::string group, std::string filter, shared_member member);
-    void receive_shared_remove(std::string group, std::string filter, std::uint64_t session_id);
-    void apply_interest(const std::vector<interest_change>& changes);
-    // Start-up (before the threads run): the interest changes restored
-    // sessions made, for the broker to apply to every worker at once.
-    std::vector<interest_change> take_pending_interest() { return std::exchange(pending_interest_, {}); }
+    // ---- the end of each event-loop turn ----
     // Posts the messages collected for other workers and the store's write
     // set (normally at the end of each event-loop turn; called directly
     // during shutdown).
@@ -264,55 +200,8 @@ public:
     std::uint32_t worker_index() const override { return static_cast<std::uint32_t>(index_); }
 
 private:
-    struct outbox {
-        std::vector<message_ref> broadcast;
-        std::vector<directed_delivery> directed;
-    };
-    struct delivery_plan {
-        session* target = nullptr;
-        std::uint8_t qos = 0;
-        bool retain = false;
-        std::vector<std::uint32_t> ids;
-    };
-
-    void distribute(const message_ref& m);  // to this worker's subscribers and the interested workers
-    // The other workers `m` must reach (remote_targets_): those with a
-    // matching subscription. Returns whether there are any.
-    bool find_remote_targets(const message& m);
-    // Records one subscription more or fewer on `filter` for `target`.
-    void note_interest(std::string_view filter, std::size_t target, bool add);
-    void post_pending_interest(const std::function<void()>* ack);
-    void route_one(const message_ref& m);
-    void route_local(const message_ref& m);
-    void match_local(const message_ref& m);  // fills plans_ for m
-    void plan_route(const std::shared_ptr<route_plan>& plan);
-    // A shared group's pick (d.msg is the plan's message); one that left is
-    // replaced by another member, in the same plan.
-    void plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d);
-    void replan_shared(const std::shared_ptr<route_plan>& plan, const directed_delivery& d);
-    void plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
-                  shared_group_key group = {});
-    void plan_for_member(const std::shared_ptr<route_plan>& plan, const shared_member& member,
-                         const shared_group_key& group, std::uint8_t reroutes);
-    void plan_finished(const std::shared_ptr<route_plan>& plan);
-    void finish_plan(const std::shared_ptr<route_plan>& plan);
-    void release_route(const message_ref& m, bool committed);
-    void route_shared(const message_ref& m);
-    void deliver_directed(const directed_delivery& d);
-    // The member a shared message was handed to has left: its group's owner
-    // picks another (section 4.8.2). reroute_shared runs on the owner.
-    void bounce_shared(const directed_delivery& d);
-    void reroute_shared(const directed_delivery& d);
-    void hand_to_member(const message_ref& m, const shared_member& member, const shared_group_key& group_key,
-                        std::uint8_t reroutes, bool part_of_commit);
-    // A session ends with deliveries its shared groups chose it for, not yet
-    // acknowledged: each goes to another member (section 4.8.2).
-    void hand_on_shared(session& s);
     void schedule_flush();
-    std::size_t shared_owner(std::string_view group, std::string_view filter) const;
     void end_session(session& s, bool release_client_id);
-    void remove_subscription(session& s, subscription& sub);
-    void route(const message_ref& m);
     void publish_will(session& s);
     void schedule(session& s, time_point due);
     void run_timers(time_point now);
@@ -346,38 +235,16 @@ private:
     std::uint64_t next_session_number_ = 1;
     std::mt19937_64 client_id_random_{std::random_device{}()};
 
-    topic::topic_trie<subscriber_entry> subscriptions_;
-    shared_groups shared_;
+    router router_{*this};
+    durable_router durable_{*this};
     session_timers timers_;
 
     sys_topics sys_;  // used by worker 0 only
     plugin::worker_hooks hooks_;
     std::unordered_map<std::string, std::uint32_t> authenticating_;  // client id -> connections awaiting plugins
-    std::vector<outbox> outboxes_;
     bool flush_scheduled_ = false;
 
-    // Routing by interest (interest_routing.cpp): the other workers' filters,
-    // and this worker's changes not yet posted to them.
-    std::optional<interest_index> interest_;
-    std::vector<interest_change> pending_interest_;
-    std::vector<std::uint32_t> remote_targets_;  // scratch of find_remote_targets()
-    bool last_publish_matched_ = true;
-    std::uint64_t local_matches_ = 0;  // messages route_local/route_shared found a subscriber for
-
-    // Messages published while a fan-out is running (e.g. a will sent because
-    // a delivery closed a connection) wait here instead of re-entering it.
-    bool routing_ = false;
-    std::vector<message_ref> deferred_routes_;
-
     std::vector<std::function<void()>> paused_readers_;  // see when_intake_resumes
-
-    // QoS 2 deliveries planned and waiting for their commit, by message.
-    std::unordered_map<const message*, std::vector<planned_delivery>> planned_;
-
-    // Fan-out scratch, reused for every message.
-    std::uint64_t match_stamp_ = 0;
-    std::vector<delivery_plan> plans_;
-    std::size_t plan_count_ = 0;
 };
 
 }  // namespace strata::core

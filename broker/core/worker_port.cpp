@@ -94,17 +94,17 @@ codec::reason_code worker_port::may_unsubscribe(const plugin::client_view& who, 
 
 bool worker_port::subscribe(session& s, std::string_view filter, const subscription_options& o,
                             std::uint32_t identifier) {
-    return worker_.subscribe(s, filter, o, identifier);
+    return worker_.routing().subscribe(s, filter, o, identifier);
 }
 
-bool worker_port::unsubscribe(session& s, std::string_view filter) { return worker_.unsubscribe(s, filter); }
+bool worker_port::unsubscribe(session& s, std::string_view filter) { return worker_.routing().unsubscribe(s, filter); }
 
 void worker_port::send_retained(session& s, std::string_view filter, const subscription_options& o,
                                 std::uint32_t identifier) {
-    worker_.send_retained(s, filter, o, identifier);
+    worker_.routing().send_retained(s, filter, o, identifier);
 }
 
-bool worker_port::interest_pending() const { return worker_.interest_pending(); }
-void worker_port::when_interest_visible(std::function<void()> then) { worker_.when_interest_visible(std::move(then)); }
+bool worker_port::interest_pending() const { return worker_.routing().interest_pending(); }
+void worker_port::when_interest_visible(std::function<void()> then) { worker_.routing().when_interest_visible(std::move(then)); }
 
 }  // namespace strata::core

@@ -13,6 +13,8 @@
 // PUBREL and it is routed then); after it, every delivery record exists.
 // Subscribers never see a message whose routing could be redone, so nobody
 // receives it twice.
+#include "core/durable_router.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <functional>
@@ -38,39 +40,42 @@ struct route_plan {
     std::vector<std::uint32_t> members;  // workers that planned for a shared group's pick (guarded by mutex)
 };
 
-void worker::store_held(message& m, std::string_view client_id) {
-    if (m.retain()) m.set_retain_order(broker_.next_retain_order());
-    persistence_->store_message(m, client_id, {});
-    schedule_flush();
+template <typename Fn>
+void durable_router::on_worker(std::size_t index, Fn&& fn) const {
+    worker& w = home_.owner().worker_at(index);
+    boost::asio::post(w.io(), [&target = w.durable_routing(), fn = std::forward<Fn>(fn)]() mutable { fn(target); });
 }
 
-void worker::route_durably(const message_ref& m, std::function<void()> before_commit, std::function<void(bool)> done) {
+void durable_router::store_held(message& m, std::string_view client_id) {
+    if (m.retain()) m.set_retain_order(home_.owner().next_retain_order());
+    home_.store()->store_message(m, client_id, {});
+    home_.request_flush();
+}
+
+void durable_router::route(const message_ref& m, std::function<void()> before_commit, std::function<void(bool)> done) {
     auto plan = std::make_shared<route_plan>();
     plan->msg = m;
-    plan->origin = static_cast<std::uint32_t>(index_);
+    plan->origin = static_cast<std::uint32_t>(home_.index());
     // Into the retained store before the targets are chosen, as distribute()
     // does: a subscription made while the plan commits then finds it there.
     // Should the commit fail, the client's resent PUBREL routes the same
     // message (same order number) again, so it is not taken back.
-    if (m->retain()) broker_.retained().apply(m);
-    find_remote_targets(*m);
-    plan->targets = remote_targets_;
+    if (m->retain()) home_.owner().retained().apply(m);
+    const auto targets = home_.routing().remote_targets(*m);
+    plan->targets.assign(targets.begin(), targets.end());
     plan->remaining.store(static_cast<int>(plan->targets.size() + 1), std::memory_order_relaxed);
     plan->before_commit = std::move(before_commit);
     plan->done = std::move(done);
-    for (const auto i : plan->targets) {
-        worker& w = broker_.worker_at(i);
-        boost::asio::post(w.io(), [&w, plan] { w.plan_route(plan); });
-    }
+    for (const auto i : plan->targets) on_worker(i, [plan](durable_router& d) { d.plan_route(plan); });
     plan_route(plan);
 }
 
-void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain, std::span<const std::uint32_t> ids,
-                      shared_group_key group) {
+void durable_router::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retain,
+                              std::span<const std::uint32_t> ids, shared_group_key group) {
     planned_delivery d{s.id(), qos, retain, {ids.begin(), ids.end()}, 0, {}, std::move(group)};
     if (s.journaled() && qos > 0 && plan.msg->stored_at().topic_id != 0) {
         d.journal_seq = s.reserve_journal_seq();
-        auto record = persistence_->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq, {}});
+        auto record = home_.store()->encode_planned(s, pending_delivery{plan.msg, qos, retain, d.ids, d.journal_seq, {}});
         d.record_key = record.first;
         std::lock_guard lock(plan.mutex);
         plan.records.push_back(std::move(record));
@@ -78,56 +83,39 @@ void worker::plan_one(route_plan& plan, session& s, std::uint8_t qos, bool retai
     planned_[plan.msg.get()].push_back(std::move(d));
 }
 
-void worker::plan_route(const std::shared_ptr<route_plan>& plan) {
+void durable_router::plan_route(const std::shared_ptr<route_plan>& plan) {
     const message_ref& m = plan->msg;
-    match_local(m);
-    if (plan_count_ > 0) {
-        const delivery_filter allowed(*this, *m);
-        for (std::size_t i = 0; i < plan_count_; ++i) {
-            auto& p = plans_[i];
-            const auto qos = limits_.delivered_qos(m->qos(), p.qos);
-            if (allowed.allows(*p.target, qos, p.retain)) plan_one(*plan, *p.target, qos, p.retain, p.ids);
-        }
-    }
-    shared_.route(m->topic(), [&](const shared_member& member, const shared_group_key& group) {
-        plan_for_member(plan, member, group, 0);
+    for (const auto& d : home_.routing().local_deliveries(m)) plan_one(*plan, *d.target, d.qos, d.retain, d.ids);
+    home_.routing().pick_shared(m, [&](std::size_t member_worker, directed_delivery d) {
+        plan_for_member(plan, member_worker, std::move(d));
     });
     plan_finished(plan);
 }
 
-void worker::plan_for_member(const std::shared_ptr<route_plan>& plan, const shared_member& member,
-                             const shared_group_key& group, std::uint8_t reroutes) {
-    const message_ref& m = plan->msg;
-    directed_delivery d{m,
-                        member.session_id,
-                        limits_.delivered_qos(m->qos(), member.options.qos),
-                        member.options.retain_as_published && m->retain(),
-                        member.subscription_id,
-                        group,
-                        reroutes};
+void durable_router::plan_for_member(const std::shared_ptr<route_plan>& plan, std::size_t member_worker,
+                                     directed_delivery d) {
     plan->remaining.fetch_add(1, std::memory_order_relaxed);  // balanced by plan_directed's plan_finished()
-    if (member.worker == index_) {
+    if (member_worker == home_.index()) {
         plan_directed(plan, d);
         return;
     }
-    worker& w = broker_.worker_at(member.worker);
-    boost::asio::post(w.io(), [&w, plan, d = std::move(d)] { w.plan_directed(plan, d); });
+    on_worker(member_worker, [plan, d = std::move(d)](durable_router& w) { w.plan_directed(plan, d); });
 }
 
-void worker::plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
+void durable_router::plan_directed(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
     {
         // This worker may be none of the targets: it must hear of the commit too.
         std::lock_guard lock(plan->mutex);
-        plan->members.push_back(static_cast<std::uint32_t>(index_));
+        plan->members.push_back(static_cast<std::uint32_t>(home_.index()));
     }
-    session* s = find_session(d.session_id);
+    session* s = home_.find_session(d.session_id);
     if (!s) {
         // The member left before the plan reached it: its group's owner picks
         // another, within this plan (section 4.8.2).
         replan_shared(plan, d);
     } else {
         const std::uint32_t ids[1] = {d.subscription_id};
-        if (delivery_filter(*this, *plan->msg).allows(*s, d.qos, d.retain)) {
+        if (delivery_filter(home_, *plan->msg).allows(*s, d.qos, d.retain)) {
             plan_one(*plan, *s, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0),
                      d.group_key);
         }
@@ -135,42 +123,40 @@ void worker::plan_directed(const std::shared_ptr<route_plan>& plan, const direct
     plan_finished(plan);
 }
 
-void worker::replan_shared(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
+void durable_router::replan_shared(const std::shared_ptr<route_plan>& plan, const directed_delivery& d) {
     if (!d.group_key || d.reroutes >= shared_groups::max_reroutes) return;
-    const auto [group, filter] = shared_groups::split_key(*d.group_key);
-    const std::size_t owner = shared_owner(group, filter);
-    if (owner != index_) {
+    const std::size_t owner = home_.routing().shared_owner(*d.group_key);
+    if (owner != home_.index()) {
         plan->remaining.fetch_add(1, std::memory_order_relaxed);  // the owner's turn is one more part
-        worker& w = broker_.worker_at(owner);
-        boost::asio::post(w.io(), [&w, plan, d] {
+        on_worker(owner, [plan, d](durable_router& w) {
             w.replan_shared(plan, d);
             w.plan_finished(plan);
         });
         return;
     }
-    shared_.reroute(d.group_key, d.session_id, [&](const shared_member& member) {
-        plan_for_member(plan, member, d.group_key, static_cast<std::uint8_t>(d.reroutes + 1));
+    home_.routing().pick_again(d, [&](std::size_t member_worker, directed_delivery again) {
+        plan_for_member(plan, member_worker, std::move(again));
     });
 }
 
-void worker::plan_finished(const std::shared_ptr<route_plan>& plan) {
+void durable_router::plan_finished(const std::shared_ptr<route_plan>& plan) {
     if (plan->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    if (plan->origin == index_) {
+    if (plan->origin == home_.index()) {
         finish_plan(plan);
         return;
     }
-    worker& origin = broker_.worker_at(plan->origin);
-    boost::asio::post(origin.io(), [&origin, plan] { origin.finish_plan(plan); });
+    on_worker(plan->origin, [plan](durable_router& origin) { origin.finish_plan(plan); });
 }
 
-void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
+void durable_router::finish_plan(const std::shared_ptr<route_plan>& plan) {
+    persistence& store = *home_.store();
     {
         std::lock_guard lock(plan->mutex);
-        persistence_->write_planned(*plan->msg, plan->records);
+        store.write_planned(*plan->msg, plan->records);
     }
-    if (plan->msg->retain()) persistence_->retained(*plan->msg);
+    if (plan->msg->retain()) store.retained(*plan->msg);
     if (plan->before_commit) plan->before_commit();
-    persistence_->after_commit([this, plan](bool committed) {
+    store.after_commit([this, plan](bool committed) {
         plan->done(committed);
         // Every worker that planned deliveries releases them (planning is over: no lock needed).
         std::vector<std::uint32_t> planned = plan->targets;
@@ -178,35 +164,34 @@ void worker::finish_plan(const std::shared_ptr<route_plan>& plan) {
         std::sort(planned.begin(), planned.end());
         planned.erase(std::unique(planned.begin(), planned.end()), planned.end());
         for (const auto i : planned) {
-            if (i == index_) continue;
-            worker& w = broker_.worker_at(i);
-            boost::asio::post(w.io(), [&w, m = plan->msg, committed] { w.release_route(m, committed); });
+            if (i == home_.index()) continue;
+            on_worker(i, [m = plan->msg, committed](durable_router& w) { w.release_route(m, committed); });
         }
         release_route(plan->msg, committed);
     });
-    schedule_flush();
+    home_.request_flush();
 }
 
-void worker::release_route(const message_ref& m, bool committed) {
+void durable_router::release_route(const message_ref& m, bool committed) {
     auto node = planned_.extract(m.get());
     if (!committed) return;  // nothing was written; the publisher will send PUBREL again
     if (node.empty()) return;
     for (auto& d : node.mapped()) {
-        if (session* s = find_session(d.session_id)) {
+        if (session* s = home_.find_session(d.session_id)) {
             s->deliver(m, d.qos, d.retain, d.ids, d.journal_seq, std::move(d.group));
             continue;
         }
-        if (!d.record_key.empty() && persistence_) {
+        if (auto* store = home_.store(); !d.record_key.empty() && store) {
             // The session ended while the plan was being committed: its removal
             // reached the store first, so the record written with the plan is
             // an orphan. (Its incarnation keeps a later session of the same
             // client id from ever taking it, even across a crash before this.)
-            persistence_->remove_record(d.record_key);
-            schedule_flush();
+            store->remove_record(d.record_key);
+            home_.request_flush();
         }
         // A shared group's pick that left meanwhile: another member gets it,
         // after the publisher's PUBCOMP (its record is written then, not in the plan).
-        bounce_shared(directed_delivery{m, d.session_id, d.qos, d.retain, 0, std::move(d.group), 0, false});
+        home_.routing().bounce_shared(directed_delivery{m, d.session_id, d.qos, d.retain, 0, std::move(d.group), 0, false});
     }
 }
 
