@@ -207,6 +207,7 @@ struct broker_config {
     std::string pid_file;
     std::string user;                       // drop privileges to this user when started as root
     unsigned threads = 0;                   // worker threads; 0 = one per core
+    bool publisher_affinity = true;         // core/session_placement.hpp
     log_config log;
 
     // Persistence: strata's store, and Mosquitto's keys that map onto it

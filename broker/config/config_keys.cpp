@@ -402,6 +402,15 @@ constexpr key_spec table[] = {
          c.cfg.threads = static_cast<unsigned>(v.number);
          return ok;
      }},
+    {.name = "publisher_affinity", .kind = value_kind::boolean, .section = key_section::process,
+     .default_text = "true",
+     .doc = "strata only: a client that only publishes, and whose messages all go to subscribers on one other "
+            "worker thread, moves to that thread with its session while the thread is not busy, which saves a "
+            "thread wake-up per message (docs/architecture.md, \"Where a publisher lives\").",
+     .apply = [](apply_context& c, const key_value& v) -> result {
+         c.cfg.publisher_affinity = v.flag;
+         return ok;
+     }},
     {.name = "sys_interval", .kind = value_kind::integer, .min = 0, .max = 65535, .section = key_section::process,
      .default_text = "10", .doc = "Seconds between updates of the $SYS topics; 0 = no $SYS topics.",
      .apply = [](apply_context& c, const key_value& v) -> result {

@@ -26,6 +26,20 @@ public:
         if (it != homes_.end() && it->second == worker) homes_.erase(it);
     }
 
+    // `client_id`'s session moves from worker `from` to `to`; `announce` (which
+    // posts the session to `to`) runs under the lock, so that whoever finds
+    // `to` here reaches it after the session does. False (and no announce)
+    // when `from` is no longer its home.
+    template <typename Announce>
+    bool rehome(const std::string& client_id, std::size_t from, std::size_t to, Announce&& announce) {
+        std::lock_guard lock(mutex_);
+        auto it = homes_.find(client_id);
+        if (it == homes_.end() || it->second != from) return false;
+        it->second = to;
+        announce();
+        return true;
+    }
+
     std::size_t size() const {
         std::lock_guard lock(mutex_);
         return homes_.size();

@@ -29,6 +29,7 @@ void publish_intake::accept(session& s, std::uint8_t qos, std::uint16_t packet_i
         s.inbound_add(packet_id);
         if (s.sink()) s.sink()->acknowledge_stored(commit_wait_kind::pubrec, packet_id, true, false);
         worker_.publish(message::create(in), s.client_id());
+        worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
         return;
     }
     if (qos == 1 && durable) {
@@ -37,9 +38,11 @@ void publish_intake::accept(session& s, std::uint8_t qos, std::uint16_t packet_i
         s.await_commit(commit_wait_kind::puback, packet_id);
         worker_.publish(message::create(in), s.client_id(), when_stored(s, commit_wait_kind::puback, packet_id));
         if (!worker_.routing().last_publish_matched()) s.no_subscribers_for(commit_wait_kind::puback, packet_id);
+        worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
         return;
     }
     worker_.publish(message::create(in), s.client_id());
+    worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
     // MQTT 5 publishers hear of a message that matched no subscription, as from Mosquitto.
     if (qos == 1 && s.sink()) {
         s.sink()->acknowledge_stored(commit_wait_kind::puback, packet_id, true, !worker_.routing().last_publish_matched());

@@ -35,7 +35,9 @@ void router::distribute(const message_ref& shared) {
     const bool routed_now = !routing_;
     const std::uint64_t local_before = local_matches_;
     route(shared);
-    last_publish_matched_ = remote_interest || local_matches_ != local_before || !routed_now;
+    const bool matched_here = local_matches_ != local_before || !routed_now;
+    last_publish_matched_ = remote_interest || matched_here;
+    sole_remote_target_ = remote_targets_.size() == 1 && !matched_here ? remote_targets_[0] : no_sole_target;
 }
 
 void router::route(const message_ref& m) {

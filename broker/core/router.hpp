@@ -77,6 +77,10 @@ public:
     // group owned here, or another worker's (for MQTT 5's 0x10, No matching
     // subscribers). True when it could not tell.
     bool last_publish_matched() const { return last_publish_matched_; }
+    // The one other worker the last distribute() handed the message to, when
+    // it went to exactly one and to no subscriber here (session_placement.hpp).
+    static constexpr std::uint32_t no_sole_target = UINT32_MAX;
+    std::uint32_t sole_remote_target() const { return sole_remote_target_; }
 
     // ---- subscriptions ----
     // Adds or replaces a subscription of `s`; returns true if it is new.
@@ -175,6 +179,7 @@ private:
     std::vector<interest_change> pending_interest_;
     std::vector<std::uint32_t> remote_targets_;  // scratch of find_remote_targets()
     bool last_publish_matched_ = true;
+    std::uint32_t sole_remote_target_ = no_sole_target;
     std::uint64_t local_matches_ = 0;  // messages route_local/route_shared found a subscriber for
 
     // Messages published while a fan-out is running (e.g. a will sent because

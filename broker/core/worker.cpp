@@ -274,6 +274,26 @@ void worker::end_session(session& s, bool release_client_id) {
     stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
 }
 
+std::unique_ptr<session> worker::take_session(session& s) {
+    sessions_by_id_.erase(s.id());
+    auto node = sessions_.extract(std::string_view(s.client_id()));
+    stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
+    return std::move(node.mapped());
+}
+
+session& worker::adopt_session(std::unique_ptr<session> moved) {
+    session& s = *moved;
+    s.use_limits(limits_);
+    if (s.journaled()) s.set_journal(persistence_.get());
+    s.placement_streak = 0;
+    sessions_by_id_.emplace(s.id(), &s);
+    sessions_.emplace(s.client_id(), std::move(moved));
+    stats_.add(stats_.sessions);
+    placement_.note_arrival();
+    log().debug("Client ", s.client_id(), " moved to worker ", index_, ", where its messages go.");
+    return s;
+}
+
 session& worker::restore_session(const std::string& client_id, std::uint32_t expiry_interval,
                                  std::uint64_t disconnected_us, std::uint8_t protocol_version) {
     const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
@@ -341,6 +361,7 @@ void worker::tick() {
         broker_.memory().sample(log());
     }
     hooks_.tick(now);
+    if (broker_.worker_count() > 1) placement_.tick();
 }
 
 void worker::resume_intake() {

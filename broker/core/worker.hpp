@@ -37,6 +37,7 @@
 #include "core/persistence.hpp"
 #include "core/publish_intake.hpp"
 #include "core/router.hpp"
+#include "core/session_placement.hpp"
 #include "core/session_timers.hpp"
 #include "core/sys_topics.hpp"
 #include "core/worker_port.hpp"
@@ -145,6 +146,13 @@ public:
     void detach(session& s, bool publish_will_now);
     // A new client identifier, unique in this process.
     std::string make_client_id();
+    // Moving a session to another worker with its connection
+    // (session_placement.hpp): taken out of this worker, on its thread; then
+    // adopted by the other, on that one's.
+    std::unique_ptr<session> take_session(session& s);
+    session& adopt_session(std::unique_ptr<session> moved);
+    // Whether a connection with this client id awaits its plugins here.
+    bool authenticating(const std::string& client_id) const { return authenticating_.contains(client_id); }
     // A connection holding the registry's claim on `client_id` awaits its
     // plugins' verdict; ended (accepted: the session now exists) or not, the
     // claim is released when nothing on this worker holds the id any more.
@@ -168,6 +176,8 @@ public:
     publish_intake& intake() { return intake_; }
     // What a client may do: log in, publish, subscribe (client_access.hpp).
     client_access& access() { return access_; }
+    // Moving publishers next to their subscribers (session_placement.hpp).
+    session_placement& placement() { return placement_; }
 
     // ---- backpressure ----
     // True while the store's writer is behind its bound: transports read no
@@ -237,6 +247,7 @@ private:
 
     router router_{*this};
     durable_router durable_{*this};
+    session_placement placement_{*this};
     session_timers timers_;
 
     sys_topics sys_;  // used by worker 0 only

@@ -52,17 +52,17 @@ std::string describe_peer(const tcp::socket& s) {
 
 tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_ptr<const listener_context> listener,
                                std::unique_ptr<stream_layers> layers)
-    : worker_(w), socket_(std::move(socket)), listener_(std::move(listener)), layers_(std::move(layers)) {
+    : worker_(&w), socket_(std::move(socket)), listener_(std::move(listener)), layers_(std::move(layers)) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // strata batches its writes itself
     socket_.non_blocking(true, ec);
-    conn_.emplace(worker_.port(), *this, describe_peer(socket_), listener_->settings);
+    conn_.emplace(worker_->port(), *this, describe_peer(socket_), listener_->settings);
 }
 
 tcp_connection::~tcp_connection() {
     conn_.reset();
     if (counted_) {
-        worker_.owner().open_connections().fetch_sub(1, std::memory_order_relaxed);
+        worker_->owner().open_connections().fetch_sub(1, std::memory_order_relaxed);
         if (listener_->open_connections) listener_->open_connections->fetch_sub(1, std::memory_order_relaxed);
     }
 }
@@ -77,21 +77,22 @@ void tcp_connection::start(std::vector<std::uint8_t> replay) {
     if (!replay.empty()) conn_->on_input(replay);
     // TLS may hold records that arrived with the CONNECT on the previous worker.
     if (layers_ && layers_->tls && conn_->state() != protocol::connection_state::migrating) {
-        pump_tls(worker_.read_scratch());
+        pump_tls(worker_->read_scratch());
     }
     after_input();
 }
 
 void tcp_connection::wait_readable() {
+    read_pending_ = true;
     if (busy_) {
-        if (!block_) block_ = worker_.input_blocks().acquire();
+        if (!block_) block_ = worker_->input_blocks().acquire();
         socket_.async_read_some(asio::buffer(*block_),
                                 [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                                     self->on_received(ec, n);
                                 });
         return;
     }
-    if (block_) worker_.input_blocks().release(std::move(block_));
+    if (block_) worker_->input_blocks().release(std::move(block_));
     socket_.async_wait(tcp::socket::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
@@ -109,24 +110,33 @@ void tcp_connection::read_failed(const boost::system::error_code& ec) {
 }
 
 void tcp_connection::on_readable(const boost::system::error_code& ec) {
+    read_pending_ = false;
+    if (moving_) return finish_move();  // nothing was read: the next worker reads it
     if (ec) return read_failed(ec);
     note_input_time();
     begin_input_turn();
-    const bool open = read_available(worker_.read_scratch());
+    const bool open = read_available(worker_->read_scratch());
     end_input_turn();
     if (open) after_input();
 }
 
 void tcp_connection::on_received(const boost::system::error_code& ec, std::size_t n) {
+    read_pending_ = false;
+    if (moving_) {
+        // Bytes read before the cancel took effect are handled here, and the
+        // connection stays; the placement asks again later.
+        if (ec || n == 0) return finish_move();
+        moving_ = false;
+    }
     if (ec) return read_failed(ec);
     note_input_time();
     begin_input_turn();
     bool open = true;
     // A full block: more may be waiting, read on through the worker's buffer.
-    if (take_input(std::span<std::uint8_t>(block_->data(), n), worker_.read_scratch()) && n == block_->size() &&
+    if (take_input(std::span<std::uint8_t>(block_->data(), n), worker_->read_scratch()) && n == block_->size() &&
         (conn_->state() == protocol::connection_state::active ||
          conn_->state() == protocol::connection_state::awaiting_connect)) {
-        open = read_available(worker_.read_scratch());
+        open = read_available(worker_->read_scratch());
     }
     end_input_turn();
     if (open) after_input();
@@ -145,15 +155,15 @@ void tcp_connection::on_received(const boost::system::error_code& ec, std::size_
 // 1,714 B; the order of the heap allocations changes), and a connection
 // connects once.
 void tcp_connection::begin_input_turn() {
-    if (conn_->state() == protocol::connection_state::active) worker_.turn() = {this, 0};
+    if (conn_->state() == protocol::connection_state::active) worker_->turn() = {this, 0};
 }
 
 void tcp_connection::end_input_turn() {
-    auto& turn = worker_.turn();
+    auto& turn = worker_->turn();
     turn.reader = nullptr;
     if (!flush_wanted_) return;
     flush_wanted_ = false;
-    if (turn.other_flushes == 0 && !worker_.outboxes_pending()) {
+    if (turn.other_flushes == 0 && !worker_->outboxes_pending()) {
         flush();
     } else {
         output_ready();
@@ -238,8 +248,8 @@ bool tcp_connection::deliver_plaintext(std::span<std::uint8_t> plain) {
         const bool was_open = layers.ws->open();
         mqtt = layers.ws->decode(plain);
         if (layers.ws->has_control()) output_ready();
-        if (!was_open && layers.ws->open() && (worker_.config().log.types & config::log_websockets)) {
-            worker_.log().notice("WebSocket connection from ", conn_->peer(), " on path ", layers.ws->path(), ".");
+        if (!was_open && layers.ws->open() && (worker_->config().log.types & config::log_websockets)) {
+            worker_->log().notice("WebSocket connection from ", conn_->peer(), " on path ", layers.ws->path(), ".");
         }
     }
     if (!mqtt.empty()) conn_->on_input(mqtt);
@@ -251,7 +261,7 @@ bool tcp_connection::deliver_plaintext(std::span<std::uint8_t> plain) {
 }
 
 void tcp_connection::close_after_output(std::string_view why) {
-    if (!why.empty()) worker_.log().notice("Client connection from ", conn_->peer(), " closed: ", why, ".");
+    if (!why.empty()) worker_->log().notice("Client connection from ", conn_->peer(), " closed: ", why, ".");
     // Like a closed socket for MQTT (the will is published), but what the
     // layers queued (an HTTP refusal, a close frame, a TLS alert) still goes out.
     conn_->on_transport_closed();
@@ -268,7 +278,7 @@ void tcp_connection::after_input() {
                 read_paused_ = true;  // resumed in on_written, once the output drains
                 return;
             }
-            if (conn_->state() == protocol::connection_state::active && worker_.intake_paused()) {
+            if (conn_->state() == protocol::connection_state::active && worker_->intake_paused()) {
                 pause_for_store();
                 return;
             }
@@ -282,7 +292,7 @@ void tcp_connection::pause_for_store() {
     store_paused_ = true;
     // The worker's list keeps the connection alive while no read or write
     // is pending on it (a pending operation is what holds it otherwise).
-    worker_.when_intake_resumes([self = shared_from_this()] { self->resume_after_store(); });
+    worker_->when_intake_resumes([self = shared_from_this()] { self->resume_after_store(); });
 }
 
 void tcp_connection::resume_after_store() {
@@ -293,7 +303,7 @@ void tcp_connection::resume_after_store() {
 }
 
 bool tcp_connection::output_backlogged() const {
-    const auto cap = worker_.config().max_client_output_bytes;
+    const auto cap = worker_->config().max_client_output_bytes;
     return cap != 0 && conn_->output().size() >= cap;
 }
 
@@ -309,7 +319,7 @@ void tcp_connection::arm_close_deadline() {
 void tcp_connection::output_ready() {
     if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
-    auto& turn = worker_.turn();
+    auto& turn = worker_->turn();
     if (turn.reader == this) {
         flush_wanted_ = true;  // end_input_turn decides
         return;
@@ -330,7 +340,7 @@ void tcp_connection::output_ready() {
 void tcp_connection::flush() {
     if (write_in_flight_ || !socket_.is_open()) return;
     if (conn_->state() == protocol::connection_state::migrating) return;  // the next worker writes
-    auto& iov = worker_.iov_scratch();  // async_write below keeps its own copy
+    auto& iov = worker_->iov_scratch();  // async_write below keeps its own copy
     iov.clear();
     if (layers_) {
         if (!fill_layered_write(iov)) {
@@ -348,7 +358,7 @@ void tcp_connection::flush() {
     }
     write_in_flight_ = true;
     const std::size_t total = asio::buffer_size(iov);
-    worker_.stats().add(worker_.stats().bytes_sent, total);
+    worker_->stats().add(worker_->stats().bytes_sent, total);
     // Most writes fit the socket's buffer: write now, and wait for the
     // socket only for what does not fit (a completion handler posted per
     // write would cost a turn of the event loop per message).
@@ -377,7 +387,7 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
     auto& out = conn_->output();
     // Plaintext goes to the wire directly without TLS, else through a staging
     // buffer that TLS encrypts into the wire.
-    auto& plain = layers.tls ? worker_.write_scratch() : layers.wire;
+    auto& plain = layers.tls ? worker_->write_scratch() : layers.wire;
     plain.clear();
     layers.wire.clear();
     if (layers.ws) layers.ws->take_control(plain);
@@ -468,7 +478,7 @@ void tcp_connection::discard_input() {
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec) return;
         boost::system::error_code rec;
-        self->socket_.read_some(asio::buffer(self->worker_.read_scratch()), rec);
+        self->socket_.read_some(asio::buffer(self->worker_->read_scratch()), rec);
         if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
             self->finish_close();
             return;
@@ -504,7 +514,7 @@ void tcp_connection::migrate() {
         return;
     }
     counted_ = false;  // the connection counts move with the socket
-    core::worker& target = worker_.owner().worker_at(target_index);
+    core::worker& target = worker_->owner().worker_at(target_index);
     asio::post(target.io(), [&target, protocol, fd, listener = listener_, layers = std::move(layers_),
                              replay = std::move(replay)]() mutable {
         tcp::socket socket(target.io());
@@ -519,6 +529,92 @@ void tcp_connection::migrate() {
         auto c = std::make_shared<tcp_connection>(target, std::move(socket), std::move(listener), std::move(layers));
         c->start(std::move(replay));
     });
+}
+
+bool tcp_connection::move_to(std::size_t target) {
+    if (layers_ || moving_ || !read_pending_ || write_in_flight_ || flush_posted_ || read_paused_ || store_paused_ ||
+        linger_timer_ || !socket_.is_open() || target == worker_->index()) {
+        return false;
+    }
+    boost::system::error_code ec;
+    socket_.cancel(ec);
+    if (ec) return false;
+    moving_ = true;
+    move_target_ = static_cast<std::uint16_t>(target);
+    return true;
+}
+
+void tcp_connection::finish_move() {
+    moving_ = false;
+    core::worker& from = *worker_;
+    // Between the cancel and now the connection may have changed (a
+    // keep-alive timeout, a takeover, a message for it): then it stays.
+    if (!conn_->movable() || !socket_.is_open() || write_in_flight_ || flush_posted_) {
+        after_input();
+        return;
+    }
+    boost::system::error_code ec;
+    const auto protocol = socket_.local_endpoint(ec).protocol();
+    const int fd = ec ? -1 : socket_.release(ec);
+    if (ec) {
+        conn_->on_transport_closed();
+        finish_close();
+        return;
+    }
+    // What it published so far leaves this worker (to the store's writer and
+    // to the other workers) before its next message can leave the new one.
+    from.flush_outboxes();
+    session& s = *conn_->attached_session();
+    const std::string client_id = s.client_id();
+    auto moving = from.take_session(s);
+    conn_->leave_worker();
+    if (block_) from.input_blocks().release(std::move(block_));
+    core::worker& to = from.owner().worker_at(move_target_);
+    socket_ = tcp::socket(to.io());
+    worker_ = &to;
+    // Should the new worker stop before this runs (shutdown), the
+    // connection goes first: it still points at the session.
+    struct handover {
+        std::shared_ptr<tcp_connection> connection;
+        std::unique_ptr<session> moving;
+        handover(std::shared_ptr<tcp_connection> c, std::unique_ptr<session> s)
+            : connection(std::move(c)), moving(std::move(s)) {}
+        handover(handover&&) = default;
+        ~handover() { connection.reset(); }
+    };
+    const bool announced = from.owner().registry().rehome(client_id, from.index(), to.index(), [&] {
+        asio::post(to.io(), [h = handover(shared_from_this(), std::move(moving)), protocol, fd]() mutable {
+            h.connection->arrive(std::move(h.moving), protocol, fd);
+        });
+    });
+    if (!announced) {
+        // Cannot happen while the session lives here (the registry names its
+        // home until it ends); should it, the connection closes rather than
+        // leave two homes for one client id.
+        from.log().error("Client ", client_id, ": its session is not registered on worker ", from.index(),
+                         "; closing its connection.");
+        ::close(fd);
+        worker_ = &from;
+        socket_ = tcp::socket(from.io());
+        from.adopt_session(std::move(moving));
+        conn_->join_worker(from.port());
+        conn_->on_transport_closed();
+        finish_close();
+    }
+}
+
+void tcp_connection::arrive(std::unique_ptr<session> moved, tcp protocol, int fd) {
+    worker_->adopt_session(std::move(moved));
+    conn_->join_worker(worker_->port());
+    boost::system::error_code ec;
+    socket_.assign(protocol, fd, ec);
+    if (ec) {
+        ::close(fd);
+        conn_->on_transport_closed();
+        finish_close();
+        return;
+    }
+    after_input();
 }
 
 }  // namespace strata::net

@@ -61,6 +61,11 @@ public:
     void output_ready() override;
     const std::string* certificate_username() const override;
     void read_pending_input() override;
+    // Moves this connection, its socket and its session to worker `target`
+    // (core/session_placement.hpp): plain TCP only, with a read pending and
+    // nothing to write. The pending read is cancelled; its handler, on this
+    // worker, hands everything over (finish_move).
+    bool move_to(std::size_t target) override;
 
 private:
     // Waits for input: with a read into an input block when the connection
@@ -108,8 +113,11 @@ private:
     void drain_until_eof();
     void discard_input();
     void migrate();
+    void finish_move();
+    // On the new worker: the socket and the session arrive.
+    void arrive(std::unique_ptr<session> moved, boost::asio::ip::tcp protocol, int fd);
 
-    core::worker& worker_;
+    core::worker* worker_;  // another one after a move (move_to)
     boost::asio::ip::tcp::socket socket_;
     std::shared_ptr<const listener_context> listener_;
     std::unique_ptr<stream_layers> layers_;
@@ -128,6 +136,9 @@ private:
     bool migrate_after_write_ = false;
     bool read_paused_ = false;  // not waiting for input: output_backlogged()
     bool store_paused_ = false;  // not waiting for input: the store is backlogged
+    bool read_pending_ = false;  // an async wait or read is armed
+    bool moving_ = false;        // move_to() cancelled the read; its handler moves
+    std::uint16_t move_target_ = 0;
 };
 
 // A short "address:port" of the peer for log lines.

@@ -23,7 +23,7 @@ plugin::client_view connection::plugin_client() const {
     v.peer = peer_;
     v.protocol_version = static_cast<std::uint8_t>(version_);
     v.listener_port = listener_.port;
-    v.connection = (std::uint64_t{broker_.worker_index()} << 48) | id;  // ids are per worker
+    v.connection = (std::uint64_t{broker_->worker_index()} << 48) | id;  // ids are per worker
     if (plugin_) {
         v.username = plugin_->username;
         v.has_username = plugin_->has_username;
@@ -47,11 +47,11 @@ void connection::plugin_closing() {
     ps.awaiting_resume = ps.awaiting_auth = false;
     if (ps.claim_held) {
         ps.claim_held = false;
-        broker_.end_authentication(client_id_);
+        broker_->end_authentication(client_id_);
     }
     if (ps.reached_connect) {
         ps.reached_connect = false;
-        broker_.hooks().disconnected(plugin_client(), ps.accepted, ps.client_initiated, ps.close_reason);
+        broker_->hooks().disconnected(plugin_client(), ps.accepted, ps.client_initiated, ps.close_reason);
     }
 }
 
@@ -62,8 +62,8 @@ void connection::start_authentication(codec::bytes_view connect_body, bool assig
     auto& ps = *plugin_;
     ps.connect_body.assign(connect_body.begin(), connect_body.end());
     ps.assigned_id = assigned_id;
-    ps.table = broker_.hooks().snapshot();
-    broker_.begin_authentication(client_id_);
+    ps.table = broker_->hooks().snapshot();
+    broker_->begin_authentication(client_id_);
     ps.claim_held = true;
     codec::connect_packet p;
     read_connect(ps.connect_body, p);  // decoded once already: it is valid
@@ -110,7 +110,7 @@ plugin::answer connection::ask_plugin(const codec::connect_packet* p) {
     auto& ps = *plugin_;
     const auto& r = ps.table->at(ps.event)[ps.index];
     const strata_client client = plugin_client().to_c();
-    const std::uint32_t w = static_cast<std::uint32_t>(broker_.worker_index());
+    const std::uint32_t w = static_cast<std::uint32_t>(broker_->worker_index());
     // The handle names the deferral this call would start.
     const strata_defer defer{id, w, ps.sequence + 1};
     switch (ps.event) {
@@ -190,7 +190,7 @@ bool connection::take_answer(plugin::answer a, const codec::connect_packet& p) {
         case STRATA_ERROR: refuse_authentication(a, reason_code::unspecified_error); return false;
         default: break;
     }
-    broker_.hooks().log_bad_result(r, ps.event, a.result);
+    broker_->hooks().log_bad_result(r, ps.event, a.result);
     a.reason_code = 0;
     refuse_authentication(a, reason_code::unspecified_error);
     return false;
@@ -218,7 +218,7 @@ bool connection::chain_exhausted(const codec::connect_packet& p) {
 
 bool connection::authenticated(const codec::connect_packet& p) {
     auto& ps = *plugin_;
-    auto& hooks = broker_.hooks();
+    auto& hooks = broker_->hooks();
     if (p.has_will && hooks.wants(STRATA_EVENT_ACL)) {
         // The will is published later on this client's behalf: it must be allowed to write it (as in Mosquitto).
         const std::string topic = mounted(p.will.topic);
@@ -243,7 +243,7 @@ void connection::refuse_authentication(const plugin::answer& a, reason_code fall
     const std::string by = ps.index < regs.size() ? std::string(plugin::plugin_name(regs[ps.index])) : "a plugin";
     ps.event = 0;
     if (ps.reauthenticating) {
-        broker_.log().notice("Client ", client_id_, " failed re-authentication (plugin ", by, ").");
+        broker_->log().notice("Client ", client_id_, " failed re-authentication (plugin ", by, ").");
         disconnect(rc);
         return;
     }
@@ -257,7 +257,7 @@ void connection::finish_authentication(const codec::connect_packet& p) {
     ps.accepted = state_ == connection_state::active;  // not when its CONNACK could not fit
     if (ps.claim_held) {  // the session exists now and holds the claim
         ps.claim_held = false;
-        broker_.end_authentication(client_id_);
+        broker_->end_authentication(client_id_);
     }
     ps.table.reset();
     ps.connect_body = {};
@@ -309,7 +309,7 @@ void connection::handle_auth(codec::bytes_view body) {
         ps->stage = STRATA_AUTH_REAUTHENTICATE;
         ps->event = STRATA_EVENT_AUTH_EXTENDED;
         ps->index = 0;
-        ps->table = broker_.hooks().snapshot();
+        ps->table = broker_->hooks().snapshot();
     }
     run_authentication(nullptr);
 }
@@ -327,7 +327,7 @@ void connection::send_auth(reason_code rc, std::span<const std::uint8_t> data, s
 // ---- PUBLISH refused by a plugin -----------------------------------------------------
 
 void connection::refuse_publish(const codec::publish_packet& p, reason_code rc, std::string_view reason_string) {
-    broker_.log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic,
+    broker_->log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic,
                         "'): ", codec::to_string(rc), ".");
     if (p.qos == 0) return;
     // MQTT 5 learns why; MQTT 3.1.1 has no code, its flow just completes (as Mosquitto does).

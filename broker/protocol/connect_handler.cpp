@@ -56,7 +56,7 @@ void connection::handle_connect(codec::bytes_view body) {
         codec::connack_packet ack;
         ack.reason = static_cast<std::uint8_t>(codec::connack_return_code_v3::unacceptable_protocol_version);
         codec::encode_connack(out_.bytes(), protocol_version::v311, ack);
-        broker_.log().notice("Client from ", peer_, " refused: unsupported protocol version.");
+        broker_->log().notice("Client from ", peer_, " refused: unsupported protocol version.");
         begin_close();
         return;
     }
@@ -65,7 +65,7 @@ void connection::handle_connect(codec::bytes_view body) {
     if (version_ == protocol_version::v5) client_maximum_packet_size_ = p.props.maximum_packet_size.value_or(0);
     if (rc != reason_code::success) {
         if (rc == reason_code::protocol_error && p.protocol_name != "MQTT" && p.protocol_name != "MQIsdp") {
-            broker_.log().notice("Client from ", peer_, " sent an unknown protocol name, closing.");
+            broker_->log().notice("Client from ", peer_, " sent an unknown protocol name, closing.");
             begin_close();
             return;
         }
@@ -74,16 +74,16 @@ void connection::handle_connect(codec::bytes_view body) {
     }
     // The back-off after failed logins (auth/login_throttle.hpp) holds every
     // CONNECT from the address, whatever its credentials, until it ends.
-    if (const auto blocked = broker_.login_blocked_for(address_of(peer_));
+    if (const auto blocked = broker_->login_blocked_for(address_of(peer_));
         blocked.count() > 0) {
         return refuse_connect_later(blocked);
     }
     if (const auto verdict = check_connect(p); verdict != reason_code::success) return refuse_connect(verdict, "");
 
     const bool assigned_id = p.client_id.empty();
-    client_id_ = assigned_id ? broker_.make_client_id() : std::string(p.client_id);
-    const std::size_t home = broker_.claim_client_id(client_id_);
-    if (home != broker_.worker_index()) {
+    client_id_ = assigned_id ? broker_->make_client_id() : std::string(p.client_id);
+    const std::size_t home = broker_->claim_client_id(client_id_);
+    if (home != broker_->worker_index()) {
         // The session lives on another thread: move this connection there.
         state_ = connection_state::migrating;
         migrate_to_ = home;
@@ -91,12 +91,12 @@ void connection::handle_connect(codec::bytes_view body) {
         return;
     }
     // With plugins, they authenticate the client first (auth_handler.cpp).
-    if (broker_.hooks().snapshot()->handles_connections()) return start_authentication(body, assigned_id);
+    if (broker_->hooks().snapshot()->handles_connections()) return start_authentication(body, assigned_id);
     accept_connect(p, assigned_id);
 }
 
 reason_code connection::check_connect(const codec::connect_packet& p) {
-    const auto& cfg = broker_.config();
+    const auto& cfg = broker_->config();
     const bool v5 = p.version == protocol_version::v5;
     if (p.client_id.empty()) {
         if (!cfg.allow_zero_length_clientid || p.version == protocol_version::v31) {
@@ -109,7 +109,7 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
     const std::string* certificate_name = transport_.certificate_username();
     // A listener that takes usernames from certificates refuses a certificate without one.
     if (certificate_name && certificate_name->empty()) return reason_code::bad_username_or_password;
-    if (!broker_.hooks().snapshot()->handles_connections()) {  // else the plugins decide (auth_handler.cpp)
+    if (!broker_->hooks().snapshot()->handles_connections()) {  // else the plugins decide (auth_handler.cpp)
         // No auth plugin takes an authentication method.
         if (v5 && p.props.authentication_method) return reason_code::bad_authentication_method;
         if (const auto rc = check_credentials(p); rc != reason_code::success) return rc;
@@ -136,7 +136,7 @@ reason_code connection::check_connect(const codec::connect_packet& p) {
 reason_code connection::check_credentials(const codec::connect_packet& p) {
     // The certificate is the credential on these listeners; no password is checked (as in Mosquitto).
     if (transport_.certificate_username()) return reason_code::success;
-    return broker_.check_password(listener_.index, anonymous_allowed(), address_of(peer_), p);
+    return broker_->check_password(listener_.index, anonymous_allowed(), address_of(peer_), p);
 }
 
 // At most this long, so that a client blocked for minutes does not hold a
@@ -145,9 +145,9 @@ constexpr std::chrono::milliseconds longest_refusal_delay{10'000};
 
 void connection::refuse_connect_later(std::chrono::milliseconds delay) {
     refusal_pending_ = true;
-    broker_.log().notice("Client connection from ", peer_, ": too many failed logins from this address; refused in ",
+    broker_->log().notice("Client connection from ", peer_, ": too many failed logins from this address; refused in ",
                          std::min(delay, longest_refusal_delay).count(), " ms.");
-    broker_.after(std::min(delay, longest_refusal_delay), [&port = broker_, id = id] {
+    broker_->after(std::min(delay, longest_refusal_delay), [&port = *broker_, id = id] {
         auto* c = port.find_connection(id);
         if (!c || !c->refusal_pending_ || c->state_ != connection_state::awaiting_connect) return;
         c->refusal_pending_ = false;
@@ -157,21 +157,21 @@ void connection::refuse_connect_later(std::chrono::milliseconds delay) {
 
 bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {
     const std::string username(p.username);
-    return broker_.may_publish_will(listener_.index, p.has_username ? &username : nullptr, client_id_,
+    return broker_->may_publish_will(listener_.index, p.has_username ? &username : nullptr, client_id_,
                                                     mounted(p.will.topic));
 }
 
-bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(broker_.config().allow_anonymous); }
+bool connection::anonymous_allowed() const { return listener_.allow_anonymous.value_or(broker_->config().allow_anonymous); }
 
 void connection::refuse_connect(reason_code rc, std::string_view why, std::string_view reason_string) {
     note_close(rc, false);
-    broker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+    broker_->log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, " refused: ", why.empty() ? codec::to_string(rc) : why, ".");
     if (version_ == protocol_version::v5) {
         codec::connack_packet ack;
         ack.reason = static_cast<std::uint8_t>(rc);
         if (!reason_string.empty()) ack.props.reason_string = reason_string;
-        if (!queue_connack(ack)) broker_.log().notice("Its CONNACK exceeds its Maximum Packet Size: not sent.");
+        if (!queue_connack(ack)) broker_->log().notice("Its CONNACK exceeds its Maximum Packet Size: not sent.");
     } else {
         // 3.1.1 has return codes only for refusals, not for protocol errors [MQTT-3.2.2-6].
         const auto v3 = codec::to_v3_connack(rc);
@@ -207,7 +207,7 @@ message_source connection::publisher() const {
 
 mutable_message_ref connection::make_will(const codec::connect_packet& p) {
     if (!p.has_will) return nullptr;
-    auto& forwarded = broker_.scratch().forwarded_properties;
+    auto& forwarded = broker_->scratch().forwarded_properties;
     forwarded.clear();
     if (version_ == protocol_version::v5) encode_forwarded_properties(p.will.props, forwarded);
     const std::string topic = mounted(p.will.topic);
@@ -226,7 +226,7 @@ mutable_message_ref connection::make_will(const codec::connect_packet& p) {
 }
 
 void connection::accept_connect(const codec::connect_packet& p, bool assigned_id) {
-    const auto& cfg = broker_.config();
+    const auto& cfg = broker_->config();
     const bool v5 = version_ == protocol_version::v5;
     codec::connack_packet ack;
 
@@ -270,16 +270,16 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
         codec::byte_buffer probe;
         codec::encode_connack(probe, version_, ack);
         if (probe.size() > client_maximum_packet_size_) {
-            broker_.log().notice("Client ", client_id_, " from ", peer_, " refused: its Maximum Packet Size (",
+            broker_->log().notice("Client ", client_id_, " from ", peer_, " refused: its Maximum Packet Size (",
                                  client_maximum_packet_size_, ") is smaller than the CONNACK (", probe.size(),
                                  " bytes); closing without one.");
-            broker_.release_unused_claim(client_id_);
+            broker_->release_unused_claim(client_id_);
             begin_close();
             return;
         }
     }
 
-    const auto attached = broker_.attach(*this, client_id_, p.clean_start);
+    const auto attached = broker_->attach(*this, client_id_, p.clean_start);
     session_ = attached.s;
     state_ = connection_state::active;
     session_->expiry_interval = expiry;
@@ -293,10 +293,10 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     // without the will.
     session_->will = will_allowed_by_acl(p) ? make_will(p) : nullptr;
     if (p.has_will && !session_->will) {
-        broker_.log().notice("Will of client ", client_id_, " on '", p.will.topic, "' dropped: the ACL file denies it.");
+        broker_->log().notice("Will of client ", client_id_, " on '", p.will.topic, "' dropped: the ACL file denies it.");
     }
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
-    broker_.session_started(*session_);
+    broker_->session_started(*session_);
 
     ack.session_present = attached.session_present;
     codec::encode_connack(out_.bytes(), version_, ack);
@@ -305,14 +305,14 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
         // Mosquitto's format, which log readers parse: u'name' when there is a username.
         const std::string_view what = bridge_ ? "New bridge connected from " : "New client connected from ";
         if (p.has_username) {
-            broker_.log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+            broker_->log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
                                  p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'", p.username, "').");
         } else {
-            broker_.log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+            broker_->log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
                                  p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
         }
     }
-    broker_.stats().add(broker_.stats().clients_connected);
+    broker_->stats().add(broker_->stats().clients_connected);
     // Unacknowledged messages of a kept session go out again first [MQTT-4.4.0-1].
     if (attached.session_present) session_->resend_inflight();
     else session_->pump();

@@ -18,34 +18,51 @@ constexpr std::size_t max_held_input = 1 << 20;
 }  // namespace
 
 connection::connection(broker_port& broker, transport& t, std::string peer, const listener_settings& listener)
-    : broker_(broker),
+    : broker_(&broker),
       transport_(t),
       peer_(std::move(peer)),
       listener_(listener),
       mount_point_(listener.mount_point),
       created_at_(steady_clock::now()),
       last_packet_at_(created_at_) {
-    broker_.add_connection(this);
+    broker_->add_connection(this);
 }
 
 connection::~connection() {
     // Only reached with a session attached when the worker itself is being
     // destroyed: mark the session offline and touch nothing else.
     if (session_) session_->detach();
-    broker_.remove_connection(this);
+    if (broker_) broker_->remove_connection(this);
 }
+
+void connection::leave_worker() {
+    broker_->remove_connection(this);
+    broker_ = nullptr;  // in transit: no worker's until join_worker()
+}
+
+void connection::join_worker(broker_port& broker) {
+    broker_ = &broker;
+    broker_->add_connection(this);
+}
+
+bool connection::movable() const {
+    return state_ == connection_state::active && session_ && !paused() && !refusal_pending_ &&
+           !slow_disconnect_posted_ && out_.empty() && session_->movable();
+}
+
+bool connection::move_to(std::size_t target) { return movable() && transport_.move_to(target); }
 
 void connection::on_input(std::span<const std::uint8_t> bytes) {
     if (state_ != connection_state::awaiting_connect && state_ != connection_state::active) return;
     if (paused() && input_.held() + bytes.size() > max_held_input) {
         // Packets wait while a plugin decides; a client cannot make them pile up without bound.
-        broker_.log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
+        broker_->log().notice("Client from ", peer_, " sent too much while a plugin was deciding, closing.");
         begin_close();
         return;
     }
-    broker_.stats().add(broker_.stats().bytes_received, bytes.size());
+    broker_->stats().add(broker_->stats().bytes_received, bytes.size());
     const auto data = input_.begin(bytes);
-    const std::uint32_t max_size = broker_.config().max_packet_size;
+    const std::uint32_t max_size = broker_->config().max_packet_size;
     std::size_t consumed = 0;
     bool progressed = false;
     while ((state_ == connection_state::awaiting_connect || state_ == connection_state::active) && !paused()) {
@@ -91,7 +108,7 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
     if (state_ == connection_state::awaiting_connect && h.type != packet_type::connect &&
         !(h.type == packet_type::auth && plugin_)) {
         // The first packet must be CONNECT [MQTT-3.1.0-1]: close without answering.
-        broker_.log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
+        broker_->log().notice("Client from ", peer_, " sent ", codec::to_string(h.type), " before CONNECT, closing.");
         begin_close();
         return;
     }
@@ -137,20 +154,20 @@ void connection::handle_packet(const codec::fixed_header& h, codec::bytes_view b
 
 void connection::tick(time_point now) {
     if (state_ == connection_state::awaiting_connect && !refusal_pending_) {
-        const auto limit = std::chrono::seconds(broker_.config().connect_timeout);
+        const auto limit = std::chrono::seconds(broker_->config().connect_timeout);
         if (limit.count() > 0 && now - created_at_ > limit) {
-            broker_.log().notice("Client from ", peer_, " sent no CONNECT within ", broker_.config().connect_timeout,
+            broker_->log().notice("Client from ", peer_, " sent no CONNECT within ", broker_->config().connect_timeout,
                                  " s, closing.");
             begin_close();
         }
         return;
     }
     // Not while the broker itself is not reading (the store's backpressure).
-    if (state_ != connection_state::active || keep_alive_ == 0 || broker_.intake_paused()) return;
+    if (state_ != connection_state::active || keep_alive_ == 0 || broker_->intake_paused()) return;
     // The server closes after one and a half keep-alive periods of silence (section 3.1.2.10).
     const auto limit = std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
     if (now - last_packet_at_ > limit) {
-        broker_.log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
+        broker_->log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
         disconnect(reason_code::keep_alive_timeout);
     }
 }
@@ -170,7 +187,7 @@ void connection::disconnect(reason_code rc, bool suppress_will) {
 void connection::protocol_violation(reason_code rc, std::string_view what) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
     note_close(rc, false);
-    broker_.log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+    broker_->log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
                          " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
     if (version_ == codec::protocol_version::v5 && state_ == connection_state::active) {
         codec::disconnect_packet d;
@@ -196,14 +213,14 @@ void connection::begin_close() {
     if (plugin_) plugin_closing();
     log_slow_drops();
     if (state_ == connection_state::active) {
-        broker_.stats().add(broker_.stats().clients_connected, static_cast<std::uint64_t>(-1));
+        broker_->stats().add(broker_->stats().clients_connected, static_cast<std::uint64_t>(-1));
     }
     state_ = connection_state::closing;
     if (session_) {
         auto* s = session_;
         session_ = nullptr;
         s->detach();
-        broker_.detach(*s, !will_suppressed_);
+        broker_->detach(*s, !will_suppressed_);
     }
     notify_transport();
 }
@@ -218,7 +235,7 @@ void connection::on_transport_closed() {
         if (state_ == connection_state::closed) return;
     }
     if (state_ == connection_state::active) {
-        broker_.log().notice("Client ", client_id_, " closed its connection.");
+        broker_->log().notice("Client ", client_id_, " closed its connection.");
     }
     begin_close();
     state_ = connection_state::closed;

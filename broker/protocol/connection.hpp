@@ -47,6 +47,9 @@ public:
     // Reads and processes, now and without waiting, what the socket has
     // already received (see connection::read_pending_input()).
     virtual void read_pending_input() {}
+    // Moves the socket, this connection and its session to worker `target`
+    // (connection::move_to); false when this transport cannot move.
+    virtual bool move_to(std::size_t /*target*/) { return false; }
 };
 
 enum class connection_state { awaiting_connect, active, closing, migrating, closed };
@@ -81,6 +84,11 @@ public:
     // With state() == migrating: the worker to move to and the bytes to replay there.
     std::size_t migrate_to() const { return migrate_to_; }
     std::vector<std::uint8_t> take_unread_input();
+    // An established connection moving to another worker with its session
+    // (core/session_placement.hpp): it leaves this worker's port, and joins
+    // the other's on that worker's thread.
+    void leave_worker();
+    void join_worker(broker_port& broker);
 
     // ---- worker side ----
     // Periodic check of keep-alive and connect timeouts.
@@ -90,6 +98,14 @@ public:
     void disconnect(codec::reason_code rc, bool suppress_will = false);
     // Detaches from the session without touching it (it was taken over).
     void release_session() { session_ = nullptr; }
+    session* attached_session() const { return session_; }
+    // Whether the connection and its session could move to another worker
+    // now: logged in, nothing waiting for a plugin, the other workers or a
+    // timer, and the session holding no message (session::movable()).
+    bool movable() const;
+    // Asks the transport to move the connection and its session to worker
+    // `target`, if both are movable; false if they stay.
+    bool move_to(std::size_t target);
     // Before a new connection takes this one's session over: what this
     // client sent before (a DISCONNECT, acknowledgements) is processed first,
     // in the order it arrived. May detach the session or end it.
@@ -232,7 +248,7 @@ private:
     void notify_transport();
     bool wants_problem_information() const { return request_problem_information_; }
 
-    broker_port& broker_;
+    broker_port* broker_;  // the worker's; another one after move_to()
     transport& transport_;
     std::string peer_;
     const listener_settings& listener_;

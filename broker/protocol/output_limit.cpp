@@ -16,20 +16,20 @@
 namespace strata::protocol {
 
 bool connection::output_has_room(std::uint32_t packet_bytes) {
-    const auto& cfg = broker_.config();
+    const auto& cfg = broker_->config();
     const std::uint64_t cap = cfg.max_client_output_bytes;
     // An empty queue takes any packet, so a message larger than the cap still goes, alone.
     if (cap == 0 || out_.empty() || out_.size() + packet_bytes <= cap) return true;
-    broker_.stats().add(broker_.stats().messages_dropped);
+    broker_->stats().add(broker_->stats().messages_dropped);
     if (slow_drops_++ == 0 && cfg.slow_client == config::slow_client_action::drop_qos0) {
-        broker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+        broker_->log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
                              " bytes wait for it): dropping QoS 0 messages to it.");
     }
     if (cfg.slow_client == config::slow_client_action::disconnect && !slow_disconnect_posted_) {
         slow_disconnect_posted_ = true;
         // Not from here: this runs inside a fan-out that holds the session, and
         // closing detaches the session (and may end it) under the router.
-        broker_.defer([&port = broker_, id = id] {
+        broker_->defer([&port = *broker_, id = id] {
             if (auto* c = port.find_connection(id)) c->disconnect_slow_client();
         });
     }
@@ -37,12 +37,12 @@ bool connection::output_has_room(std::uint32_t packet_bytes) {
 }
 
 bool connection::over_memory_limit() {
-    if (!broker_.memory_over_limit()) return false;
-    broker_.stats().add(broker_.stats().messages_dropped);
+    if (!broker_->memory_over_limit()) return false;
+    broker_->stats().add(broker_->stats().messages_dropped);
     if (!slow_disconnect_posted_) {
         slow_disconnect_posted_ = true;
         // Posted for the same reason as a slow client's disconnect.
-        broker_.defer([&port = broker_, id = id] {
+        broker_->defer([&port = *broker_, id = id] {
             auto* c = port.find_connection(id);
             if (!c || c->state_ != connection_state::active) return;
             port.log().notice("Client ", c->client_id_, " from ", c->peer_,
@@ -55,7 +55,7 @@ bool connection::over_memory_limit() {
 
 void connection::disconnect_slow_client() {
     if (state_ != connection_state::active) return;
-    broker_.log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+    broker_->log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
                          " bytes wait for it), disconnecting.");
     // What has not reached the socket yet is dropped: the client was not
     // reading it, and the DISCONNECT should not wait behind it. QoS 1/2
@@ -66,7 +66,7 @@ void connection::disconnect_slow_client() {
 
 void connection::log_slow_drops() const {
     if (slow_drops_ == 0) return;
-    broker_.log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
+    broker_->log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
                          " QoS 0 messages were dropped because it did not read fast enough.");
 }
 

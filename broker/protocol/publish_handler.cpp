@@ -61,7 +61,7 @@ bool connection::resolve_topic_alias(codec::publish_packet& p) {
 // accepts, who may publish where; then the message goes on by the path its
 // QoS and the store decide.
 void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
-    auto& p = broker_.scratch().publish;
+    auto& p = broker_->scratch().publish;
     if (!decode_publish_checked(flags, body, p)) return;
     if (p.qos == 2 && session_->inbound_pending(p.packet_id)) {
         answer_qos2_resend(p.packet_id);
@@ -69,7 +69,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     }
     if (!room_for_publish(p)) return;
     if (const auto verdict = broker_verdict(p); verdict != reason_code::success) {
-        broker_.log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
+        broker_->log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
                             p.payload.size(), " bytes): ", codec::to_string(verdict), ".");
         acknowledge_publish(p.qos, p.packet_id, verdict);  // the QoS flow completes
         return;
@@ -83,7 +83,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     const plugin::message_draft* rewritten = nullptr;
     if (!authorize_publish(p, topic, rewritten)) return;
 
-    auto& forwarded = broker_.scratch().forwarded_properties;
+    auto& forwarded = broker_->scratch().forwarded_properties;
     forwarded.clear();
     if (version_ == protocol_version::v5) encode_forwarded_properties(p.props, forwarded);
     message::init in;
@@ -99,8 +99,8 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     const message_source source = publisher();
     if (p.retain) in.source = &source;
     if (rewritten) rewritten->apply(in, forwarded);
-    if (broker_.log().enabled(config::log_debug)) {
-        broker_.log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
+    if (broker_->log().enabled(config::log_debug)) {
+        broker_->log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
                             " bytes))");
     }
@@ -113,8 +113,8 @@ bool connection::decode_publish_checked(std::uint8_t flags, codec::bytes_view bo
         protocol_violation(rc, "invalid PUBLISH");
         return false;
     }
-    broker_.stats().add(broker_.stats().messages_received);
-    const auto& cfg = broker_.config();
+    broker_->stats().add(broker_->stats().messages_received);
+    const auto& cfg = broker_->config();
     if (version_ == protocol_version::v5) {
         if (!p.props.subscription_identifiers.empty()) {  // [MQTT-3.3.4-6]
             protocol_violation(reason_code::protocol_error, "subscription identifier in PUBLISH");
@@ -154,15 +154,15 @@ bool connection::room_for_publish(const codec::publish_packet& p) {
         protocol_violation(reason_code::receive_maximum_exceeded, "more QoS 1/2 messages in flight than Receive Maximum");
         return false;
     }
-    if (broker_.memory_over_limit()) {
+    if (broker_->memory_over_limit()) {
         // memory_limit, as Mosquitto: the message is dropped and its publisher disconnected.
-        broker_.stats().add(broker_.stats().messages_dropped);
+        broker_->stats().add(broker_->stats().messages_dropped);
         protocol_violation(reason_code::quota_exceeded, "memory_limit reached");
         return false;
     }
-    if (!broker_.can_keep(p.qos)) {
+    if (!broker_->can_keep(p.qos)) {
         // Disk full or failing: refuse what we could not keep; subscribers are still served.
-        broker_.log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
+        broker_->log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
                               ": the store cannot write.");
         if (version_ == protocol_version::v5) {
             acknowledge_publish(p.qos, p.packet_id, reason_code::quota_exceeded);
@@ -175,7 +175,7 @@ bool connection::room_for_publish(const codec::publish_packet& p) {
 }
 
 reason_code connection::broker_verdict(const codec::publish_packet& p) const {
-    const auto& cfg = broker_.config();
+    const auto& cfg = broker_->config();
     if (p.props.payload_format_indicator.value_or(0) == 1 && !codec::is_valid_utf8(codec::as_chars(p.payload))) {
         return reason_code::payload_format_invalid;
     }
@@ -196,14 +196,14 @@ reason_code connection::broker_verdict(const codec::publish_packet& p) const {
 bool connection::authorize_publish(const codec::publish_packet& p, std::string_view topic,
                                    const plugin::message_draft*& rewritten) {
     std::string reason;
-    const auto verdict = broker_.may_publish(*session_, plugin_client(), topic, p, rewritten, reason);
+    const auto verdict = broker_->may_publish(*session_, plugin_client(), topic, p, rewritten, reason);
     if (verdict == reason_code::success) return true;
     refuse_publish(p, verdict, reason);
     return false;
 }
 
 void connection::pass_on(const codec::publish_packet& p, const message::init& in) {
-    broker_.accept_publish(*session_, p.qos, p.packet_id, in);
+    broker_->accept_publish(*session_, p.qos, p.packet_id, in);
 }
 
 void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_id, bool stored, bool no_subscribers) {
@@ -218,7 +218,7 @@ void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_
         acknowledge_publish(qos, packet_id, no_subscribers ? reason_code::no_matching_subscribers : reason_code::success);
         return;
     }
-    broker_.log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
+    broker_->log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
     if (version_ == protocol_version::v5) acknowledge_publish(qos, packet_id, reason_code::quota_exceeded);
     else protocol_violation(reason_code::quota_exceeded, "store cannot write");
 }
@@ -238,7 +238,7 @@ void connection::send_ack(packet_type type, std::uint16_t packet_id, reason_code
 }
 
 void connection::handle_ack(packet_type type, codec::bytes_view body) {
-    auto& ack = broker_.scratch().ack;
+    auto& ack = broker_->scratch().ack;
     const auto rc = codec::decode_ack(body, type, version_, ack);
     if (rc != reason_code::success) {
         protocol_violation(rc, "invalid acknowledgement");
@@ -258,7 +258,7 @@ void connection::handle_ack(packet_type type, codec::bytes_view body) {
             // A PUBREL resent while the first one's commit is under way: its
             // PUBCOMP follows the commit, over whichever connection is there then.
             if (session_->awaiting_commit(commit_wait_kind::pubcomp, id)) break;
-            if (const auto rc = broker_.release_publish(*session_, id)) send_ack(packet_type::pubcomp, id, *rc);
+            if (const auto rc = broker_->release_publish(*session_, id)) send_ack(packet_type::pubcomp, id, *rc);
             break;
         }
         case packet_type::pubcomp: session_->on_pubcomp(id); break;
@@ -328,8 +328,8 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
     if (v5) body += codec::varint_size(props_size) + props_size;
     const std::uint32_t total = 1 + codec::varint_size(body) + body;
     if (client_maximum_packet_size_ != 0 && total > client_maximum_packet_size_) {
-        broker_.stats().add(broker_.stats().messages_dropped);
-        broker_.log().debug("Dropped PUBLISH to ", client_id_, " ('", topic, "', ", total,
+        broker_->stats().add(broker_->stats().messages_dropped);
+        broker_->log().debug("Dropped PUBLISH to ", client_id_, " ('", topic, "', ", total,
                             " bytes): larger than its maximum packet size.");
         return false;
     }
@@ -360,7 +360,7 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
         w.raw(m.forwarded_properties());
     }
     out_.append_payload(m);
-    broker_.stats().add(broker_.stats().messages_sent);
+    broker_->stats().add(broker_->stats().messages_sent);
     notify_transport();
     return true;
 }

@@ -59,7 +59,7 @@ std::string mounted_filter(std::string_view mount_point, std::string_view raw, c
 bool connection::filter_well_formed(std::string_view filter) {
     topic::subscription_filter f;
     if (topic::parse_subscription_filter(filter, f)) {
-        if (!topic::deeper_than(f.filter, broker_.config().max_topic_levels)) return true;
+        if (!topic::deeper_than(f.filter, broker_->config().max_topic_levels)) return true;
         protocol_violation(reason_code::malformed_packet, "topic filter deeper than max_topic_levels");
         return false;
     }
@@ -80,7 +80,7 @@ void connection::handle_subscribe(codec::bytes_view body) {
     for (const auto& req : p.subscriptions) {
         if (!filter_well_formed(req.filter)) return;
     }
-    const auto& cfg = broker_.config();
+    const auto& cfg = broker_->config();
     const bool v5 = version_ == protocol_version::v5;
     const std::uint32_t identifier = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
 
@@ -104,16 +104,16 @@ void connection::handle_subscribe(codec::bytes_view body) {
             o.no_local = true;
             o.retain_as_published = true;
         }
-        const auto verdict = broker_.may_subscribe(*session_, plugin_client(), req.filter,
+        const auto verdict = broker_->may_subscribe(*session_, plugin_client(), req.filter,
                                                                    mounted(f.filter), mount_point_, f, o, identifier);
         if (verdict != reason_code::success) {
             ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(verdict) : 0x80);
             continue;
         }
         std::string filter = mounted_filter(mount_point_, req.filter, f);
-        const bool is_new = broker_.subscribe(*session_, filter, o, identifier);
+        const bool is_new = broker_->subscribe(*session_, filter, o, identifier);
         ack.reasons.push_back(o.qos);
-        broker_.log().log(config::log_subscribe, client_id_, " ", static_cast<int>(o.qos), " ", req.filter);
+        broker_->log().log(config::log_subscribe, client_id_, " ", static_cast<int>(o.qos), " ", req.filter);
         // Retained messages: never for shared subscriptions (section 4.8.2), and as
         // retain handling says: 0 always, 1 only for a new subscription, 2 never.
         if (!f.shared && (o.retain_handling == 0 || (o.retain_handling == 1 && is_new))) {
@@ -125,12 +125,12 @@ void connection::handle_subscribe(codec::bytes_view body) {
     // worker routes by the new subscriptions (docs/architecture.md, "Routing
     // by interest"). Later packets of this client wait with it, so they are
     // answered in order.
-    if (!broker_.interest_pending()) {
+    if (!broker_->interest_pending()) {
         send_suback(ack, retained, identifier);
         return;
     }
     awaiting_interest_ = true;
-    broker_.when_interest_visible([&port = broker_, id = id, ack = std::move(ack), retained = std::move(retained),
+    broker_->when_interest_visible([&port = *broker_, id = id, ack = std::move(ack), retained = std::move(retained),
                                    identifier] {
         auto* c = port.find_connection(id);
         if (c && c->awaiting_interest_) c->complete_subscribe(ack, retained, identifier);
@@ -140,7 +140,7 @@ void connection::handle_subscribe(codec::bytes_view body) {
 void connection::send_suback(const codec::subscribe_ack_packet& ack, const std::vector<retained_request>& retained,
                              std::uint32_t identifier) {
     codec::encode_subscribe_ack(out_.bytes(), version_, ack);
-    for (const auto& r : retained) broker_.send_retained(*session_, r.filter, r.options, identifier);
+    for (const auto& r : retained) broker_->send_retained(*session_, r.filter, r.options, identifier);
     notify_transport();
 }
 
@@ -169,14 +169,14 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
     for (auto raw : p.filters) {
         topic::subscription_filter f;
         topic::parse_subscription_filter(raw, f);  // well formed: checked above
-        if (const auto refused = broker_.may_unsubscribe(plugin_client(), mount_point_, f);
+        if (const auto refused = broker_->may_unsubscribe(plugin_client(), mount_point_, f);
             refused != reason_code::success) {
             ack.reasons.push_back(static_cast<std::uint8_t>(refused));
             continue;
         }
-        const bool existed = broker_.unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
+        const bool existed = broker_->unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
         ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
-        broker_.log().log(config::log_unsubscribe, client_id_, " ", raw);
+        broker_->log().log(config::log_unsubscribe, client_id_, " ", raw);
     }
     codec::encode_subscribe_ack(out_.bytes(), version_, ack);
     notify_transport();
@@ -201,7 +201,7 @@ void connection::handle_disconnect(codec::bytes_view body) {
                 return;
             }
             std::uint32_t expiry = *p.props.session_expiry_interval;
-            const auto cap = broker_.config().persistent_client_expiration;
+            const auto cap = broker_->config().persistent_client_expiration;
             if (cap != 0 && expiry > cap) expiry = cap;
             session_->expiry_interval = expiry;
         }
@@ -216,7 +216,7 @@ void connection::handle_disconnect(codec::bytes_view body) {
     // the will for every code but 0x04 (see docs/architecture.md).
     will_suppressed_ = p.reason == reason_code::success;
     note_close(p.reason, true);
-    if (broker_.config().log.connection_messages) broker_.log().notice("Client ", client_id_, " disconnected.");
+    if (broker_->config().log.connection_messages) broker_->log().notice("Client ", client_id_, " disconnected.");
     begin_close();
 }
 

@@ -17,7 +17,7 @@ std::uint32_t payload_bytes(const pending_delivery& d) {
 session::~session() = default;
 
 session::session(std::string client_id, std::uint64_t id, const delivery_limits& limits)
-    : client_id_(std::move(client_id)), id_(id), limits_(limits) {}
+    : client_id_(std::move(client_id)), id_(id), limits_(&limits) {}
 
 const std::shared_ptr<session_presence>& session::presence() {
     if (!presence_) {
@@ -46,13 +46,18 @@ void session::detach() {
 
 std::uint32_t session::window() const {
     std::uint32_t w = sink_ ? sink_->client_receive_maximum() : 65535;
-    if (limits_.max_inflight_messages != 0) w = std::min<std::uint32_t>(w, limits_.max_inflight_messages);
+    if (limits_->max_inflight_messages != 0) w = std::min<std::uint32_t>(w, limits_->max_inflight_messages);
     return w;
+}
+
+bool session::movable() const {
+    return !has_subscriptions() && inflight_.empty() && queue_.empty() && (!inbound_qos2_ || inbound_qos2_->empty()) &&
+           (!awaiting_commit_ || awaiting_commit_->empty()) && awaiting_pubacks_ == 0;
 }
 
 bool session::window_has_room(std::size_t active, std::uint64_t active_bytes) const {
     if (active >= window()) return false;
-    return limits_.max_inflight_bytes == 0 || active_bytes < limits_.max_inflight_bytes;
+    return limits_->max_inflight_bytes == 0 || active_bytes < limits_->max_inflight_bytes;
 }
 
 void session::push_inflight(inflight_delivery d) {
@@ -139,7 +144,7 @@ void session::deliver(const message_ref& m, std::uint8_t qos, bool retain, std::
         if (sink_) {
             sink_->send_publish(*m, 0, retain, 0, false, ids);
             if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);
-        } else if (limits_.queue_qos0_messages) {
+        } else if (limits_->queue_qos0_messages) {
             enqueue(m, 0, retain, ids, journal_seq, std::move(group));
         } else if (journal_seq != 0) {
             journal_->delivery_removed(*this, journal_seq);
@@ -167,11 +172,11 @@ void session::enqueue(const message_ref& m, std::uint8_t qos, bool retain, std::
                       std::uint64_t journal_seq, shared_group_key group) {
     // Whichever limit is reached first, or memory_limit (Mosquitto's rules); a queue with room
     // for bytes takes a message of any size, so one large message is not refused forever.
-    const bool over_memory = limits_.over_memory_limit && limits_.over_memory_limit->load(std::memory_order_relaxed);
-    if (over_memory || (limits_.max_queued_messages != 0 && queue_.size() >= limits_.max_queued_messages) ||
-        (limits_.max_queued_bytes != 0 && queued_bytes_ >= limits_.max_queued_bytes)) {
+    const bool over_memory = limits_->over_memory_limit && limits_->over_memory_limit->load(std::memory_order_relaxed);
+    if (over_memory || (limits_->max_queued_messages != 0 && queue_.size() >= limits_->max_queued_messages) ||
+        (limits_->max_queued_bytes != 0 && queued_bytes_ >= limits_->max_queued_bytes)) {
         ++dropped_;
-        if (auto* counter = limits_.dropped_messages) {
+        if (auto* counter = limits_->dropped_messages) {
             counter->store(counter->load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         }
         if (journal_seq != 0) journal_->delivery_removed(*this, journal_seq);

@@ -278,6 +278,15 @@ public:
     const subscription_map& subscriptions() const;
     bool has_subscriptions() const { return subscriptions_ && !subscriptions_->empty(); }
 
+    // ---- moving to another worker (core/session_placement.hpp) ----
+    // Nothing routes to it and nothing of it waits for anyone: no
+    // subscription, no message in flight, queued or held, no acknowledgement
+    // waiting for the store. Such a session moves with its connection
+    // without anything in transit to it.
+    bool movable() const;
+    // Its new worker's delivery limits (same configuration, that worker's counters).
+    void use_limits(const delivery_limits& limits) { limits_ = &limits; }
+
     // MQTT level of the last connection (3, 4 or 5), kept in the store.
     std::uint8_t protocol_version = 4;
     // Username of the last connection and the listener it came through, for
@@ -285,6 +294,10 @@ public:
     std::string username;
     bool has_username = false;
     std::uint16_t listener = 0;
+    // Where this client's messages went, for core/session_placement.hpp: the
+    // one other worker its last `placement_streak` messages all went to.
+    std::uint8_t placement_target = 0;
+    std::uint8_t placement_streak = 0;
     // The ACL file's rules for this client, resolved from `acl_source` (the
     // file in force when they were made; a reload replaces it). See worker::acl_of.
     std::shared_ptr<const auth::acl_file> acl_source;
@@ -327,7 +340,7 @@ private:
 
     std::string client_id_;
     std::uint64_t id_;
-    const delivery_limits& limits_;
+    const delivery_limits* limits_;  // its worker's
     delivery_sink* sink_ = nullptr;
     std::shared_ptr<session_presence> presence_;
     std::unique_ptr<subscription_map> subscriptions_;

@@ -26,7 +26,7 @@ def _pair(broker, version=V5):
 @pytest.mark.strata_only  # `threads` is a strata key
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_publish_sent_the_moment_the_suback_arrives_is_delivered(broker_factory, threads):
-    b = broker_factory(conf_lines=[f"threads {threads}"])
+    b = broker_factory(conf_lines=[f"threads {threads}", "publisher_affinity false"])
     pub, sub = _pair(b)
     for i in range(ROUNDS):
         topic = f"race/{i}/t"
@@ -43,7 +43,7 @@ def test_a_publish_sent_the_moment_the_suback_arrives_is_delivered(broker_factor
 @pytest.mark.strata_only  # `threads` is a strata key
 def test_a_shared_subscription_is_routed_once_its_suback_is_out(broker_factory):
     # Four workers: the group's owner is often a third one.
-    b = broker_factory(conf_lines=["threads 4"])
+    b = broker_factory(conf_lines=["threads 4", "publisher_affinity false"])
     pub, sub = _pair(b)
     for i in range(ROUNDS // 4):
         topic = f"share-race/{i}"
@@ -55,7 +55,7 @@ def test_a_shared_subscription_is_routed_once_its_suback_is_out(broker_factory):
 
 @pytest.mark.strata_only  # `threads` is a strata key
 def test_nothing_published_after_the_unsuback_is_delivered(broker_factory):
-    b = broker_factory(conf_lines=["threads 2"])
+    b = broker_factory(conf_lines=["threads 2", "publisher_affinity false"])
     pub, sub = _pair(b)
     sub.subscribe(1, [("marker", sub_options(0))])
     for i in range(ROUNDS // 4):

@@ -22,11 +22,13 @@ from rawmqtt import publish as raw_publish, subscribe as raw_subscribe
 # `threads` is a strata key
 pytestmark = pytest.mark.strata_only
 
-THREADS4 = ["threads 4"]
+THREADS4 = ["threads 4", "publisher_affinity false"]
 
 
 def _threads(n):
-    return [f"threads {n}"]
+    # The publishers stay where they were accepted (no publisher_affinity
+    # moves): these tests are about messages crossing between workers.
+    return [f"threads {n}", "publisher_affinity false"]
 
 
 def _payload(pub, seq):

@@ -20,7 +20,7 @@ FILTER = "$share/g/handoff/#"
 
 
 def _conf(threads, tmp_path, store):
-    lines = [f"threads {threads}"]
+    lines = [f"threads {threads}", "publisher_affinity false"]
     if store == "history":
         lines += ["storage rocksdb", f"storage_path {tmp_path / 'data'}"]
     return lines
