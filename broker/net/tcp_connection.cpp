@@ -614,6 +614,9 @@ void tcp_connection::arrive(std::unique_ptr<session> moved, tcp protocol, int fd
         finish_close();
         return;
     }
+    // Asio keeps "non-blocking" with the socket object, not the descriptor:
+    // without it, a read or write that would block waits in poll().
+    socket_.non_blocking(true, ec);
     after_input();
 }
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from rawmqtt import PUBACK, PUBLISH, V311, V5, open_client, sub_options
+from rawmqtt import PUBACK, PUBLISH, V311, V5, open_client, publish, sub_options
 
 pytestmark = pytest.mark.strata_only  # `threads` and `publisher_affinity` are strata keys
 
@@ -161,3 +161,30 @@ def test_many_publishers_moving_under_load_lose_and_repeat_nothing(broker_factor
             mine = [m for m in got if m.startswith(f"p{j}-")]
             assert mine == [f"p{j}-{k}" for k in range(count)], (j, mine[:5], len(mine))
     b.await_log(MOVED)
+
+
+def test_a_moved_socket_stays_non_blocking_on_its_new_worker(broker_factory):
+    # Asio keeps "non-blocking" with the socket object, not the descriptor. A
+    # moved socket without it would make a read that finds nothing wait in
+    # poll(), holding up the whole worker. The transport reads a busy
+    # client's input into a 512-byte block, then on through the worker's
+    # 64 KiB buffer while reads come back full: a packet of exactly 512 + 65536
+    # bytes makes it ask once more when nothing is left.
+    b = broker_factory(conf_lines=["threads 2"])
+    sub = open_client(b, "nb-sub")
+    sub.subscribe(1, [("nb/#", sub_options(0))])
+    pub = open_client(b, "nb-pub")
+    _publish_paced(pub, "nb/t", 30, 1, 0.02)
+    assert len(_receive(sub, 30, 0)) == 30
+    b.await_log(f"Client nb-pub{MOVED}")
+    size = 512 + 65536
+    packet = publish("nb/big", b"", version=V5)
+    packet = publish("nb/big", b"x" * (size - len(packet) - 2), version=V5)  # the length field grows by 2
+    assert len(packet) == size, len(packet)
+    pub.send(packet)
+    got = _receive(sub, 1, 0)
+    assert len(got[0]) == size - len(publish("nb/big", b"", version=V5)) - 2
+    # The worker both clients are on answers at once.
+    for i in range(3):
+        sub.pingreq()
+        assert sub.expect(13, 5.0), f"ping {i}: the worker is stuck"
