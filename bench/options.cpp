@@ -49,6 +49,7 @@ bool parse_options(int argc, char** argv, options& o, std::string& error) {
     f.add("topic", &o.topic, "Base topic");
     f.add("intervaltime", &o.interval_ms, "Interval between messages of one client (ms)");
     f.add("pretime", &o.pretime_ms, "Wait before publishing (ms)");
+    f.add("shuffle", &o.shuffle, "Connect the clients in a shuffled order (fixed seed), not subscribers first");
     f.add("tls", &o.tls, "TLS with an ssl:// broker: 'server:CA_FILE' (check the broker against the CA) or "
                          "'client:CA_FILE,CERT_FILE,KEY_FILE' (also present a client certificate); without it, "
                          "the broker's certificate is not checked");

@@ -42,6 +42,10 @@ struct options {
     std::int64_t quiet_ms = 2000;       // subscribers: stop after this long without a message once publishers are done
     std::int64_t progress_s = 1;        // progress line period on runs longer than that; 0 = off
     bool json = false;
+    // Connect in a shuffled order (fixed seed) rather than subscribers, then
+    // publishers: as devices and applications arrive in a deployment, so that
+    // a broker dealing connections round robin does not pair them by chance.
+    bool shuffle = false;
     std::int64_t hold_s = 10;           // -action conn: how long to hold the connections
     std::int64_t sources = 1;           // -action conn: source addresses 127.0.0.1..N (beyond ~28k ports each)
     std::int64_t keepalive = 60;

@@ -1,6 +1,8 @@
 // -action pub | sub | pubsub: connect, subscribe, publish, wait for the
 // subscribers, report.
+#include <algorithm>
 #include <iostream>
+#include <random>
 
 #include "report.hpp"
 #include "runner.hpp"
@@ -124,6 +126,10 @@ int run_messages(const options& o) {
     }
     all = subs;
     all.insert(all.end(), pubs.begin(), pubs.end());
+    if (o.shuffle) {
+        std::mt19937 order(20261207);  // the same order on every run
+        std::shuffle(all.begin(), all.end(), order);
+    }
 
     const auto started = steady::now();
     const auto deadline = started + std::chrono::seconds(o.timeout_s);

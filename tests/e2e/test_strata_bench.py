@@ -9,6 +9,7 @@ import pytest
 
 from clients import V5, V311
 from clients import client  # noqa: F401  (fixture)
+from conftest import BROKER_KIND
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BENCH = REPO / "build" / "bin" / "strata-bench"
@@ -100,6 +101,17 @@ def test_rate_limited_run_still_counts(broker):
     assert s["received"] == 100 and s["lost"] == 0
     # 100 messages at 500/s take about 0.2 s; only a gross pacing failure is checked.
     assert s["publish_ms"] >= 100
+
+
+def test_shuffled_connection_order_still_pairs_each_publisher_with_its_subscriber(broker_factory):
+    # `-shuffle` mixes publishers and subscribers in the connection order; p2p
+    # pairs stay p2p (each subscriber gets its own publisher's messages). On
+    # strata with two workers, about half the pairs start on different workers.
+    b = broker_factory(conf_lines=["threads 2"] if BROKER_KIND == "strata" else [])
+    out, s = bench(b, "-action", "pubsub", "-pattern", "p2p", "-clients", 20, "-count", 15, "-size", 32,
+                   "-qos", 1, "-shuffle", "-rate", 600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert s["received"] == 300 and s["unique"] == 300 and s["expected"] == 300, s
 
 
 def test_idle_connections(broker):
