@@ -351,8 +351,9 @@ void tcp_connection::flush() {
             if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
             return;
         }
-        writing_.swap(out);
-        for (const auto& seg : writing_.segments()) iov.emplace_back(writing_.data(seg), seg.length);
+        // Written straight from the connection's queue; only what the socket
+        // does not take moves to a queue of its own (below).
+        for (const auto& seg : out.segments()) iov.emplace_back(out.data(seg), seg.length);
     }
     write_in_flight_ = true;
     const std::size_t total = asio::buffer_size(iov);
@@ -364,10 +365,21 @@ void tcp_connection::flush() {
     const std::size_t written = socket_.write_some(iov, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
     if (ec || written == total) {
+        if (!layers_) {
+            auto& out = conn_->output();
+            out.clear();
+            out.trim(kept_wire_capacity);
+        }
         on_written(ec);
         return;
     }
     drop_written(iov, written);
+    if (!layers_) {
+        // The rest waits for the socket, while the connection's queue takes
+        // new output: it moves (buffers and all, so `iov` stays valid) to
+        // the queue of the write in flight.
+        in_flight_queue().swap(conn_->output());
+    }
     asio::async_write(socket_, iov, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->on_written(ec);
     });
@@ -393,9 +405,9 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
     bool farewell = false;
     if (!out.empty()) {
         if (!layers.ws || layers.ws->open()) {
-            writing_.swap(out);
+            in_flight_queue().swap(out);
             send_mqtt = true;
-            if (layers.ws) ws_layer::append_frame_header(plain, writing_.size());
+            if (layers.ws) ws_layer::append_frame_header(plain, writing_->size());
         } else {
             out.clear();  // nothing follows a refused WebSocket handshake
         }
@@ -409,11 +421,11 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
     }
     if (layers.tls) {
         if (send_mqtt) {
-            for (const auto& seg : writing_.segments()) {
-                const auto* p = writing_.data(seg);
+            for (const auto& seg : writing_->segments()) {
+                const auto* p = writing_->data(seg);
                 plain.insert(plain.end(), p, p + seg.length);
             }
-            writing_.clear();
+            writing_->clear();
         }
         layers.tls->write(plain);
         if (farewell) layers.tls->shutdown();
@@ -423,7 +435,7 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
         // Framing bytes, then the MQTT bytes by reference (no copy).
         if (!layers.wire.empty()) iov.emplace_back(layers.wire.data(), layers.wire.size());
         if (send_mqtt) {
-            for (const auto& seg : writing_.segments()) iov.emplace_back(writing_.data(seg), seg.length);
+            for (const auto& seg : writing_->segments()) iov.emplace_back(writing_->data(seg), seg.length);
         }
     }
     return !iov.empty();
@@ -431,8 +443,10 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
 
 void tcp_connection::on_written(const boost::system::error_code& ec) {
     write_in_flight_ = false;
-    writing_.clear();
-    writing_.trim(kept_wire_capacity);
+    if (writing_) {
+        writing_->clear();
+        writing_->trim(kept_wire_capacity);
+    }
     if (layers_) {
         layers_->wire.clear();
         if (layers_->wire.capacity() > kept_wire_capacity) std::vector<std::uint8_t>().swap(layers_->wire);

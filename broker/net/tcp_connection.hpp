@@ -122,7 +122,15 @@ private:
     std::shared_ptr<const listener_context> listener_;
     std::unique_ptr<stream_layers> layers_;
     std::optional<protocol::connection> conn_;
-    protocol::output_queue writing_;  // what the write in flight refers to
+    // What a write in flight refers to, when it is not the connection's own
+    // queue: the rest of a partial write, or the MQTT bytes under TLS or
+    // WebSocket framing. Made on first use: most writes go out whole (an
+    // idle connection saves the queue and its buffers).
+    std::unique_ptr<protocol::output_queue> writing_;
+    protocol::output_queue& in_flight_queue() {
+        if (!writing_) writing_ = std::make_unique<protocol::output_queue>();
+        return *writing_;
+    }
     // Only while closing: made then (a steady_timer is 112 bytes that an open connection need not carry).
     std::unique_ptr<boost::asio::steady_timer> linger_timer_;
     std::unique_ptr<core::input_block> block_;  // while reading with a buffer (wait_readable)
