@@ -60,9 +60,6 @@ public:
     // Another worker asks to move a session here: false when this worker is
     // busy or took its share of arrivals this tick.
     bool admit();
-    // Sessions that arrived here, for the log and tests.
-    std::uint64_t arrivals() const { return arrived_total_.load(std::memory_order_relaxed); }
-    void note_arrival() { arrived_total_.fetch_add(1, std::memory_order_relaxed); }
 
 private:
     static constexpr std::uint8_t requested = 0xFF;  // placement_streak of a session in requests_
@@ -82,7 +79,6 @@ private:
     std::vector<request> requests_;
     std::atomic<std::uint32_t> load_{0};
     std::atomic<std::uint32_t> arrivals_left_{arrivals_per_tick};
-    std::atomic<std::uint64_t> arrived_total_{0};
     std::uint64_t last_cpu_ns_ = 0;
     std::uint64_t last_wall_ns_ = 0;
 };

@@ -289,7 +289,6 @@ session& worker::adopt_session(std::unique_ptr<session> moved) {
     sessions_by_id_.emplace(s.id(), &s);
     sessions_.emplace(s.client_id(), std::move(moved));
     stats_.add(stats_.sessions);
-    placement_.note_arrival();
     log().debug("Client ", s.client_id(), " moved to worker ", index_, ", where its messages go.");
     return s;
 }
