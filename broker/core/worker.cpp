@@ -166,17 +166,12 @@ attach_result worker::attach(protocol::connection& c, const std::string& client_
         }
         end_session(s, false);
     }
-    const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
-    auto created = std::make_unique<session>(client_id, id, limits_);
-    session* s = created.get();
+    session& s = new_session(client_id);
     // A new life of this client id: records an ended one left on their way
     // to the store cannot be taken for this one's (1 in 16 million apart).
-    s->set_incarnation(static_cast<std::uint32_t>(client_id_random_() % 0xFFFFFF) + 1);
-    sessions_.emplace(s->client_id(), std::move(created));
-    sessions_by_id_.emplace(id, s);
-    stats_.add(stats_.sessions);
-    s->attach(&c);
-    return {s, false};
+    s.set_incarnation(static_cast<std::uint32_t>(client_id_random_() % 0xFFFFFF) + 1);
+    s.attach(&c);
+    return {&s, false};
 }
 
 void worker::session_started(session& s) {
@@ -268,10 +263,7 @@ void worker::end_session(session& s, bool release_client_id) {
     }
     // A connection still authenticating with this id keeps the claim (see end_authentication).
     if (release_client_id && !authenticating_.contains(s.client_id())) broker_.registry().release(s.client_id(), index_);
-    sessions_by_id_.erase(s.id());
-    const std::string client_id = s.client_id();  // the map's key is a view of s's own
-    sessions_.erase(client_id);  // destroys s
-    stats_.add(stats_.sessions, static_cast<std::uint64_t>(-1));
+    take_session(s);  // destroyed here
 }
 
 std::unique_ptr<session> worker::take_session(session& s) {
@@ -281,26 +273,31 @@ std::unique_ptr<session> worker::take_session(session& s) {
     return std::move(node.mapped());
 }
 
+session& worker::register_session(std::unique_ptr<session> s) {
+    session& registered = *s;
+    sessions_by_id_.emplace(registered.id(), &registered);
+    sessions_.emplace(registered.client_id(), std::move(s));  // keyed by a view of its own client id
+    stats_.add(stats_.sessions);
+    return registered;
+}
+
+session& worker::new_session(const std::string& client_id) {
+    const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
+    return register_session(std::make_unique<session>(client_id, id, limits_));
+}
+
 session& worker::adopt_session(std::unique_ptr<session> moved) {
-    session& s = *moved;
+    session& s = register_session(std::move(moved));
     s.use_limits(limits_);
     if (s.journaled()) s.set_journal(persistence_.get());
     s.placement_streak = 0;
-    sessions_by_id_.emplace(s.id(), &s);
-    sessions_.emplace(s.client_id(), std::move(moved));
-    stats_.add(stats_.sessions);
     log().debug("Client ", s.client_id(), " moved to worker ", index_, ", where its messages go.");
     return s;
 }
 
 session& worker::restore_session(const std::string& client_id, std::uint32_t expiry_interval,
                                  std::uint64_t disconnected_us, std::uint8_t protocol_version) {
-    const std::uint64_t id = (static_cast<std::uint64_t>(index_) << 48) | next_session_number_++;
-    auto created = std::make_unique<session>(client_id, id, limits_);
-    session& s = *created;
-    sessions_.emplace(s.client_id(), std::move(created));
-    sessions_by_id_.emplace(id, &s);
-    stats_.add(stats_.sessions);
+    session& s = new_session(client_id);
     s.expiry_interval = expiry_interval;
     s.protocol_version = protocol_version;
     // The caller restores subscriptions and deliveries, then sets the journal.
@@ -326,9 +323,9 @@ void worker::schedule(session& s, time_point due) { timers_.schedule(s, due); }
 
 void worker::run_timers(time_point now) {
     while (const auto t = timers_.next_due(now)) {
-        auto it = sessions_by_id_.find(t->session_id);
-        if (it == sessions_by_id_.end()) continue;
-        session& s = *it->second;
+        session* found = find_session(t->session_id);
+        if (!found) continue;
+        session& s = *found;
         if (s.timer_generation != t->generation || s.online()) continue;
         if (s.will && now >= s.will_at) publish_will(s);
         if (now >= s.expire_at) {

@@ -212,6 +212,10 @@ public:
 private:
     void schedule_flush();
     void end_session(session& s, bool release_client_id);
+    // A session of this worker: in both maps and counted (new_session gives
+    // it a fresh id, unique in this process).
+    session& register_session(std::unique_ptr<session> s);
+    session& new_session(const std::string& client_id);
     void publish_will(session& s);
     void schedule(session& s, time_point due);
     void run_timers(time_point now);
