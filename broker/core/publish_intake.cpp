@@ -28,25 +28,27 @@ void publish_intake::accept(session& s, std::uint8_t qos, std::uint16_t packet_i
         // so, as from Mosquitto, a PUBREC never says "no matching subscribers".
         s.inbound_add(packet_id);
         if (s.sink()) s.sink()->acknowledge_stored(commit_wait_kind::pubrec, packet_id, true, false);
-        worker_.publish(message::create(in), s.client_id());
-        worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
+        publish_now(s, in);
         return;
     }
     if (qos == 1 && durable) {
         // The acknowledgement promises the message survives a crash: it goes
         // out when the store has committed it and every delivery record.
         s.await_commit(commit_wait_kind::puback, packet_id);
-        worker_.publish(message::create(in), s.client_id(), when_stored(s, commit_wait_kind::puback, packet_id));
+        publish_now(s, in, when_stored(s, commit_wait_kind::puback, packet_id));
         if (!worker_.routing().last_publish_matched()) s.no_subscribers_for(commit_wait_kind::puback, packet_id);
-        worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
         return;
     }
-    worker_.publish(message::create(in), s.client_id());
-    worker_.placement().note_publish(s, worker_.routing().sole_remote_target());
+    publish_now(s, in);
     // MQTT 5 publishers hear of a message that matched no subscription, as from Mosquitto.
     if (qos == 1 && s.sink()) {
         s.sink()->acknowledge_stored(commit_wait_kind::puback, packet_id, true, !worker_.routing().last_publish_matched());
     }
+}
+
+void publish_intake::publish_now(session& s, const message::init& in, std::function<void(bool)> ack) {
+    worker_.publish(message::create(in), s.client_id(), std::move(ack));
+    worker_.placement().note_publish(s);
 }
 
 std::optional<reason_code> publish_intake::release(session& s, std::uint16_t packet_id) {

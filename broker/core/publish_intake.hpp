@@ -44,6 +44,9 @@ public:
     std::optional<codec::reason_code> release(session& s, std::uint16_t packet_id);
 
 private:
+    // Publishes a client's message now (worker::publish), and tells the
+    // placement where it went.
+    void publish_now(session& s, const message::init& in, std::function<void(bool)> ack = {});
     void route_held(session& s, std::uint16_t packet_id, const message_ref& held);
     // The completion of a commit an acknowledgement waits for: it goes to
     // the session (by id), whichever connection it has by then.

@@ -18,8 +18,9 @@ std::uint64_t nanoseconds(clockid_t clock) {
 
 }  // namespace
 
-void session_placement::note_publish(session& s, std::uint32_t sole_target) {
+void session_placement::note_publish(session& s) {
     if (s.placement_streak == requested || !home_.config().publisher_affinity) return;
+    const std::uint32_t sole_target = home_.routing().sole_remote_target();
     if (sole_target == router::no_sole_target || sole_target > 0xFE) {
         s.placement_streak = 0;
         return;

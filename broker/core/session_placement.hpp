@@ -47,9 +47,9 @@ public:
     session_placement(const session_placement&) = delete;
     session_placement& operator=(const session_placement&) = delete;
 
-    // `s` published a message, which the router handed to exactly one other
-    // worker, `sole_target` (router::sole_remote_target), or not.
-    void note_publish(session& s, std::uint32_t sole_target);
+    // `s` published a message just now: the router says whether it went to
+    // exactly one other worker (router::sole_remote_target).
+    void note_publish(session& s);
 
     // Periodic (on the worker's thread): measures this worker's load, opens
     // its arrivals for the next tick, and moves the sessions that asked.
