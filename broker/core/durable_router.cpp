@@ -114,10 +114,8 @@ void durable_router::plan_directed(const std::shared_ptr<route_plan>& plan, cons
         // another, within this plan (section 4.8.2).
         replan_shared(plan, d);
     } else {
-        const std::uint32_t ids[1] = {d.subscription_id};
         if (delivery_filter(home_, *plan->msg).allows(*s, d.qos, d.retain)) {
-            plan_one(*plan, *s, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0),
-                     d.group_key);
+            plan_one(*plan, *s, d.qos, d.retain, d.subscription_ids(), d.group_key);
         }
     }
     plan_finished(plan);

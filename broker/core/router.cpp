@@ -182,9 +182,7 @@ void router::deliver_directed(const directed_delivery& d) {
         return;
     }
     if (!delivery_filter(home_, *d.msg).allows(*s, d.qos, d.retain)) return;
-    const std::uint32_t ids[1] = {d.subscription_id};
-    s->deliver(d.msg, d.qos, d.retain, std::span<const std::uint32_t>(ids, d.subscription_id ? 1 : 0), 0,
-               d.group_key);
+    s->deliver(d.msg, d.qos, d.retain, d.subscription_ids(), 0, d.group_key);
 }
 
 void router::post_outboxes() {

@@ -48,6 +48,9 @@ struct directed_delivery {
     // Its publisher's acknowledgement waits for it (see message::commit);
     // false for a message handed on after its publisher was answered.
     bool part_of_commit = true;
+
+    // The subscription identifier as session::deliver takes it: none, or one.
+    std::span<const std::uint32_t> subscription_ids() const { return {&subscription_id, subscription_id ? 1u : 0u}; }
 };
 
 // One local subscriber's delivery of a message: once per session, however
