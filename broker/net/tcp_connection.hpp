@@ -112,6 +112,9 @@ private:
     void close_after_output(std::string_view why);
     void drain_until_eof();
     void discard_input();
+    // Takes the descriptor out of this worker's io_context (for another's);
+    // false when the socket is already gone.
+    bool release_descriptor(boost::asio::ip::tcp& protocol, int& fd);
     void migrate();
     void finish_move();
     // On the new worker: the socket and the session arrive.

@@ -18,6 +18,13 @@ namespace strata::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+bool tcp_connection::release_descriptor(tcp& protocol, int& fd) {
+    boost::system::error_code ec;
+    protocol = socket_.local_endpoint(ec).protocol();
+    if (!ec) fd = socket_.release(ec);
+    return !ec;
+}
+
 void tcp_connection::migrate() {
     if (write_in_flight_) {
         // TLS handshake bytes are still being written: move once they are out.
@@ -26,14 +33,9 @@ void tcp_connection::migrate() {
     }
     const std::size_t target_index = conn_->migrate_to();
     auto replay = conn_->take_unread_input();
-    boost::system::error_code ec;
-    const auto protocol = socket_.local_endpoint(ec).protocol();
-    if (ec) {
-        finish_close();
-        return;
-    }
-    const int fd = socket_.release(ec);
-    if (ec) {
+    tcp protocol = tcp::v4();
+    int fd = -1;
+    if (!release_descriptor(protocol, fd)) {
         finish_close();
         return;
     }
@@ -77,11 +79,9 @@ void tcp_connection::finish_move() {
         after_input();
         return;
     }
-    boost::system::error_code ec;
-    const auto protocol = socket_.local_endpoint(ec).protocol();
-    const int fd = ec ? -1 : socket_.release(ec);
-    if (ec) {
-        conn_->on_transport_closed();
+    tcp protocol = tcp::v4();
+    int fd = -1;
+    if (!release_descriptor(protocol, fd)) {
         finish_close();
         return;
     }
@@ -122,7 +122,6 @@ void tcp_connection::finish_move() {
         socket_ = tcp::socket(from.io());
         from.adopt_session(std::move(moving));
         conn_->join_worker(from.port());
-        conn_->on_transport_closed();
         finish_close();
     }
 }
@@ -134,7 +133,6 @@ void tcp_connection::arrive(std::unique_ptr<session> moved, tcp protocol, int fd
     socket_.assign(protocol, fd, ec);
     if (ec) {
         ::close(fd);
-        conn_->on_transport_closed();
         finish_close();
         return;
     }
