@@ -106,7 +106,7 @@ void listener::accept_next(std::size_t acceptor_index) {
     if (!acceptor.is_open()) return;
     core::worker& target = broker_.worker_at(next_worker_);
     next_worker_ = (next_worker_ + 1) % broker_.worker_count();
-    acceptor.async_accept(target.io(), [this, acceptor_index, &target](const boost::system::error_code& ec, tcp::socket socket) {
+    acceptor.async_accept(target.io(), [this, acceptor_index, &target](const boost::system::error_code& ec, client_socket socket) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
             const int limit = broker_.worker_at(0).config().max_connections;

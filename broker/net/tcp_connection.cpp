@@ -41,14 +41,14 @@ std::string address_text(const asio::ip::address& a) {
     return a.to_string();
 }
 
-std::string describe_peer(const tcp::socket& s) {
+std::string describe_peer(const client_socket& s) {
     boost::system::error_code ec;
     const auto ep = s.remote_endpoint(ec);
     if (ec) return "unknown";
     return address_text(ep.address()) + ':' + std::to_string(ep.port());
 }
 
-tcp_connection::tcp_connection(core::worker& w, tcp::socket socket, std::shared_ptr<const listener_context> listener,
+tcp_connection::tcp_connection(core::worker& w, client_socket socket, std::shared_ptr<const listener_context> listener,
                                std::unique_ptr<stream_layers> layers)
     : worker_(&w), socket_(std::move(socket)), listener_(std::move(listener)), layers_(std::move(layers)) {
     boost::system::error_code ec;
@@ -368,7 +368,7 @@ void tcp_connection::flush() {
         if (!layers_) {
             auto& out = conn_->output();
             out.clear();
-            out.trim(kept_wire_capacity);
+            out.trim(kept_capacity());
         }
         on_written(ec);
         return;
@@ -441,11 +441,19 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
     return !iov.empty();
 }
 
+std::size_t tcp_connection::kept_capacity() const {
+    return busy_ ? kept_wire_capacity : 0;
+}
+
 void tcp_connection::on_written(const boost::system::error_code& ec) {
     write_in_flight_ = false;
     if (writing_) {
         writing_->clear();
-        writing_->trim(kept_wire_capacity);
+        if (busy_) {
+            writing_->trim(kept_wire_capacity);
+        } else {
+            writing_.reset();
+        }
     }
     if (layers_) {
         layers_->wire.clear();

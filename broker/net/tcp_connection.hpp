@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -24,6 +25,11 @@ class worker;
 }
 
 namespace strata::net {
+
+// A client socket bound to its worker's io_context. Asio's default socket
+// carries a type-erased executor: 32 bytes more in every socket and in every
+// pending wait or read, for each of thousands of mostly idle connections.
+using client_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 class tls_layer;
 class ws_layer;
@@ -51,7 +57,7 @@ class tcp_connection final : public protocol::transport, public std::enable_shar
 public:
     // Takes an accepted (or migrated) socket that belongs to `w`'s io_context;
     // `layers` is null for plain MQTT over TCP.
-    tcp_connection(core::worker& w, boost::asio::ip::tcp::socket socket, std::shared_ptr<const listener_context> listener,
+    tcp_connection(core::worker& w, client_socket socket, std::shared_ptr<const listener_context> listener,
                    std::unique_ptr<stream_layers> layers = nullptr);
     ~tcp_connection() override;
 
@@ -98,6 +104,10 @@ private:
     // Fills `iov` with what goes on the wire (TLS records, WebSocket frames).
     bool fill_layered_write(std::vector<boost::asio::const_buffer>& iov);
     void on_written(const boost::system::error_code& ec);
+    // Output buffer capacity kept after a write: a connection that is not
+    // busy (most of thousands of devices) keeps none, and allocates again
+    // for its next packet, seconds later.
+    std::size_t kept_capacity() const;
     void finish_close();
     // Closes the socket if what is queued has not been written in time (a
     // client that stopped reading would otherwise hold its connection forever).
@@ -116,12 +126,14 @@ private:
     // false when the socket is already gone.
     bool release_descriptor(boost::asio::ip::tcp& protocol, int& fd);
     void migrate();
+    // After release_descriptor(): socket_ belongs to `io` from now on.
+    void rebind_socket(boost::asio::io_context& io);
     void finish_move();
     // On the new worker: the socket and the session arrive.
     void arrive(std::unique_ptr<session> moved, boost::asio::ip::tcp protocol, int fd);
 
     core::worker* worker_;  // another one after a move (move_to)
-    boost::asio::ip::tcp::socket socket_;
+    client_socket socket_;
     std::shared_ptr<const listener_context> listener_;
     std::unique_ptr<stream_layers> layers_;
     std::optional<protocol::connection> conn_;
@@ -153,7 +165,7 @@ private:
 };
 
 // A short "address:port" of the peer for log lines.
-std::string describe_peer(const boost::asio::ip::tcp::socket& s);
+std::string describe_peer(const client_socket& s);
 // The address as describe_peer writes it (IPv4-mapped IPv6 addresses as IPv4).
 std::string address_text(const boost::asio::ip::address& a);
 

@@ -6,6 +6,8 @@
 //     with its session (core/session_placement.hpp).
 #include <unistd.h>
 
+#include <memory>
+
 #include <boost/asio/post.hpp>
 
 #include "core/broker.hpp"
@@ -43,7 +45,7 @@ void tcp_connection::migrate() {
     core::worker& target = worker_->owner().worker_at(target_index);
     asio::post(target.io(), [&target, protocol, fd, listener = listener_, layers = std::move(layers_),
                              replay = std::move(replay)]() mutable {
-        tcp::socket socket(target.io());
+        client_socket socket(target.io());
         boost::system::error_code ec;
         socket.assign(protocol, fd, ec);
         if (ec) {
@@ -94,7 +96,7 @@ void tcp_connection::finish_move() {
     conn_->leave_worker();
     if (block_) from.input_blocks().release(std::move(block_));
     core::worker& to = from.owner().worker_at(move_target_);
-    socket_ = tcp::socket(to.io());
+    rebind_socket(to.io());
     worker_ = &to;
     // Should the new worker stop before this runs (shutdown), the
     // connection goes first: it still points at the session.
@@ -119,11 +121,18 @@ void tcp_connection::finish_move() {
                          "; closing its connection.");
         ::close(fd);
         worker_ = &from;
-        socket_ = tcp::socket(from.io());
+        rebind_socket(from.io());
         from.adopt_session(std::move(moving));
         conn_->join_worker(from.port());
         finish_close();
     }
+}
+
+void tcp_connection::rebind_socket(boost::asio::io_context& io) {
+    // Made anew rather than move-assigned: a move copies the reactor slot of
+    // the never-opened source socket, which Asio leaves uninitialised.
+    std::destroy_at(&socket_);
+    std::construct_at(&socket_, io);
 }
 
 void tcp_connection::arrive(std::unique_ptr<session> moved, tcp protocol, int fd) {
