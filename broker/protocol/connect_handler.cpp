@@ -86,7 +86,7 @@ void connection::handle_connect(codec::bytes_view body) {
     if (home != broker_->worker_index()) {
         // The session lives on another thread: move this connection there.
         state_ = connection_state::migrating;
-        migrate_to_ = home;
+        migrate_to_ = static_cast<std::uint16_t>(home);
         notify_transport();
         return;
     }

@@ -22,7 +22,6 @@ connection::connection(broker_port& broker, transport& t, std::string peer, cons
       transport_(t),
       peer_(std::move(peer)),
       listener_(listener),
-      mount_point_(listener.mount_point),
       created_at_(steady_clock::now()),
       last_packet_at_(created_at_) {
     broker_->add_connection(this);

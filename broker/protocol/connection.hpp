@@ -178,8 +178,8 @@ private:
     // listener's mount_point (the client never sees the prefix).
     std::string mounted(std::string_view topic) const {
         std::string out;
-        out.reserve(mount_point_.size() + topic.size());
-        out += mount_point_;
+        out.reserve(mount_point().size() + topic.size());
+        out += mount_point();
         out += topic;
         return out;
     }
@@ -252,17 +252,18 @@ private:
     transport& transport_;
     std::string peer_;
     const listener_settings& listener_;
-    const std::string& mount_point_;
+    const std::string& mount_point() const { return listener_.mount_point; }
+    // (The small fields sit together: every connection is 24 bytes smaller.)
     connection_state state_ = connection_state::awaiting_connect;
-    std::size_t migrate_to_ = 0;
+    std::uint16_t migrate_to_ = 0;  // a worker index
+    // Negotiated at CONNECT.
+    codec::protocol_version version_ = codec::protocol_version::v311;
 
     // Input: bytes of a packet not complete yet (empty most of the time, so an
     // idle connection holds no read buffer).
     packet_framer input_;
     output_queue out_;
 
-    // Negotiated at CONNECT.
-    codec::protocol_version version_ = codec::protocol_version::v311;
     std::string client_id_;
     session* session_ = nullptr;
     std::uint16_t keep_alive_ = 0;          // effective seconds; 0 = none
@@ -282,7 +283,7 @@ private:
     bool refusal_pending_ = false;          // CONNECT from a blocked address: refused after a delay
     bool awaiting_interest_ = false;        // a SUBACK waits for the other workers (complete_subscribe)
     bool slow_disconnect_posted_ = false;   // slow_client_action or memory_limit disconnect: on its way
-    std::uint64_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
+    std::uint32_t slow_drops_ = 0;          // QoS 0 messages dropped: the client did not read fast enough
 
     // Topic aliases (MQTT 5): client -> broker (index = alias) and broker ->
     // client. Made when a client first uses them, as most never do: the two

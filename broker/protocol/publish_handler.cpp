@@ -76,7 +76,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     }
     std::string_view topic = p.topic;
     std::string mounted_topic;  // only with a mount point: no allocation otherwise
-    if (!mount_point_.empty()) {
+    if (!mount_point().empty()) {
         mounted_topic = mounted(p.topic);
         topic = mounted_topic;
     }
@@ -297,7 +297,7 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
     if (over_memory_limit()) return false;  // dropped as if delivered; the client is disconnected
     const bool v5 = version_ == protocol_version::v5;
     std::string_view topic = m.topic();
-    if (!mount_point_.empty() && topic.starts_with(mount_point_)) topic.remove_prefix(mount_point_.size());
+    if (!mount_point().empty() && topic.starts_with(mount_point())) topic.remove_prefix(mount_point().size());
     const auto now = steady_clock::now();
 
     std::uint16_t alias = 0;

@@ -105,12 +105,12 @@ void connection::handle_subscribe(codec::bytes_view body) {
             o.retain_as_published = true;
         }
         const auto verdict = broker_->may_subscribe(*session_, plugin_client(), req.filter,
-                                                                   mounted(f.filter), mount_point_, f, o, identifier);
+                                                                   mounted(f.filter), mount_point(), f, o, identifier);
         if (verdict != reason_code::success) {
             ack.reasons.push_back(v5 ? static_cast<std::uint8_t>(verdict) : 0x80);
             continue;
         }
-        std::string filter = mounted_filter(mount_point_, req.filter, f);
+        std::string filter = mounted_filter(mount_point(), req.filter, f);
         const bool is_new = broker_->subscribe(*session_, filter, o, identifier);
         ack.reasons.push_back(o.qos);
         broker_->log().log(config::log_subscribe, client_id_, " ", static_cast<int>(o.qos), " ", req.filter);
@@ -169,12 +169,12 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
     for (auto raw : p.filters) {
         topic::subscription_filter f;
         topic::parse_subscription_filter(raw, f);  // well formed: checked above
-        if (const auto refused = broker_->may_unsubscribe(plugin_client(), mount_point_, f);
+        if (const auto refused = broker_->may_unsubscribe(plugin_client(), mount_point(), f);
             refused != reason_code::success) {
             ack.reasons.push_back(static_cast<std::uint8_t>(refused));
             continue;
         }
-        const bool existed = broker_->unsubscribe(*session_, mounted_filter(mount_point_, raw, f));
+        const bool existed = broker_->unsubscribe(*session_, mounted_filter(mount_point(), raw, f));
         ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
         broker_->log().log(config::log_unsubscribe, client_id_, " ", raw);
     }

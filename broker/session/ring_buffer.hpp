@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -63,7 +64,9 @@ private:
     };
 
     void grow() {
-        const std::size_t next = capacity_ == 0 ? 4 : capacity_ * 2;
+        // From one slot: most sessions of a device fleet have one message in
+        // flight at a time, and a queue grows to its working size only once.
+        const std::uint32_t next = capacity_ == 0 ? 1 : capacity_ * 2;
         auto bigger = std::make_unique<slot[]>(next);
         for (std::size_t i = 0; i < size_; ++i) {
             new (&bigger[i].value) T(std::move((*this)[i]));
@@ -75,9 +78,11 @@ private:
     }
 
     std::unique_ptr<slot[]> slots_;
-    std::size_t capacity_ = 0;  // a power of two
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
+    // 32-bit: a session's queues are bounded far below 4 G entries
+    // (max_queued_messages, max_inflight_messages), and every session has two.
+    std::uint32_t capacity_ = 0;  // a power of two
+    std::uint32_t head_ = 0;
+    std::uint32_t size_ = 0;
 };
 
 }  // namespace strata

@@ -241,7 +241,7 @@ void session::resend_inflight() {
         if (d.released) {
             sink_->send_pubrel(d.packet_id);
         } else if (!window_has_room(active, active_bytes)) {
-            if (parked_ == 0) parked_from_ = i;
+            if (parked_ == 0) parked_from_ = static_cast<std::uint32_t>(i);
             set_parked(d, true);
         } else if (d.held || send_inflight(d, true)) {  // a held one: send_held() sends it once it is durable
             ++active;

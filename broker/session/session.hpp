@@ -287,17 +287,10 @@ public:
     // Its new worker's delivery limits (same configuration, that worker's counters).
     void use_limits(const delivery_limits& limits) { limits_ = &limits; }
 
-    // MQTT level of the last connection (3, 4 or 5), kept in the store.
-    std::uint8_t protocol_version = 4;
-    // Username of the last connection and the listener it came through, for
-    // ACL and plugin checks of deliveries while the client is away; kept in the store.
+    // Username of the last connection and the listener it came through
+    // (below), for ACL and plugin checks of deliveries while the client is
+    // away; kept in the store.
     std::string username;
-    bool has_username = false;
-    std::uint16_t listener = 0;
-    // Where this client's messages went, for core/session_placement.hpp: the
-    // one other worker its last `placement_streak` messages all went to.
-    std::uint8_t placement_target = 0;
-    std::uint8_t placement_streak = 0;
     // The ACL file's rules for this client, resolved from `acl_source` (the
     // file in force when they were made; a reload replaces it). See worker::acl_of.
     std::shared_ptr<const auth::acl_file> acl_source;
@@ -314,6 +307,16 @@ public:
     // ---- fan-out bookkeeping (routing scratch, see worker) ----
     std::uint64_t match_stamp = 0;
     std::uint32_t match_index = 0;
+
+    // (The small fields sit together, which keeps the session 16 bytes smaller.)
+    // MQTT level of the last connection (3, 4 or 5), kept in the store.
+    std::uint8_t protocol_version = 4;
+    bool has_username = false;
+    std::uint16_t listener = 0;
+    // Where this client's messages went, for core/session_placement.hpp: the
+    // one other worker its last `placement_streak` messages all went to.
+    std::uint8_t placement_target = 0;
+    std::uint8_t placement_streak = 0;
 
 private:
     std::uint32_t window() const;
@@ -345,8 +348,8 @@ private:
     std::shared_ptr<session_presence> presence_;
     std::unique_ptr<subscription_map> subscriptions_;
     ring_buffer<inflight_delivery> inflight_;  // in send order
-    std::size_t parked_ = 0;       // entries of inflight_ with `parked` set
-    std::size_t parked_from_ = 0;  // no parked entry sits before this index
+    std::uint32_t parked_ = 0;       // entries of inflight_ with `parked` set
+    std::uint32_t parked_from_ = 0;  // no parked entry sits before this index
     std::uint64_t inflight_bytes_ = 0;  // payload bytes of inflight_
     std::uint64_t parked_bytes_ = 0;    // of its parked entries
     ring_buffer<pending_delivery> queue_;
@@ -365,10 +368,10 @@ private:
     };
     // Keyed by kind and packet id: (kind << 16) | packet id.
     std::unique_ptr<std::unordered_map<std::uint32_t, commit_wait>> awaiting_commit_;
-    std::size_t awaiting_pubacks_ = 0;
     std::uint64_t dropped_ = 0;
     session_journal* journal_ = nullptr;
     std::uint64_t next_journal_seq_ = 1;
+    std::uint32_t awaiting_pubacks_ = 0;  // at most 65,535 packet ids wait
     std::uint32_t incarnation_ = 0;
 };
 
