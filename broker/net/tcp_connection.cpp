@@ -50,15 +50,17 @@ std::string describe_peer(const client_socket& s) {
 
 tcp_connection::tcp_connection(core::worker& w, client_socket socket, std::shared_ptr<const listener_context> listener,
                                std::unique_ptr<stream_layers> layers)
-    : worker_(&w), socket_(std::move(socket)), listener_(std::move(listener)), layers_(std::move(layers)) {
+    : worker_(&w),
+      socket_(std::move(socket)),
+      listener_(std::move(listener)),
+      layers_(std::move(layers)),
+      conn_(worker_->port(), *this, describe_peer(socket_), listener_->settings) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);  // strata batches its writes itself
     socket_.non_blocking(true, ec);
-    conn_.emplace(worker_->port(), *this, describe_peer(socket_), listener_->settings);
 }
 
 tcp_connection::~tcp_connection() {
-    conn_.reset();
     if (counted_) {
         worker_->owner().open_connections().fetch_sub(1, std::memory_order_relaxed);
         if (listener_->open_connections) listener_->open_connections->fetch_sub(1, std::memory_order_relaxed);
@@ -72,9 +74,9 @@ const std::string* tcp_connection::certificate_username() const {
 }
 
 void tcp_connection::start(std::vector<std::uint8_t> replay) {
-    if (!replay.empty()) conn_->on_input(replay);
+    if (!replay.empty()) conn_.on_input(replay);
     // TLS may hold records that arrived with the CONNECT on the previous worker.
-    if (layers_ && layers_->tls && conn_->state() != protocol::connection_state::migrating) {
+    if (layers_ && layers_->tls && conn_.state() != protocol::connection_state::migrating) {
         pump_tls(worker_->read_scratch());
     }
     after_input();
@@ -83,16 +85,25 @@ void tcp_connection::start(std::vector<std::uint8_t> replay) {
 void tcp_connection::wait_readable() {
     read_pending_ = true;
     if (busy_) {
-        if (!block_) block_ = worker_->input_blocks().acquire();
-        socket_.async_read_some(asio::buffer(*block_),
+        const std::uint16_t wanted = small_input_ ? core::input_block_pool::small_block : core::input_block_pool::large_block;
+        if (block_ && block_size_ != wanted) release_block();
+        if (!block_) {
+            block_ = worker_->input_blocks().acquire(wanted);
+            block_size_ = wanted;
+        }
+        socket_.async_read_some(asio::buffer(block_.get(), block_size_),
                                 [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                                     self->on_received(ec, n);
                                 });
         return;
     }
-    if (block_) worker_->input_blocks().release(std::move(block_));
+    release_block();
     socket_.async_wait(tcp::socket::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+void tcp_connection::release_block() {
+    if (block_) worker_->input_blocks().release(std::move(block_), block_size_);
 }
 
 void tcp_connection::note_input_time() {
@@ -103,7 +114,7 @@ void tcp_connection::note_input_time() {
 
 void tcp_connection::read_failed(const boost::system::error_code& ec) {
     // EOF, reset, or the socket was closed here (operation_aborted).
-    if (ec != asio::error::operation_aborted) conn_->on_transport_closed();
+    if (ec != asio::error::operation_aborted) conn_.on_transport_closed();
     finish_close();
 }
 
@@ -130,10 +141,12 @@ void tcp_connection::on_received(const boost::system::error_code& ec, std::size_
     note_input_time();
     begin_input_turn();
     bool open = true;
+    // Acknowledgements and pings only, so far: a small block next time.
+    small_input_ = n <= core::input_block_pool::small_block / 2;
     // A full block: more may be waiting, read on through the worker's buffer.
-    if (take_input(std::span<std::uint8_t>(block_->data(), n), worker_->read_scratch()) && n == block_->size() &&
-        (conn_->state() == protocol::connection_state::active ||
-         conn_->state() == protocol::connection_state::awaiting_connect)) {
+    if (take_input(std::span<std::uint8_t>(block_.get(), n), worker_->read_scratch()) && n == block_size_ &&
+        (conn_.state() == protocol::connection_state::active ||
+         conn_.state() == protocol::connection_state::awaiting_connect)) {
         open = read_available(worker_->read_scratch());
     }
     end_input_turn();
@@ -153,7 +166,7 @@ void tcp_connection::on_received(const boost::system::error_code& ec, std::size_
 // 1,714 B; the order of the heap allocations changes), and a connection
 // connects once.
 void tcp_connection::begin_input_turn() {
-    if (conn_->state() == protocol::connection_state::active) worker_->turn() = {this, 0};
+    if (conn_.state() == protocol::connection_state::active) worker_->turn() = {this, 0};
 }
 
 void tcp_connection::end_input_turn() {
@@ -170,19 +183,19 @@ void tcp_connection::end_input_turn() {
 
 bool tcp_connection::take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch) {
     if (layers_) return input_through_layers(raw, scratch);
-    conn_->on_input(raw);
+    conn_.on_input(raw);
     return true;
 }
 
 void tcp_connection::read_pending_input() {
-    if (!socket_.is_open() || conn_->state() != protocol::connection_state::active) return;
+    if (!socket_.is_open() || conn_.state() != protocol::connection_state::active) return;
     // Not the worker's read buffer: this runs while another connection's
     // CONNECT, read into that buffer, is being processed.
     std::vector<std::uint8_t> buffer(16 * 1024);
     if (!read_available(buffer)) return;
     // The wait for more input is still armed; a connection that is closing
     // now (it read a DISCONNECT) writes what it has and closes.
-    if (conn_->state() != protocol::connection_state::active) output_ready();
+    if (conn_.state() != protocol::connection_state::active) output_ready();
 }
 
 bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
@@ -191,13 +204,13 @@ bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
         const std::size_t n = socket_.read_some(asio::buffer(scratch), rec);
         if (rec == asio::error::would_block || rec == asio::error::try_again) break;
         if (rec) {  // EOF or reset
-            conn_->on_transport_closed();
+            conn_.on_transport_closed();
             finish_close();
             return false;
         }
         if (!take_input(std::span<std::uint8_t>(scratch.data(), n), scratch)) break;
-        if (conn_->state() != protocol::connection_state::active &&
-            conn_->state() != protocol::connection_state::awaiting_connect) {
+        if (conn_.state() != protocol::connection_state::active &&
+            conn_.state() != protocol::connection_state::awaiting_connect) {
             break;
         }
         if (n < scratch.size()) break;  // nothing more right now
@@ -215,8 +228,8 @@ bool tcp_connection::pump_tls(std::vector<std::uint8_t>& scratch) {
     auto& tls = *layers_->tls;
     // The ciphertext is in the TLS layer now, so the scratch buffer takes the plaintext.
     bool open = true;
-    while (open && (conn_->state() == protocol::connection_state::active ||
-                    conn_->state() == protocol::connection_state::awaiting_connect)) {
+    while (open && (conn_.state() == protocol::connection_state::active ||
+                    conn_.state() == protocol::connection_state::awaiting_connect)) {
         const std::size_t n = tls.read(std::span<std::uint8_t>(scratch.data(), scratch.size()));
         if (n == 0) break;
         open = deliver_plaintext(std::span<std::uint8_t>(scratch.data(), n));
@@ -247,10 +260,10 @@ bool tcp_connection::deliver_plaintext(std::span<std::uint8_t> plain) {
         mqtt = layers.ws->decode(plain);
         if (layers.ws->has_control()) output_ready();
         if (!was_open && layers.ws->open() && (worker_->config().log.types & config::log_websockets)) {
-            worker_->log().notice("WebSocket connection from ", conn_->peer(), " on path ", layers.ws->path(), ".");
+            worker_->log().notice("WebSocket connection from ", conn_.peer(), " on path ", layers.ws->path(), ".");
         }
     }
-    if (!mqtt.empty()) conn_->on_input(mqtt);
+    if (!mqtt.empty()) conn_.on_input(mqtt);
     if (layers.ws && layers.ws->finished()) {
         close_after_output(layers.ws->error());
         return false;
@@ -259,15 +272,15 @@ bool tcp_connection::deliver_plaintext(std::span<std::uint8_t> plain) {
 }
 
 void tcp_connection::close_after_output(std::string_view why) {
-    if (!why.empty()) worker_->log().notice("Client connection from ", conn_->peer(), " closed: ", why, ".");
+    if (!why.empty()) worker_->log().notice("Client connection from ", conn_.peer(), " closed: ", why, ".");
     // Like a closed socket for MQTT (the will is published), but what the
     // layers queued (an HTTP refusal, a close frame, a TLS alert) still goes out.
-    conn_->on_transport_closed();
+    conn_.on_transport_closed();
     output_ready();
 }
 
 void tcp_connection::after_input() {
-    switch (conn_->state()) {
+    switch (conn_.state()) {
         case protocol::connection_state::migrating: migrate(); return;
         case protocol::connection_state::closing:
         case protocol::connection_state::closed: output_ready(); return;
@@ -276,7 +289,7 @@ void tcp_connection::after_input() {
                 read_paused_ = true;  // resumed in on_written, once the output drains
                 return;
             }
-            if (conn_->state() == protocol::connection_state::active && worker_->intake_paused()) {
+            if (conn_.state() == protocol::connection_state::active && worker_->intake_paused()) {
                 pause_for_store();
                 return;
             }
@@ -295,14 +308,14 @@ void tcp_connection::pause_for_store() {
 
 void tcp_connection::resume_after_store() {
     store_paused_ = false;
-    if (!socket_.is_open() || conn_->state() != protocol::connection_state::active || read_paused_) return;
-    conn_->input_resumed();
+    if (!socket_.is_open() || conn_.state() != protocol::connection_state::active || read_paused_) return;
+    conn_.input_resumed();
     after_input();  // reads again, unless the store is already behind once more
 }
 
 bool tcp_connection::output_backlogged() const {
     const auto cap = worker_->config().max_client_output_bytes;
-    return cap != 0 && conn_->output().size() >= cap;
+    return cap != 0 && conn_.output().size() >= cap;
 }
 
 void tcp_connection::arm_close_deadline() {
@@ -315,7 +328,7 @@ void tcp_connection::arm_close_deadline() {
 }
 
 void tcp_connection::output_ready() {
-    if (conn_->closing() || conn_->state() == protocol::connection_state::closed) arm_close_deadline();
+    if (conn_.closing() || conn_.state() == protocol::connection_state::closed) arm_close_deadline();
     if (flush_posted_ || write_in_flight_) return;
     auto& turn = worker_->turn();
     if (turn.reader == this) {
@@ -337,18 +350,18 @@ void tcp_connection::output_ready() {
 
 void tcp_connection::flush() {
     if (write_in_flight_ || !socket_.is_open()) return;
-    if (conn_->state() == protocol::connection_state::migrating) return;  // the next worker writes
+    if (conn_.state() == protocol::connection_state::migrating) return;  // the next worker writes
     auto& iov = worker_->iov_scratch();  // async_write below keeps its own copy
     iov.clear();
     if (layers_) {
         if (!fill_layered_write(iov)) {
-            if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
+            if (conn_.closing() || conn_.state() == protocol::connection_state::closed) drain_until_eof();
             return;
         }
     } else {
-        auto& out = conn_->output();
+        auto& out = conn_.output();
         if (out.empty()) {
-            if (conn_->closing() || conn_->state() == protocol::connection_state::closed) drain_until_eof();
+            if (conn_.closing() || conn_.state() == protocol::connection_state::closed) drain_until_eof();
             return;
         }
         // Written straight from the connection's queue; only what the socket
@@ -366,7 +379,7 @@ void tcp_connection::flush() {
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
     if (ec || written == total) {
         if (!layers_) {
-            auto& out = conn_->output();
+            auto& out = conn_.output();
             out.clear();
             out.trim(kept_capacity());
         }
@@ -378,7 +391,7 @@ void tcp_connection::flush() {
         // The rest waits for the socket, while the connection's queue takes
         // new output: it moves (buffers and all, so `iov` stays valid) to
         // the queue of the write in flight.
-        in_flight_queue().swap(conn_->output());
+        in_flight_queue().swap(conn_.output());
     }
     asio::async_write(socket_, iov, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
         self->on_written(ec);
@@ -394,7 +407,7 @@ void tcp_connection::drop_written(std::vector<boost::asio::const_buffer>& iov, s
 
 bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& iov) {
     auto& layers = *layers_;
-    auto& out = conn_->output();
+    auto& out = conn_.output();
     // Plaintext goes to the wire directly without TLS, else through a staging
     // buffer that TLS encrypts into the wire.
     auto& plain = layers.tls ? worker_->write_scratch() : layers.wire;
@@ -411,7 +424,7 @@ bool tcp_connection::fill_layered_write(std::vector<boost::asio::const_buffer>& 
         } else {
             out.clear();  // nothing follows a refused WebSocket handshake
         }
-    } else if ((conn_->closing() || conn_->state() == protocol::connection_state::closed) && !layers.farewell_sent) {
+    } else if ((conn_.closing() || conn_.state() == protocol::connection_state::closed) && !layers.farewell_sent) {
         // Everything else is out: a WebSocket close frame, then TLS close_notify.
         layers.farewell_sent = farewell = true;
         if (layers.ws && layers.ws->open()) {
@@ -460,7 +473,7 @@ void tcp_connection::on_written(const boost::system::error_code& ec) {
         if (layers_->wire.capacity() > kept_wire_capacity) std::vector<std::uint8_t>().swap(layers_->wire);
     }
     if (ec) {
-        conn_->on_transport_closed();
+        conn_.on_transport_closed();
         finish_close();
         return;
     }
@@ -471,8 +484,8 @@ void tcp_connection::on_written(const boost::system::error_code& ec) {
     }
     flush();
     if (read_paused_ && !output_backlogged() &&
-        (conn_->state() == protocol::connection_state::active ||
-         conn_->state() == protocol::connection_state::awaiting_connect)) {
+        (conn_.state() == protocol::connection_state::active ||
+         conn_.state() == protocol::connection_state::awaiting_connect)) {
         read_paused_ = false;
         after_input();  // reads again, unless the store holds input back
     }
@@ -511,7 +524,7 @@ void tcp_connection::finish_close() {
     if (linger_timer_) linger_timer_->cancel();
     boost::system::error_code ec;
     socket_.close(ec);
-    if (conn_ && conn_->state() != protocol::connection_state::closed) conn_->on_transport_closed();
+    if (conn_.state() != protocol::connection_state::closed) conn_.on_transport_closed();
 }
 
 }  // namespace strata::net

@@ -83,6 +83,8 @@ private:
     // Brackets the processing of input read by a handler (see input_turn).
     void begin_input_turn();
     void end_input_turn();
+    // Gives block_ back to the worker's pool.
+    void release_block();
     // Input has arrived now: sets whether the connection counts as busy.
     void note_input_time();
     // A wait or read ended with `ec`: the connection is gone.
@@ -136,7 +138,7 @@ private:
     client_socket socket_;
     std::shared_ptr<const listener_context> listener_;
     std::unique_ptr<stream_layers> layers_;
-    std::optional<protocol::connection> conn_;
+    protocol::connection conn_;
     // What a write in flight refers to, when it is not the connection's own
     // queue: the rest of a partial write, or the MQTT bytes under TLS or
     // WebSocket framing. Made on first use: most writes go out whole (an
@@ -148,7 +150,7 @@ private:
     }
     // Only while closing: made then (a steady_timer is 112 bytes that an open connection need not carry).
     std::unique_ptr<boost::asio::steady_timer> linger_timer_;
-    std::unique_ptr<core::input_block> block_;  // while reading with a buffer (wait_readable)
+    std::unique_ptr<std::uint8_t[]> block_;  // while reading with a buffer (wait_readable)
     time_point last_input_at_{};                // when input last arrived
     bool busy_ = false;                         // two inputs less than busy_gap apart
     bool flush_wanted_ = false;                 // output came during our own input handler
@@ -161,7 +163,12 @@ private:
     bool store_paused_ = false;  // not waiting for input: the store is backlogged
     bool read_pending_ = false;  // an async wait or read is armed
     bool moving_ = false;        // move_to() cancelled the read; its handler moves
+    // The last read was small: read into a small block. A connection starts
+    // small: most of a fleet sends acknowledgements and pings more than
+    // anything else, and a connection that sends more moves up on its first read.
+    bool small_input_ = true;
     std::uint16_t move_target_ = 0;
+    std::uint16_t block_size_ = 0;  // of block_
 };
 
 // A short "address:port" of the peer for log lines.

@@ -33,8 +33,8 @@ void tcp_connection::migrate() {
         migrate_after_write_ = true;
         return;
     }
-    const std::size_t target_index = conn_->migrate_to();
-    auto replay = conn_->take_unread_input();
+    const std::size_t target_index = conn_.migrate_to();
+    auto replay = conn_.take_unread_input();
     tcp protocol = tcp::v4();
     int fd = -1;
     if (!release_descriptor(protocol, fd)) {
@@ -77,7 +77,7 @@ void tcp_connection::finish_move() {
     core::worker& from = *worker_;
     // Between the cancel and now the connection may have changed (a
     // keep-alive timeout, a takeover, a message for it): then it stays.
-    if (!conn_->movable() || !socket_.is_open() || write_in_flight_ || flush_posted_) {
+    if (!conn_.movable() || !socket_.is_open() || write_in_flight_ || flush_posted_) {
         after_input();
         return;
     }
@@ -90,11 +90,11 @@ void tcp_connection::finish_move() {
     // What it published so far leaves this worker (to the store's writer and
     // to the other workers) before its next message can leave the new one.
     from.flush_outboxes();
-    session& s = *conn_->attached_session();
+    session& s = *conn_.attached_session();
     const std::string client_id = s.client_id();
     auto moving = from.take_session(s);
-    conn_->leave_worker();
-    if (block_) from.input_blocks().release(std::move(block_));
+    conn_.leave_worker();
+    release_block();
     core::worker& to = from.owner().worker_at(move_target_);
     rebind_socket(to.io());
     worker_ = &to;
@@ -123,7 +123,7 @@ void tcp_connection::finish_move() {
         worker_ = &from;
         rebind_socket(from.io());
         from.adopt_session(std::move(moving));
-        conn_->join_worker(from.port());
+        conn_.join_worker(from.port());
         finish_close();
     }
 }
@@ -137,7 +137,7 @@ void tcp_connection::rebind_socket(boost::asio::io_context& io) {
 
 void tcp_connection::arrive(std::unique_ptr<session> moved, tcp protocol, int fd) {
     worker_->adopt_session(std::move(moved));
-    conn_->join_worker(worker_->port());
+    conn_.join_worker(worker_->port());
     boost::system::error_code ec;
     socket_.assign(protocol, fd, ec);
     if (ec) {

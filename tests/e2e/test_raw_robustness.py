@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from rawmqtt import (PUBACK, PUBLISH, PUBREC, V311, V5, RawClient, assert_broker_healthy, connect,
-                     expect_error_close, open_client, publish, subscribe)
+from rawmqtt import (PINGRESP, PUBACK, PUBLISH, PUBREC, V311, V5, RawClient, assert_broker_healthy, connect,
+                     expect_error_close, open_client, pingreq, publish, subscribe)
 
 
 @pytest.mark.parametrize("data", [
@@ -160,6 +160,43 @@ def test_busy_connection_packets_of_every_size_around_its_read_block(broker, ver
     pub.send(cut[513:])
     acks = [pub.expect(PUBACK).pid for _ in range(4)]
     assert acks == list(range(pid - 3, pid + 1))
+    got = sub.recv_n(len(sent), timeout=20)
+    assert [p.payload for p in got if p.type == PUBLISH] == sent
+    assert_broker_healthy(broker)
+
+
+@pytest.mark.parametrize("version", [V311, V5])
+def test_connection_that_sent_small_packets_takes_any_size_after(broker, version):
+    """A busy connection whose last input was small (pings, acknowledgements)
+    reads into a 64-byte block (core/input_blocks.hpp). A PUBLISH after each
+    ping, of every size around that block, a packet cut at the block's end,
+    and packets far larger than it, all arrive whole and in order."""
+    sub = open_client(broker, f"small-sub-{version}", version=version)
+    sub.subscribe(1, [("small/t", 0)])
+    pub = open_client(broker, f"small-pub-{version}", version=version)
+
+    def ping():
+        pub.send(pingreq())
+        assert pub.expect(PINGRESP).type == PINGRESP
+
+    sizes = list(range(20, 90)) + [500, 4096, 70000]
+    sent = []
+    pid = 0
+    for n in sizes:
+        ping()
+        pid += 1
+        payload = bytes((pid + i) % 251 for i in range(n))
+        sent.append(payload)
+        pub.publish("small/t", payload, qos=1, pid=pid)
+        assert pub.expect(PUBACK).pid == pid
+    ping()
+    pid += 1
+    cut = publish("small/t", b"s" * 300, qos=1, pid=pid, version=version)
+    sent.append(b"s" * 300)
+    pub.send(cut[:64])
+    time.sleep(0.05)
+    pub.send(cut[64:])
+    assert pub.expect(PUBACK).pid == pid
     got = sub.recv_n(len(sent), timeout=20)
     assert [p.payload for p in got if p.type == PUBLISH] == sent
     assert_broker_healthy(broker)
