@@ -4,6 +4,14 @@
 
 namespace strata::core {
 
+namespace {
+
+bool has_wildcard(std::string_view filter) {
+    return filter.find_first_of("+#") != std::string_view::npos;
+}
+
+}  // namespace
+
 void interest_index::apply(const interest_change& c) {
     if (c.target == self_ || c.target >= stamps_.size()) return;
     auto it = records_.find(c.filter);
@@ -12,8 +20,11 @@ void interest_index::apply(const interest_change& c) {
         // are FIFO), so its record exists; anything else is ignored.
         if (!c.add) return;
         it = records_.emplace(c.filter, record{}).first;
-        record& r = it->second;
-        trie_.insert(it->first, entry{&r.slot, &r});
+        if (has_wildcard(it->first)) {
+            record& r = it->second;
+            trie_.insert(it->first, entry{&r.slot, &r});
+            ++wildcard_filters_;
+        }
     }
     auto& counts = it->second.counts;
     auto found = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == c.target; });
@@ -28,7 +39,10 @@ void interest_index::apply(const interest_change& c) {
         counts.pop_back();
     }
     if (counts.empty()) {
-        trie_.erase(it->second.slot);
+        if (has_wildcard(it->first)) {
+            trie_.erase(it->second.slot);
+            --wildcard_filters_;
+        }
         records_.erase(it);
     }
 }

@@ -14,6 +14,13 @@
 // when_interest_visible), so a message published anywhere after the SUBACK
 // reaches the subscriber. Removals need no wait: the target's own trie no
 // longer matches, and a message sent there meanwhile is simply not delivered.
+//
+// Memory: every worker holds a record of every filter subscribed on the
+// others, so a record's size is paid once per worker. Only wildcard filters
+// go into the trie (a trie node, its children map and its key cost about
+// 300 bytes); a filter without wildcards can only match the topic spelled
+// the same, so it is found by a lookup in the records by the topic itself.
+// A device fleet's subscriptions (commands/DEVICE-ID) are mostly of that kind.
 #pragma once
 
 #include <cstdint>
@@ -47,18 +54,22 @@ public:
     void match(std::string_view topic, Visit&& visit) {
         if (records_.empty()) return;
         ++stamp_;
-        trie_.match(topic, [&](entry& e) {
-            for (const auto& [worker, count] : e.rec->counts) {
+        auto visit_record = [&](const record& r) {
+            for (const auto& [worker, count] : r.counts) {
                 if (stamps_[worker] == stamp_) continue;
                 stamps_[worker] = stamp_;
                 visit(worker);
             }
-        });
+        };
+        // A topic name holds no wildcard, so this finds only the filter that
+        // is the topic itself.
+        if (auto exact = records_.find(topic); exact != records_.end()) visit_record(exact->second);
+        if (wildcard_filters_ > 0) trie_.match(topic, [&](entry& e) { visit_record(*e.rec); });
     }
 
 private:
     struct record {
-        topic::trie_slot slot;
+        topic::trie_slot slot;  // wildcard filters only
         std::vector<std::pair<std::uint32_t, std::uint32_t>> counts;  // (worker, subscriptions), none 0
     };
     struct entry {
@@ -69,7 +80,8 @@ private:
     std::uint32_t self_;
     // Records by filter; node-based, so the trie's pointers to them stay valid.
     std::unordered_map<std::string, record, topic::transparent_string_hash, std::equal_to<>> records_;
-    topic::topic_trie<entry> trie_;
+    topic::topic_trie<entry> trie_;  // the wildcard filters of records_
+    std::size_t wildcard_filters_ = 0;
     std::vector<std::uint64_t> stamps_;  // per worker: last match that visited it
     std::uint64_t stamp_ = 0;
 };

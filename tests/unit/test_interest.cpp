@@ -47,3 +47,26 @@ TEST_CASE("interest: each interested worker once, counted per subscription, neve
     idx.apply({"#", 0, false});
     CHECK(idx.empty());
 }
+
+TEST_CASE("interest: filters without wildcards are found by the topic, alongside wildcard ones") {
+    interest_index idx(0, 4);
+    idx.apply({"$SYS/broker/load", 1, true});  // an exact filter matches its '$' topic
+    idx.apply({"dev/7/cmd", 2, true});
+    idx.apply({"dev/+/cmd", 3, true});
+    idx.apply({"dev/7/cmd", 3, true});          // worker 3 through both: visited once
+    CHECK(targets(idx, "$SYS/broker/load") == std::vector<std::uint32_t>{1});
+    CHECK(targets(idx, "$SYS/broker").empty());
+    CHECK(targets(idx, "dev/7/cmd") == std::vector<std::uint32_t>{2, 3});
+    CHECK(targets(idx, "dev/8/cmd") == std::vector<std::uint32_t>{3});
+    CHECK(targets(idx, "dev/7/cmd/x").empty());
+    CHECK(targets(idx, "dev/7").empty());
+
+    idx.apply({"dev/+/cmd", 3, false});
+    CHECK(targets(idx, "dev/7/cmd") == std::vector<std::uint32_t>{2, 3});  // its exact one stays
+    CHECK(targets(idx, "dev/8/cmd").empty());
+    idx.apply({"dev/7/cmd", 3, false});
+    idx.apply({"dev/7/cmd", 2, false});
+    CHECK(targets(idx, "dev/7/cmd").empty());
+    idx.apply({"$SYS/broker/load", 1, false});
+    CHECK(idx.empty());
+}
