@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <optional>
 #include <queue>
 #include <random>
@@ -76,7 +77,7 @@ public:
     // What this worker's connections see of the broker (protocol/broker_port.hpp).
     protocol::broker_port& port() { return port_; }
     // Buffer that transports read into before handing bytes to a connection.
-    std::vector<std::uint8_t>& read_scratch() { return read_scratch_; }
+    std::span<std::uint8_t> read_scratch() { return {read_scratch_.get(), read_scratch_size}; }
     // Read buffers of the connections that receive often (input_blocks.hpp).
     input_block_pool& input_blocks() { return input_blocks_; }
     // The transport whose input handler runs now, and how many flushes other
@@ -232,7 +233,10 @@ private:
     delivery_limits limits_;
     worker_stats stats_;
 
-    std::vector<std::uint8_t> read_scratch_ = std::vector<std::uint8_t>(64 * 1024);
+    // Not zeroed: a page of it becomes resident only once a read reaches it
+    // (zeroing made all 64 KB resident in every worker).
+    static constexpr std::size_t read_scratch_size = 64 * 1024;
+    std::unique_ptr<std::uint8_t[]> read_scratch_ = std::make_unique_for_overwrite<std::uint8_t[]>(read_scratch_size);
     std::vector<std::uint8_t> write_scratch_;
     std::vector<boost::asio::const_buffer> iov_scratch_;
     input_block_pool input_blocks_;

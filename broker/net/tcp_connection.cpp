@@ -181,7 +181,7 @@ void tcp_connection::end_input_turn() {
     }
 }
 
-bool tcp_connection::take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch) {
+bool tcp_connection::take_input(std::span<std::uint8_t> raw, std::span<std::uint8_t> scratch) {
     if (layers_) return input_through_layers(raw, scratch);
     conn_.on_input(raw);
     return true;
@@ -198,10 +198,10 @@ void tcp_connection::read_pending_input() {
     if (conn_.state() != protocol::connection_state::active) output_ready();
 }
 
-bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
+bool tcp_connection::read_available(std::span<std::uint8_t> scratch) {
     for (int i = 0; i < max_reads_per_wakeup; ++i) {
         boost::system::error_code rec;
-        const std::size_t n = socket_.read_some(asio::buffer(scratch), rec);
+        const std::size_t n = socket_.read_some(asio::buffer(scratch.data(), scratch.size()), rec);
         if (rec == asio::error::would_block || rec == asio::error::try_again) break;
         if (rec) {  // EOF or reset
             conn_.on_transport_closed();
@@ -218,13 +218,13 @@ bool tcp_connection::read_available(std::vector<std::uint8_t>& scratch) {
     return true;
 }
 
-bool tcp_connection::input_through_layers(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch) {
+bool tcp_connection::input_through_layers(std::span<std::uint8_t> raw, std::span<std::uint8_t> scratch) {
     if (!layers_->tls) return deliver_plaintext(raw);
     layers_->tls->feed(raw);
     return pump_tls(scratch);
 }
 
-bool tcp_connection::pump_tls(std::vector<std::uint8_t>& scratch) {
+bool tcp_connection::pump_tls(std::span<std::uint8_t> scratch) {
     auto& tls = *layers_->tls;
     // The ciphertext is in the TLS layer now, so the scratch buffer takes the plaintext.
     bool open = true;
@@ -511,7 +511,8 @@ void tcp_connection::discard_input() {
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec) return;
         boost::system::error_code rec;
-        self->socket_.read_some(asio::buffer(self->worker_->read_scratch()), rec);
+        const auto scratch = self->worker_->read_scratch();
+        self->socket_.read_some(asio::buffer(scratch.data(), scratch.size()), rec);
         if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
             self->finish_close();
             return;

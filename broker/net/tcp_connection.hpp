@@ -91,13 +91,13 @@ private:
     void read_failed(const boost::system::error_code& ec);
     // Passes bytes read from the socket to the layers or the state machine;
     // false when the layers closed the connection.
-    bool take_input(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch);
+    bool take_input(std::span<std::uint8_t> raw, std::span<std::uint8_t> scratch);
     // Reads what the socket has received, without waiting, through `scratch`;
     // false when the socket closed.
-    bool read_available(std::vector<std::uint8_t>& scratch);
+    bool read_available(std::span<std::uint8_t> scratch);
     // Passes bytes read from the socket through TLS and WebSocket; false: close.
-    bool input_through_layers(std::span<std::uint8_t> raw, std::vector<std::uint8_t>& scratch);
-    bool pump_tls(std::vector<std::uint8_t>& scratch);
+    bool input_through_layers(std::span<std::uint8_t> raw, std::span<std::uint8_t> scratch);
+    bool pump_tls(std::span<std::uint8_t> scratch);
     bool deliver_plaintext(std::span<std::uint8_t> plain);
     void after_input();
     void flush();
