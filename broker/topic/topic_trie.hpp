@@ -146,6 +146,9 @@ private:
         }
         auto found = n.children.find(level);
         if (found != n.children.end()) return found->second.get();
+        // libstdc++ gives a map 13 buckets at its first insert, and most
+        // nodes of a device fleet's topics have one child (88 bytes less each).
+        if (n.children.empty()) n.children.reserve(1);
         auto [pos, inserted] = n.children.emplace(std::string(level), std::make_unique<node>());
         pos->second->parent = &n;
         pos->second->key = pos->first;
