@@ -17,10 +17,11 @@
 //
 // Memory: every worker holds a record of every filter subscribed on the
 // others, so a record's size is paid once per worker. Only wildcard filters
-// go into the trie (a trie node, its children map and its key cost about
-// 300 bytes); a filter without wildcards can only match the topic spelled
-// the same, so it is found by a lookup in the records by the topic itself.
-// A device fleet's subscriptions (commands/DEVICE-ID) are mostly of that kind.
+// go into the trie. A filter without wildcards can only match the topic
+// spelled the same, and the records are already keyed by filter, so it is
+// found by looking the topic up there (the trie would keep a second table
+// entry for it). A device fleet's subscriptions (commands/DEVICE-ID) are
+// mostly of that kind.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,13 @@
 // child pointer and filters ending in '#' are kept on the node above the '#',
 // so matching a topic costs one hash lookup per level plus the '+' branches.
 //
+// A filter without wildcards can match only the topic spelled the same, so
+// it is kept in a hash table by its text instead of as a chain of nodes: one
+// lookup finds it, and a device fleet's per-device filters cost a table
+// entry each instead of a node per level (each with its children map and
+// key). Matching visits those entries where the walk would have met them, so
+// the order below holds for every filter.
+//
 // Entries live in vectors for fast iteration during fan-out. An entry knows
 // where it is stored (`trie_slot`), so removal is a swap with the last entry,
 // O(1) whatever the number of subscribers on that filter.
@@ -33,8 +40,9 @@ struct transparent_string_hash {
 
 // Where an entry is stored; kept by the entry's owner and updated by the trie.
 struct trie_slot {
-    void* node = nullptr;
+    void* node = nullptr;      // a node, or the table bucket of a filter without wildcards
     bool multi_level = false;
+    bool exact_table = false;  // `node` is a bucket of the table
     std::uint32_t index = 0;
 };
 
@@ -49,6 +57,18 @@ public:
 
     // Adds an entry for a valid filter and records its position in *entry.slot.
     void insert(std::string_view filter, Entry entry) {
+        if (filter.find_first_of("+#") == std::string_view::npos) {
+            auto found = exact_.find(filter);
+            if (found == exact_.end()) {
+                found = exact_.emplace(std::string(filter), exact_bucket{}).first;
+                found->second.filter = found->first;
+            }
+            auto& list = found->second.entries;
+            *entry.slot = trie_slot{&found->second, false, true, static_cast<std::uint32_t>(list.size())};
+            list.push_back(std::move(entry));
+            ++size_;
+            return;
+        }
         node* n = &root_;
         level_iterator it(filter);
         std::string_view level;
@@ -61,28 +81,28 @@ public:
             n = child_for_insert(*n, level);
         }
         auto& list = multi ? n->multi : n->exact;
-        *entry.slot = trie_slot{n, multi, static_cast<std::uint32_t>(list.size())};
+        *entry.slot = trie_slot{n, multi, false, static_cast<std::uint32_t>(list.size())};
         list.push_back(std::move(entry));
         ++size_;
     }
 
     // Direct access to a stored entry, e.g. to update its options.
-    Entry& at(const trie_slot& s) {
-        auto* n = static_cast<node*>(s.node);
-        return (s.multi_level ? n->multi : n->exact)[s.index];
-    }
+    Entry& at(const trie_slot& s) { return list_of(s)[s.index]; }
 
-    // Removes the entry at `s` and prunes nodes left empty.
+    // Removes the entry at `s` and prunes nodes (or the table bucket) left empty.
     void erase(const trie_slot& s) {
-        auto* n = static_cast<node*>(s.node);
-        auto& list = s.multi_level ? n->multi : n->exact;
+        auto& list = list_of(s);
         if (s.index + 1 != list.size()) {
             list[s.index] = std::move(list.back());
             list[s.index].slot->index = s.index;
         }
         list.pop_back();
         --size_;
-        prune(n);
+        if (!s.exact_table) {
+            prune(static_cast<node*>(s.node));
+        } else if (list.empty()) {
+            exact_.erase(exact_.find(static_cast<exact_bucket*>(s.node)->filter));
+        }
     }
 
     // Calls visit(entry) for every entry whose filter matches `topic`, depth
@@ -91,10 +111,23 @@ public:
     template <typename Visit>
     void match(std::string_view topic, Visit&& visit) {
         const bool dollar = !topic.empty() && topic.front() == '$';
+        // The filter that is the topic itself, visited where the walk along
+        // the topic's own names ends: at its last level, or where no node
+        // continues that path (nothing below it could then match before the
+        // '+' branches still on the work list).
+        exact_bucket* exact = nullptr;
+        if (!exact_.empty()) {
+            if (auto found = exact_.find(topic); found != exact_.end()) exact = &found->second;
+        }
+        auto visit_exact = [&] {
+            if (!exact) return;
+            for (auto& e : exact->entries) visit(e);
+            exact = nullptr;
+        };
         // From `base` on, so that a visit that matches again (it does not
         // today) would only use the part of the work list above ours.
         const std::size_t base = work_.size();
-        work_.push_back(match_step{&root_, topic, false, true});
+        work_.push_back(match_step{&root_, topic, false, true, true});
         while (work_.size() > base) {
             const match_step step = work_.back();
             work_.pop_back();
@@ -106,6 +139,7 @@ public:
             }
             if (step.at_end) {
                 for (auto& e : n.exact) visit(e);
+                if (step.own_names) visit_exact();
                 continue;
             }
             const auto slash = step.rest.find('/');
@@ -113,10 +147,12 @@ public:
             const bool last = slash == std::string_view::npos;
             const std::string_view next_rest = last ? std::string_view{} : step.rest.substr(slash + 1);
             // Pushed in reverse order of visiting: the level's name before '+'.
-            if (n.plus && wildcards) work_.push_back(match_step{n.plus.get(), next_rest, last, false});
-            if (!n.children.empty()) {
-                auto found = n.children.find(level);
-                if (found != n.children.end()) work_.push_back(match_step{found->second.get(), next_rest, last, false});
+            if (n.plus && wildcards) work_.push_back(match_step{n.plus.get(), next_rest, last, false, false});
+            auto found = n.children.empty() ? n.children.end() : n.children.find(level);
+            if (found != n.children.end()) {
+                work_.push_back(match_step{found->second.get(), next_rest, last, false, step.own_names});
+            } else if (step.own_names) {
+                visit_exact();
             }
         }
     }
@@ -191,9 +227,23 @@ private:
         std::string_view rest;
         bool at_end;
         bool is_root;
+        bool own_names;  // reached through the topic's own level names only (no '+')
     };
 
+    // The filters without wildcards, by their text.
+    struct exact_bucket {
+        std::string_view filter;  // the table's key
+        std::vector<Entry> entries;
+    };
+
+    std::vector<Entry>& list_of(const trie_slot& s) {
+        if (s.exact_table) return static_cast<exact_bucket*>(s.node)->entries;
+        auto* n = static_cast<node*>(s.node);
+        return s.multi_level ? n->multi : n->exact;
+    }
+
     node root_;
+    std::unordered_map<std::string, exact_bucket, transparent_string_hash, std::equal_to<>> exact_;
     std::size_t size_ = 0;
     std::vector<match_step> work_;  // match()'s work list; keeps its capacity
 };

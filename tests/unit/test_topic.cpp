@@ -45,6 +45,11 @@ struct trie_fixture {
         trie.match(topic, [&](test_entry& e) { out.insert(e.id); });
         return out;
     }
+    std::vector<int> in_order(std::string_view topic) {
+        std::vector<int> out;
+        trie.match(topic, [&](test_entry& e) { out.push_back(e.id); });
+        return out;
+    }
 };
 
 // Filter x topic table: the expected result of matching (section 4.7).
@@ -301,8 +306,41 @@ TEST_CASE("topic_trie: the same filter twice gives two entries") {
     CHECK(t.match("s/1") == std::multiset<int>{y});
 }
 
+TEST_CASE("topic_trie: visit order, with filters without wildcards where the walk meets them") {
+    // topic_trie.hpp: at each level the filters ending there ('#' ones
+    // first), then those below the level's own name, then those below '+'.
+    // Filters without wildcards live in a table, not in nodes, and are
+    // visited at the same place.
+    trie_fixture t;
+    const int hash = t.insert("#");
+    const int a_hash = t.insert("a/#");
+    const int ab_hash = t.insert("a/b/#");
+    const int ab = t.insert("a/b");
+    const int a_plus = t.insert("a/+");
+    const int plus_b = t.insert("+/b");
+    CHECK(t.slots[ab]->exact_table);
+    CHECK_FALSE(t.slots[a_plus]->exact_table);
+    CHECK(t.in_order("a/b") == std::vector<int>{hash, a_hash, ab_hash, ab, a_plus, plus_b});
+    // No node on the topic's own path ("c"): still before the '+' branches.
+    const int cd = t.insert("c/d");
+    const int plus_d = t.insert("+/d");
+    CHECK(t.in_order("c/d") == std::vector<int>{hash, cd, plus_d});
+    // The path ends part of the way ("a" is a node, "a/x" is not).
+    const int ax = t.insert("a/x");
+    CHECK(t.in_order("a/x") == std::vector<int>{hash, a_hash, ax, a_plus});
+    // A '$' topic: its own filter matches, leading wildcards do not.
+    const int sys = t.insert("$SYS/x");
+    CHECK(t.in_order("$SYS/x") == std::vector<int>{sys});
+    CHECK(t.in_order("a/b/c") == std::vector<int>{hash, a_hash, ab_hash});
+    // Erasing the last entry of a filter removes it from the table.
+    t.erase(ab);
+    CHECK(t.in_order("a/b") == std::vector<int>{hash, a_hash, ab_hash, a_plus, plus_b});
+    const int ab_again = t.insert("a/b");
+    CHECK(t.in_order("a/b") == std::vector<int>{hash, a_hash, ab_hash, ab_again, a_plus, plus_b});
+}
+
 TEST_CASE("topic_trie: many entries on one filter, swap-remove keeps slots right") {
-    for (std::string_view filter : {"load/+/x", "load/#"}) {
+    for (std::string_view filter : {"load/+/x", "load/#", "load/y/x"}) {
         CAPTURE(filter);
         trie_fixture t;
         constexpr int n = 500;
