@@ -19,7 +19,7 @@ using codec::reason_code;
 
 plugin::client_view connection::plugin_client() const {
     plugin::client_view v;
-    v.client_id = client_id_;
+    v.client_id = client_id();
     v.peer = peer_;
     v.protocol_version = static_cast<std::uint8_t>(version_);
     v.listener_port = listener_.port;
@@ -47,7 +47,7 @@ void connection::plugin_closing() {
     ps.awaiting_resume = ps.awaiting_auth = false;
     if (ps.claim_held) {
         ps.claim_held = false;
-        broker_->end_authentication(client_id_);
+        broker_->end_authentication(client_id());
     }
     if (ps.reached_connect) {
         ps.reached_connect = false;
@@ -63,7 +63,7 @@ void connection::start_authentication(codec::bytes_view connect_body, bool assig
     ps.connect_body.assign(connect_body.begin(), connect_body.end());
     ps.assigned_id = assigned_id;
     ps.table = broker_->hooks().snapshot();
-    broker_->begin_authentication(client_id_);
+    broker_->begin_authentication(client_id());
     ps.claim_held = true;
     codec::connect_packet p;
     read_connect(ps.connect_body, p);  // decoded once already: it is valid
@@ -243,7 +243,7 @@ void connection::refuse_authentication(const plugin::answer& a, reason_code fall
     const std::string by = ps.index < regs.size() ? std::string(plugin::plugin_name(regs[ps.index])) : "a plugin";
     ps.event = 0;
     if (ps.reauthenticating) {
-        broker_->log().notice("Client ", client_id_, " failed re-authentication (plugin ", by, ").");
+        broker_->log().notice("Client ", client_id(), " failed re-authentication (plugin ", by, ").");
         disconnect(rc);
         return;
     }
@@ -257,7 +257,7 @@ void connection::finish_authentication(const codec::connect_packet& p) {
     ps.accepted = state_ == connection_state::active;  // not when its CONNACK could not fit
     if (ps.claim_held) {  // the session exists now and holds the claim
         ps.claim_held = false;
-        broker_->end_authentication(client_id_);
+        broker_->end_authentication(client_id());
     }
     ps.table.reset();
     ps.connect_body = {};
@@ -327,7 +327,7 @@ void connection::send_auth(reason_code rc, std::span<const std::uint8_t> data, s
 // ---- PUBLISH refused by a plugin -----------------------------------------------------
 
 void connection::refuse_publish(const codec::publish_packet& p, reason_code rc, std::string_view reason_string) {
-    broker_->log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic,
+    broker_->log().debug("Denied PUBLISH from ", client_id(), " (q", static_cast<int>(p.qos), ", '", p.topic,
                         "'): ", codec::to_string(rc), ".");
     if (p.qos == 0) return;
     // MQTT 5 learns why; MQTT 3.1.1 has no code, its flow just completes (as Mosquitto does).

@@ -157,7 +157,7 @@ void connection::refuse_connect_later(std::chrono::milliseconds delay) {
 
 bool connection::will_allowed_by_acl(const codec::connect_packet& p) const {
     const std::string username(p.username);
-    return broker_->may_publish_will(listener_.index, p.has_username ? &username : nullptr, client_id_,
+    return broker_->may_publish_will(listener_.index, p.has_username ? &username : nullptr, client_id(),
                                                     mounted(p.will.topic));
 }
 
@@ -165,7 +165,7 @@ bool connection::anonymous_allowed() const { return listener_.allow_anonymous.va
 
 void connection::refuse_connect(reason_code rc, std::string_view why, std::string_view reason_string) {
     note_close(rc, false);
-    broker_->log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+    broker_->log().notice("Client ", client_id().empty() ? std::string_view("<unknown>") : std::string_view(client_id()),
                          " from ", peer_, " refused: ", why.empty() ? codec::to_string(rc) : why, ".");
     if (version_ == protocol_version::v5) {
         codec::connack_packet ack;
@@ -202,7 +202,7 @@ bool connection::queue_connack(codec::connack_packet& ack) {
 }
 
 message_source connection::publisher() const {
-    return {client_id_, session_->username, session_->has_username, listener_.index};
+    return {client_id(), session_->username, session_->has_username, listener_.index};
 }
 
 mutable_message_ref connection::make_will(const codec::connect_packet& p) {
@@ -253,7 +253,7 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
 
     ack.reason = 0;
     if (v5) {
-        if (assigned_id) ack.props.assigned_client_identifier = client_id_;
+        if (assigned_id) ack.props.assigned_client_identifier = client_id();
         if (server_receive_maximum_ != 65535) ack.props.receive_maximum = server_receive_maximum_;
         if (cfg.max_qos < 2) ack.props.maximum_qos = cfg.max_qos;
         if (!cfg.retain_available) ack.props.retain_available = 0;
@@ -270,7 +270,7 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
         codec::byte_buffer probe;
         codec::encode_connack(probe, version_, ack);
         if (probe.size() > client_maximum_packet_size_) {
-            broker_->log().notice("Client ", client_id_, " from ", peer_, " refused: its Maximum Packet Size (",
+            broker_->log().notice("Client ", client_id(), " from ", peer_, " refused: its Maximum Packet Size (",
                                  client_maximum_packet_size_, ") is smaller than the CONNACK (", probe.size(),
                                  " bytes); closing without one.");
             broker_->release_unused_claim(client_id_);
@@ -293,22 +293,25 @@ void connection::accept_connect(const codec::connect_packet& p, bool assigned_id
     // without the will.
     session_->will = will_allowed_by_acl(p) ? make_will(p) : nullptr;
     if (p.has_will && !session_->will) {
-        broker_->log().notice("Will of client ", client_id_, " on '", p.will.topic, "' dropped: the ACL file denies it.");
+        broker_->log().notice("Will of client ", client_id(), " on '", p.will.topic, "' dropped: the ACL file denies it.");
     }
     session_->will_delay = p.has_will ? p.will.props.will_delay_interval.value_or(0) : 0;
     broker_->session_started(*session_);
 
     ack.session_present = attached.session_present;
     codec::encode_connack(out_.bytes(), version_, ack);
+    // The CONNACK (an assigned identifier) referred to this copy; from here
+    // on client_id() reads the session's.
+    std::string().swap(client_id_);
 
     if (cfg.log.connection_messages) {
         // Mosquitto's format, which log readers parse: u'name' when there is a username.
         const std::string_view what = bridge_ ? "New bridge connected from " : "New client connected from ";
         if (p.has_username) {
-            broker_->log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+            broker_->log().notice(what, peer_, " as ", client_id(), " (p", protocol_number(version_), ", c",
                                  p.clean_start ? 1 : 0, ", k", keep_alive_, ", u'", p.username, "').");
         } else {
-            broker_->log().notice(what, peer_, " as ", client_id_, " (p", protocol_number(version_), ", c",
+            broker_->log().notice(what, peer_, " as ", client_id(), " (p", protocol_number(version_), ", c",
                                  p.clean_start ? 1 : 0, ", k", keep_alive_, ").");
         }
     }

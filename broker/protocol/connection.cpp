@@ -166,7 +166,7 @@ void connection::tick(time_point now) {
     // The server closes after one and a half keep-alive periods of silence (section 3.1.2.10).
     const auto limit = std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500);
     if (now - last_packet_at_ > limit) {
-        broker_->log().notice("Client ", client_id_, " has exceeded timeout, disconnecting.");
+        broker_->log().notice("Client ", client_id(), " has exceeded timeout, disconnecting.");
         disconnect(reason_code::keep_alive_timeout);
     }
 }
@@ -186,7 +186,7 @@ void connection::disconnect(reason_code rc, bool suppress_will) {
 void connection::protocol_violation(reason_code rc, std::string_view what) {
     if (state_ != connection_state::active && state_ != connection_state::awaiting_connect) return;
     note_close(rc, false);
-    broker_->log().notice("Client ", client_id_.empty() ? std::string_view("<unknown>") : std::string_view(client_id_),
+    broker_->log().notice("Client ", client_id().empty() ? std::string_view("<unknown>") : std::string_view(client_id()),
                          " from ", peer_, ": ", what, " (", codec::to_string(rc), "), disconnecting.");
     if (version_ == codec::protocol_version::v5 && state_ == connection_state::active) {
         codec::disconnect_packet d;
@@ -217,11 +217,17 @@ void connection::begin_close() {
     state_ = connection_state::closing;
     if (session_) {
         auto* s = session_;
-        session_ = nullptr;
+        forget_session();
         s->detach();
         broker_->detach(*s, !will_suppressed_);
     }
     notify_transport();
+}
+
+void connection::forget_session() {
+    if (!session_) return;
+    client_id_ = session_->client_id();
+    session_ = nullptr;
 }
 
 void connection::on_transport_closed() {
@@ -234,7 +240,7 @@ void connection::on_transport_closed() {
         if (state_ == connection_state::closed) return;
     }
     if (state_ == connection_state::active) {
-        broker_->log().notice("Client ", client_id_, " closed its connection.");
+        broker_->log().notice("Client ", client_id(), " closed its connection.");
     }
     begin_close();
     state_ = connection_state::closed;

@@ -97,7 +97,7 @@ public:
     // is published unless `suppress_will`.
     void disconnect(codec::reason_code rc, bool suppress_will = false);
     // Detaches from the session without touching it (it was taken over).
-    void release_session() { session_ = nullptr; }
+    void release_session() { forget_session(); }
     session* attached_session() const { return session_; }
     // Whether the connection and its session could move to another worker
     // now: logged in, nothing waiting for a plugin, the other workers or a
@@ -110,7 +110,10 @@ public:
     // client sent before (a DISCONNECT, acknowledgements) is processed first,
     // in the order it arrived. May detach the session or end it.
     void read_pending_input() { transport_.read_pending_input(); }
-    const std::string& client_id() const { return client_id_; }
+    // The session's while one is attached: the connection keeps its own
+    // copy only before and after (client ids are often 20-40 bytes, and a
+    // fleet's connections would each hold a third copy).
+    const std::string& client_id() const { return session_ ? session_->client_id() : client_id_; }
     const std::string& peer() const { return peer_; }
     codec::protocol_version version() const { return version_; }
     std::size_t worker_slot = 0;  // index in the worker's connection list
@@ -226,6 +229,8 @@ private:
     // v5, a plain close in 3.1.1 [MQTT-4.13.1-1].
     void protocol_violation(codec::reason_code rc, std::string_view what);
     void begin_close();
+    // The session is no longer this connection's: the client id is copied back.
+    void forget_session();
 
     // Plugins (auth_handler.cpp): the authentication chain of CONNECT and AUTH,
     // the connect and disconnect events, refusals of PUBLISH.
@@ -264,7 +269,7 @@ private:
     packet_framer input_;
     output_queue out_;
 
-    std::string client_id_;
+    std::string client_id_;  // until the CONNACK is encoded, and after the session (client_id())
     session* session_ = nullptr;
     std::uint16_t keep_alive_ = 0;          // effective seconds; 0 = none
     std::uint16_t client_receive_maximum_ = 65535;

@@ -22,7 +22,7 @@ bool connection::output_has_room(std::uint32_t packet_bytes) {
     if (cap == 0 || out_.empty() || out_.size() + packet_bytes <= cap) return true;
     broker_->stats().add(broker_->stats().messages_dropped);
     if (slow_drops_++ == 0 && cfg.slow_client == config::slow_client_action::drop_qos0) {
-        broker_->log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+        broker_->log().notice("Client ", client_id(), " from ", peer_, " does not read fast enough (", out_.size(),
                              " bytes wait for it): dropping QoS 0 messages to it.");
     }
     if (cfg.slow_client == config::slow_client_action::disconnect && !slow_disconnect_posted_) {
@@ -45,7 +45,7 @@ bool connection::over_memory_limit() {
         broker_->defer([&port = *broker_, id = id] {
             auto* c = port.find_connection(id);
             if (!c || c->state_ != connection_state::active) return;
-            port.log().notice("Client ", c->client_id_, " from ", c->peer_,
+            port.log().notice("Client ", c->client_id(), " from ", c->peer_,
                            ": a message for it was dropped, the broker is over memory_limit; disconnecting.");
             c->disconnect(codec::reason_code::quota_exceeded);
         });
@@ -55,7 +55,7 @@ bool connection::over_memory_limit() {
 
 void connection::disconnect_slow_client() {
     if (state_ != connection_state::active) return;
-    broker_->log().notice("Client ", client_id_, " from ", peer_, " does not read fast enough (", out_.size(),
+    broker_->log().notice("Client ", client_id(), " from ", peer_, " does not read fast enough (", out_.size(),
                          " bytes wait for it), disconnecting.");
     // What has not reached the socket yet is dropped: the client was not
     // reading it, and the DISCONNECT should not wait behind it. QoS 1/2
@@ -66,7 +66,7 @@ void connection::disconnect_slow_client() {
 
 void connection::log_slow_drops() const {
     if (slow_drops_ == 0) return;
-    broker_->log().notice("Client ", client_id_, " from ", peer_, ": ", slow_drops_,
+    broker_->log().notice("Client ", client_id(), " from ", peer_, ": ", slow_drops_,
                          " QoS 0 messages were dropped because it did not read fast enough.");
 }
 

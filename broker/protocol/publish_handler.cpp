@@ -69,7 +69,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     }
     if (!room_for_publish(p)) return;
     if (const auto verdict = broker_verdict(p); verdict != reason_code::success) {
-        broker_->log().debug("Denied PUBLISH from ", client_id_, " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
+        broker_->log().debug("Denied PUBLISH from ", client_id(), " (q", static_cast<int>(p.qos), ", '", p.topic, "', ",
                             p.payload.size(), " bytes): ", codec::to_string(verdict), ".");
         acknowledge_publish(p.qos, p.packet_id, verdict);  // the QoS flow completes
         return;
@@ -100,7 +100,7 @@ void connection::handle_publish(std::uint8_t flags, codec::bytes_view body) {
     if (p.retain) in.source = &source;
     if (rewritten) rewritten->apply(in, forwarded);
     if (broker_->log().enabled(config::log_debug)) {
-        broker_->log().debug("Received PUBLISH from ", client_id_, " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
+        broker_->log().debug("Received PUBLISH from ", client_id(), " (d", p.dup ? 1 : 0, ", q", static_cast<int>(p.qos),
                             ", r", p.retain ? 1 : 0, ", m", p.packet_id, ", '", p.topic, "', ... (", p.payload.size(),
                             " bytes))");
     }
@@ -162,7 +162,7 @@ bool connection::room_for_publish(const codec::publish_packet& p) {
     }
     if (!broker_->can_keep(p.qos)) {
         // Disk full or failing: refuse what we could not keep; subscribers are still served.
-        broker_->log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id_,
+        broker_->log().warning("Refused QoS ", static_cast<int>(p.qos), " PUBLISH from ", client_id(),
                               ": the store cannot write.");
         if (version_ == protocol_version::v5) {
             acknowledge_publish(p.qos, p.packet_id, reason_code::quota_exceeded);
@@ -218,7 +218,7 @@ void connection::acknowledge_stored(commit_wait_kind kind, std::uint16_t packet_
         acknowledge_publish(qos, packet_id, no_subscribers ? reason_code::no_matching_subscribers : reason_code::success);
         return;
     }
-    broker_->log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id_, ".");
+    broker_->log().warning("The store could not commit a QoS ", static_cast<int>(qos), " PUBLISH from ", client_id(), ".");
     if (version_ == protocol_version::v5) acknowledge_publish(qos, packet_id, reason_code::quota_exceeded);
     else protocol_violation(reason_code::quota_exceeded, "store cannot write");
 }
@@ -329,7 +329,7 @@ bool connection::send_publish(const message& m, std::uint8_t qos, bool retain, s
     const std::uint32_t total = 1 + codec::varint_size(body) + body;
     if (client_maximum_packet_size_ != 0 && total > client_maximum_packet_size_) {
         broker_->stats().add(broker_->stats().messages_dropped);
-        broker_->log().debug("Dropped PUBLISH to ", client_id_, " ('", topic, "', ", total,
+        broker_->log().debug("Dropped PUBLISH to ", client_id(), " ('", topic, "', ", total,
                             " bytes): larger than its maximum packet size.");
         return false;
     }

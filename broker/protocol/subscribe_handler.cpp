@@ -113,7 +113,7 @@ void connection::handle_subscribe(codec::bytes_view body) {
         std::string filter = mounted_filter(mount_point(), req.filter, f);
         const bool is_new = broker_->subscribe(*session_, filter, o, identifier);
         ack.reasons.push_back(o.qos);
-        broker_->log().log(config::log_subscribe, client_id_, " ", static_cast<int>(o.qos), " ", req.filter);
+        broker_->log().log(config::log_subscribe, client_id(), " ", static_cast<int>(o.qos), " ", req.filter);
         // Retained messages: never for shared subscriptions (section 4.8.2), and as
         // retain handling says: 0 always, 1 only for a new subscription, 2 never.
         if (!f.shared && (o.retain_handling == 0 || (o.retain_handling == 1 && is_new))) {
@@ -176,7 +176,7 @@ void connection::handle_unsubscribe(codec::bytes_view body) {
         }
         const bool existed = broker_->unsubscribe(*session_, mounted_filter(mount_point(), raw, f));
         ack.reasons.push_back(static_cast<std::uint8_t>(existed ? reason_code::success : reason_code::no_subscription_existed));
-        broker_->log().log(config::log_unsubscribe, client_id_, " ", raw);
+        broker_->log().log(config::log_unsubscribe, client_id(), " ", raw);
     }
     codec::encode_subscribe_ack(out_.bytes(), version_, ack);
     notify_transport();
@@ -216,7 +216,7 @@ void connection::handle_disconnect(codec::bytes_view body) {
     // the will for every code but 0x04 (see docs/architecture.md).
     will_suppressed_ = p.reason == reason_code::success;
     note_close(p.reason, true);
-    if (broker_->config().log.connection_messages) broker_->log().notice("Client ", client_id_, " disconnected.");
+    if (broker_->config().log.connection_messages) broker_->log().notice("Client ", client_id(), " disconnected.");
     begin_close();
 }
 
