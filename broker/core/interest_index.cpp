@@ -4,13 +4,6 @@
 
 namespace strata::core {
 
-namespace {
-
-bool has_wildcard(std::string_view filter) {
-    return filter.find_first_of("+#") != std::string_view::npos;
-}
-
-}  // namespace
 
 void interest_index::apply(const interest_change& c) {
     if (c.target == self_ || c.target >= stamps_.size()) return;
@@ -20,10 +13,9 @@ void interest_index::apply(const interest_change& c) {
         // are FIFO), so its record exists; anything else is ignored.
         if (!c.add) return;
         it = records_.emplace(c.filter, record{}).first;
-        if (has_wildcard(it->first)) {
+        if (topic::has_wildcard(it->first)) {
             record& r = it->second;
             trie_.insert(it->first, entry{&r.slot, &r});
-            ++wildcard_filters_;
         }
     }
     auto& counts = it->second.counts;
@@ -39,10 +31,7 @@ void interest_index::apply(const interest_change& c) {
         counts.pop_back();
     }
     if (counts.empty()) {
-        if (has_wildcard(it->first)) {
-            trie_.erase(it->second.slot);
-            --wildcard_filters_;
-        }
+        if (topic::has_wildcard(it->first)) trie_.erase(it->second.slot);
         records_.erase(it);
     }
 }

@@ -65,7 +65,7 @@ public:
         // A topic name holds no wildcard, so this finds only the filter that
         // is the topic itself.
         if (auto exact = records_.find(topic); exact != records_.end()) visit_record(exact->second);
-        if (wildcard_filters_ > 0) trie_.match(topic, [&](entry& e) { visit_record(*e.rec); });
+        if (trie_.size() > 0) trie_.match(topic, [&](entry& e) { visit_record(*e.rec); });
     }
 
 private:
@@ -82,7 +82,6 @@ private:
     // Records by filter; node-based, so the trie's pointers to them stay valid.
     std::unordered_map<std::string, record, topic::transparent_string_hash, std::equal_to<>> records_;
     topic::topic_trie<entry> trie_;  // the wildcard filters of records_
-    std::size_t wildcard_filters_ = 0;
     std::vector<std::uint64_t> stamps_;  // per worker: last match that visited it
     std::uint64_t stamp_ = 0;
 };

@@ -3,7 +3,7 @@
 namespace strata::topic {
 
 bool is_valid_name(std::string_view name) {
-    return !name.empty() && name.size() <= 65535 && name.find_first_of("+#") == std::string_view::npos;
+    return !name.empty() && name.size() <= 65535 && !has_wildcard(name);
 }
 
 bool is_valid_filter(std::string_view filter) {
@@ -13,7 +13,7 @@ bool is_valid_filter(std::string_view filter) {
     bool seen_hash = false;
     while (it.next(level)) {
         if (seen_hash) return false;  // '#' must be the last level
-        if (level.find_first_of("+#") == std::string_view::npos) continue;
+        if (!has_wildcard(level)) continue;
         if (level == "#") {
             seen_hash = true;
         } else if (level != "+") {
@@ -36,7 +36,7 @@ bool parse_subscription_filter(std::string_view raw, subscription_filter& out) {
     out.shared = true;
     out.group = rest.substr(0, slash);
     out.filter = rest.substr(slash + 1);
-    if (out.group.find_first_of("+#") != std::string_view::npos) return false;
+    if (has_wildcard(out.group)) return false;
     return is_valid_filter(out.filter);
 }
 

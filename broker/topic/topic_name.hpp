@@ -7,6 +7,10 @@
 
 namespace strata::topic {
 
+// Whether `s` holds a '+' or '#' character. A valid filter without one
+// matches only the topic spelled the same.
+inline bool has_wildcard(std::string_view s) { return s.find_first_of("+#") != std::string_view::npos; }
+
 // A topic name for PUBLISH: at least one character, no wildcards [MQTT-4.7.3-1], [MQTT-3.3.2-2].
 bool is_valid_name(std::string_view name);
 

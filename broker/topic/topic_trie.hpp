@@ -57,7 +57,7 @@ public:
 
     // Adds an entry for a valid filter and records its position in *entry.slot.
     void insert(std::string_view filter, Entry entry) {
-        if (filter.find_first_of("+#") == std::string_view::npos) {
+        if (!has_wildcard(filter)) {
             auto found = exact_.find(filter);
             if (found == exact_.end()) {
                 found = exact_.emplace(std::string(filter), exact_bucket{}).first;
