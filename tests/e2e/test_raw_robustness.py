@@ -126,6 +126,13 @@ def test_seeded_random_bytes(broker):
     assert_broker_healthy(broker)
 
 
+def send_in_two(client, data, at):
+    """Sends `data` as two TCP segments, cut at byte `at`."""
+    client.send(data[:at])
+    time.sleep(0.05)
+    client.send(data[at:])
+
+
 @pytest.mark.parametrize("version", [V311, V5])
 def test_busy_connection_packets_of_every_size_around_its_read_block(broker, version):
     """A connection that sends often reads into a 512-byte block of its own
@@ -155,9 +162,7 @@ def test_busy_connection_packets_of_every_size_around_its_read_block(broker, ver
     pid += 1
     cut = publish("block/t", b"c" * 700, qos=1, pid=pid, version=version)
     sent.append(b"c" * 700)
-    pub.send(cut[:513])
-    time.sleep(0.05)
-    pub.send(cut[513:])
+    send_in_two(pub, cut, 513)
     acks = [pub.expect(PUBACK).pid for _ in range(4)]
     assert acks == list(range(pid - 3, pid + 1))
     got = sub.recv_n(len(sent), timeout=20)
@@ -193,9 +198,7 @@ def test_connection_that_sent_small_packets_takes_any_size_after(broker, version
     pid += 1
     cut = publish("small/t", b"s" * 300, qos=1, pid=pid, version=version)
     sent.append(b"s" * 300)
-    pub.send(cut[:64])
-    time.sleep(0.05)
-    pub.send(cut[64:])
+    send_in_two(pub, cut, 64)
     assert pub.expect(PUBACK).pid == pid
     got = sub.recv_n(len(sent), timeout=20)
     assert [p.payload for p in got if p.type == PUBLISH] == sent
